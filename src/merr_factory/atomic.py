@@ -1,0 +1,51 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of either.
+
+Every file the pipeline trusts on resume goes through here: the bytes are written to a
+temporary file in the same folder, flushed to disk, then renamed over the target
+(``os.replace`` is atomic on POSIX and Windows within one filesystem).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+TEMP_PREFIX = ".tmp-"
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write UTF-8 text atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: the same value always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write a JSON document atomically (indented, keys in insertion order)."""
+    write_text_atomic(path, json.dumps(value, indent=1, ensure_ascii=False) + "\n")
+
+
+def is_temp_file(path: Path) -> bool:
+    """True for the leftovers of an interrupted atomic write."""
+    return path.name.startswith(TEMP_PREFIX)

@@ -1,0 +1,203 @@
+"""``merr-build``: the command line. Thin: it parses options and maps errors to exit codes.
+
+Exit codes: 0 all good; 1 the run finished but some samples failed; 2 bad usage, config or input.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from .atomic import write_text_atomic
+from .config import Config, ConfigError, config_as_yaml, load_config
+from .discovery import DiscoveryError
+from .labels import LabelFileError
+from .logs import add_log_file, setup_console_logging
+from .pipeline import Runner, RunOptions
+from .run_report import render_summary, save_summary
+from .stages import STAGE_NAMES, STAGES, stage_class
+from .status import collect_status, render_status
+from .workspace import SelectionError, open_workspace
+
+log = logging.getLogger("merr_factory.cli")
+
+EXIT_FAILURES = 1
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    help="Build MERR-style multimodal emotion reasoning datasets from raw clips.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")]
+InputOption = Annotated[
+    Path | None, typer.Option("--input", help="Clip folder or list file (overrides config).")
+]
+LabelsOption = Annotated[
+    Path | None, typer.Option("--labels", help="Label CSV (overrides config).")
+]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", help="Output folder (overrides config).")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Recompute even outputs that are current.")
+]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", min=1, help="Only the first N samples (by id).")
+]
+SamplesOption = Annotated[
+    str | None, typer.Option("--samples", help="Only these sample ids, comma-separated.")
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; logs only.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log every sample's outcome.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _load(config: Path, input_: Path | None, labels: Path | None, output: Path | None) -> Config:
+    try:
+        return load_config(config, {"input": input_, "labels": labels, "output": output})
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+
+
+def _choose_stages(requested: list[str]) -> list[str]:
+    """Built stages to run, in pipeline order; naming an unbuilt stage is an error."""
+    for name in requested:
+        if name not in STAGE_NAMES:
+            raise _fail(f"unknown stage {name!r}; stages are: {', '.join(STAGE_NAMES)}")
+        if not stage_class(name).built:
+            raise _fail(f"stage {name!r} is not built yet")
+    if requested:
+        return [name for name in STAGE_NAMES if name in requested]
+    unbuilt = [stage.name for stage in STAGES if not stage.built]
+    if unbuilt:
+        log.info("not built yet, skipped: %s", ", ".join(unbuilt))
+    return [stage.name for stage in STAGES if stage.built]
+
+
+def _options(
+    stages: list[str], force: bool, limit: int | None, samples: str | None, quiet: bool
+) -> RunOptions:
+    return RunOptions(
+        stages=stages, sample_ids=_split(samples), limit=limit, force=force, progress=not quiet
+    )
+
+
+def _execute(config: Config, options: RunOptions) -> None:
+    started = datetime.now(timezone.utc)
+    try:
+        workspace = open_workspace(config)
+    except (DiscoveryError, LabelFileError) as error:
+        raise _fail(str(error)) from None
+    config.output.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(config.output / "config.resolved.yaml", config_as_yaml(config))
+    handler = add_log_file(config.output / "logs" / f"{started.strftime('%Y%m%dT%H%M%SZ')}.log")
+    try:
+        with logging_redirect_tqdm(loggers=[logging.getLogger("merr_factory")]):
+            summary = Runner(workspace, options).run()
+    except SelectionError as error:
+        raise _fail(str(error)) from None
+    finally:
+        logging.getLogger("merr_factory").removeHandler(handler)
+        handler.close()
+    typer.echo(render_summary(summary))
+    save_summary(summary, config.output, started)
+    if summary.failed:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+@app.command()
+def run(
+    config: ConfigOption,
+    input: InputOption = None,
+    labels: LabelsOption = None,
+    output: OutputOption = None,
+    stages: Annotated[
+        str | None, typer.Option("--stages", help="Only these stages, comma-separated.")
+    ] = None,
+    force: ForceOption = False,
+    limit: LimitOption = None,
+    samples: SamplesOption = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Run the pipeline: every stage, skipping outputs that are already current."""
+    setup_console_logging(verbose)
+    loaded = _load(config, input, labels, output)
+    chosen = _choose_stages(_split(stages))
+    _execute(loaded, _options(chosen, force, limit, samples, quiet))
+
+
+def _add_stage_command(name: str, summary: str) -> None:
+    def command(
+        config: ConfigOption,
+        input: InputOption = None,
+        labels: LabelsOption = None,
+        output: OutputOption = None,
+        force: ForceOption = False,
+        limit: LimitOption = None,
+        samples: SamplesOption = None,
+        quiet: QuietOption = False,
+        verbose: VerboseOption = False,
+    ) -> None:
+        setup_console_logging(verbose)
+        chosen = _choose_stages([name])
+        loaded = _load(config, input, labels, output)
+        _execute(loaded, _options(chosen, force, limit, samples, quiet))
+
+    command.__doc__ = f"{summary} Runs this stage only."
+    app.command(name=name)(command)
+
+
+for _stage in STAGES:
+    _add_stage_command(_stage.name, _stage.summary)
+
+
+@app.command()
+def status(
+    config: ConfigOption,
+    input: InputOption = None,
+    labels: LabelsOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Per stage: how many samples are done, failed, stale, pending, blocked or excluded."""
+    setup_console_logging(False)
+    loaded = _load(config, input, labels, output)
+    try:
+        workspace = open_workspace(loaded)
+    except (DiscoveryError, LabelFileError) as error:
+        raise _fail(str(error)) from None
+    typer.echo(render_status(collect_status(workspace), len(workspace.samples)))
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("merr.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example config to start from."""
+    if path.exists() and not force:
+        raise _fail(f"{path} exists; use --force to overwrite it")
+    template = resources.files("merr_factory").joinpath("templates/config.yaml").read_text("utf-8")
+    write_text_atomic(path, template)
+    typer.echo(f"wrote {path}; edit input, labels and output, then: merr-build run --config {path}")
+
+
+def main() -> None:
+    app()

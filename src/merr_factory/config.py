@@ -1,0 +1,152 @@
+"""The run configuration: one YAML file, validated before any work starts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .knowledge.emotions import MERR_LABELS
+from .stages import STAGE_NAMES
+from .stages.base import PlannedStageSettings, StageSettings
+from .stages.filter import FilterSettings
+from .stages.ingest import IngestSettings
+
+log = logging.getLogger(__name__)
+
+PATH_OVERRIDES = ("input", "labels", "output")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message is one line naming field and problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExecutorSettings(_Strict):
+    """Where and how samples are computed."""
+
+    kind: Literal["local"] = "local"
+    workers: int = Field(default=1, ge=1)
+
+
+class StagesSettings(_Strict):
+    """Settings per stage; each stage's own model says what it accepts."""
+
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    filter: FilterSettings = Field(default_factory=FilterSettings)
+    faces: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
+    peak: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
+    audio: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
+    asr: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
+    visual: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
+    synthesize: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
+    label: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
+    export: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
+
+    def for_stage(self, name: str) -> StageSettings:
+        return getattr(self, name)
+
+
+class Config(_Strict):
+    """A whole run: where the clips are, where outputs go, and every stage's settings."""
+
+    input: Path = Field(description="folder of clips (searched recursively) or a list file")
+    labels: Path | None = Field(default=None, description="label CSV: name,discrete,valence")
+    output: Path
+    label_set: list[str] = Field(default_factory=lambda: list(MERR_LABELS), min_length=1)
+    stages: StagesSettings = Field(default_factory=StagesSettings)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+
+    @field_validator("label_set")
+    @classmethod
+    def _clean_labels(cls, labels: list[str]) -> list[str]:
+        cleaned = [label.strip().lower() for label in labels]
+        if any(not label for label in cleaned):
+            raise ValueError("labels must not be empty")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("labels must be unique")
+        return cleaned
+
+
+def load_config(path: Path, overrides: dict[str, Path | None] | None = None) -> Config:
+    """Read, override and validate a config file; raises ConfigError with a one-line reason."""
+    raw = _read_yaml(path)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            raw[key] = str(value)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{path}: {_describe(error)}") from None
+    _check_paths(path, config)
+    _warn_ignored(config)
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "syntax error"
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: the config must be a mapping of settings, not a {type(raw).__name__}"
+        )
+    return raw
+
+
+def _describe(error: ValidationError) -> str:
+    """Pydantic's errors as one line: ``field.path: problem (got value)``."""
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting (check its spelling)"
+        value = item.get("input")
+        shown = (
+            ""
+            if item["type"] in ("missing", "extra_forbidden") or isinstance(value, dict)
+            else f" (got {value!r})"
+        )
+        parts.append(f"{location}: {message}{shown}")
+    return "; ".join(parts)
+
+
+def _check_paths(path: Path, config: Config) -> None:
+    if not config.input.exists():
+        raise ConfigError(f"{path}: input: {config.input} does not exist")
+    if config.labels is not None and not config.labels.is_file():
+        raise ConfigError(f"{path}: labels: {config.labels} is not a file")
+    if config.output.exists() and not config.output.is_dir():
+        raise ConfigError(f"{path}: output: {config.output} exists and is not a folder")
+
+
+def _warn_ignored(config: Config) -> None:
+    for name in STAGE_NAMES:
+        settings = config.stages.for_stage(name)
+        if isinstance(settings, PlannedStageSettings) and settings.model_extra:
+            keys = ", ".join(sorted(settings.model_extra))
+            log.warning("stages.%s: stage not built yet, its settings are ignored: %s", name, keys)
+
+
+def config_as_yaml(config: Config) -> str:
+    """The resolved configuration as YAML, to store beside the outputs it made."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

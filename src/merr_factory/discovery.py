@@ -1,0 +1,187 @@
+"""Finding the input samples: a folder walked recursively, or a list file of paths."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from .sample_ids import safe_sample_id
+
+log = logging.getLogger(__name__)
+
+SampleKind = Literal["video", "image"]
+
+
+class DiscoveryError(ValueError):
+    """The input cannot be turned into a sample list (missing folder, duplicate ids...)."""
+
+
+@dataclass(frozen=True)
+class SampleSource:
+    """One input file, described without opening it: cheap to build for 100k files."""
+
+    id: str
+    path: Path
+    relpath: str
+    kind: SampleKind
+    size: int
+    mtime_ns: int
+
+    @property
+    def stem(self) -> str:
+        """The file's own name without extension (what label CSVs refer to)."""
+        return Path(self.relpath).stem
+
+    def identity(self) -> dict[str, object]:
+        """What decides whether this is still the same input (no hashing of media)."""
+        return {"relpath": self.relpath, "size": self.size, "mtime_ns": self.mtime_ns}
+
+
+@dataclass(frozen=True)
+class Extensions:
+    """File name endings (lower case, with the dot) that count as videos and images."""
+
+    video: tuple[str, ...]
+    image: tuple[str, ...]
+
+    def kind_of(self, path: Path) -> SampleKind | None:
+        suffix = path.suffix.lower()
+        if suffix in self.video:
+            return "video"
+        if suffix in self.image:
+            return "image"
+        return None
+
+
+@dataclass
+class Discovery:
+    """The samples found, and the inputs that could not be used (with the reason)."""
+
+    samples: list[SampleSource]
+    problems: list[str]
+
+
+def discover(
+    input_path: Path,
+    extensions: Extensions,
+    on_duplicate_id: Literal["rename", "error"] = "rename",
+    exclude: Path | None = None,
+) -> Discovery:
+    """List the samples under a folder, or those named by a list file, sorted by id."""
+    problems: list[str] = []
+    if input_path.is_dir():
+        files = list(_walk(input_path, extensions, exclude))
+        base = input_path
+    elif input_path.is_file():
+        files, problems = _read_list_file(input_path)
+        base = input_path.parent
+    else:
+        raise DiscoveryError(f"{input_path}: input folder or list file not found")
+    sources = []
+    for path in files:
+        source = _describe(path, base, extensions, problems)
+        if source is not None:
+            sources.append(source)
+    samples = _assign_ids(sources, on_duplicate_id)
+    return Discovery(samples=sorted(samples, key=lambda sample: sample.id), problems=problems)
+
+
+def _walk(root: Path, extensions: Extensions, exclude: Path | None) -> Iterable[Path]:
+    excluded = exclude.resolve() if exclude else None
+    for folder, subfolders, names in os.walk(root):
+        here = Path(folder)
+        subfolders[:] = sorted(
+            name
+            for name in subfolders
+            if not name.startswith(".") and (here / name).resolve() != excluded
+        )
+        for name in sorted(names):
+            path = here / name
+            if not name.startswith(".") and extensions.kind_of(path):
+                yield path
+
+
+def _read_list_file(list_path: Path) -> tuple[list[Path], list[str]]:
+    """Paths named one per line (``#`` starts a comment), relative to the list's folder."""
+    files: list[Path] = []
+    problems: list[str] = []
+    text = list_path.read_text(encoding="utf-8-sig")
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        path = Path(entry)
+        path = path if path.is_absolute() else list_path.parent / path
+        if not path.is_file():
+            problems.append(f"{list_path}:{line_no}: {entry}: file not found, skipped")
+            continue
+        files.append(path)
+    return files, problems
+
+
+def _describe(
+    path: Path, base: Path, extensions: Extensions, problems: list[str]
+) -> SampleSource | None:
+    try:
+        stat = path.stat()
+    except OSError as error:
+        problems.append(f"{path}: cannot read file ({error.strerror}), skipped")
+        return None
+    try:
+        relpath = path.relative_to(base).as_posix()
+    except ValueError:
+        relpath = path.as_posix()
+    return SampleSource(
+        id=safe_sample_id(path.stem),
+        path=path.absolute(),
+        relpath=relpath,
+        kind=extensions.kind_of(path) or "video",
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+    )
+
+
+def _assign_ids(
+    sources: list[SampleSource], on_duplicate_id: Literal["rename", "error"]
+) -> list[SampleSource]:
+    """Keep ids unique: two files never share a sample id, so one never overwrites another."""
+    by_id: dict[str, list[SampleSource]] = defaultdict(list)
+    for source in sources:
+        by_id[source.id].append(source)
+    result: list[SampleSource] = []
+    for sample_id, group in by_id.items():
+        if len(group) == 1:
+            result.append(group[0])
+            continue
+        names = ", ".join(source.relpath for source in group)
+        if on_duplicate_id == "error":
+            raise DiscoveryError(
+                f"sample id {sample_id!r} is shared by {names}; rename the files "
+                "or set stages.ingest.on_duplicate_id: rename"
+            )
+        log.warning(
+            "sample id %r is shared by %s: using ids made from their paths", sample_id, names
+        )
+        result.extend(_rename(source) for source in group)
+    return _check_unique(result)
+
+
+def _rename(source: SampleSource) -> SampleSource:
+    unique_name = source.relpath.replace("/", "__").replace(".", "_")
+    return replace(source, id=safe_sample_id(unique_name))
+
+
+def _check_unique(samples: list[SampleSource]) -> list[SampleSource]:
+    seen: dict[str, str] = {}
+    for sample in samples:
+        if sample.id in seen:
+            raise DiscoveryError(
+                f"sample id {sample.id!r} is shared by {seen[sample.id]} and {sample.relpath}"
+            )
+        seen[sample.id] = sample.relpath
+    return samples

@@ -1,0 +1,1 @@
+"""Static domain tables (emotion labels, AU rules) kept as data, not code."""

@@ -1,0 +1,72 @@
+"""Checking that a video can really be read to its end, at a chosen cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import av
+from pydantic import BaseModel
+
+from .probe import MEDIA_ERRORS, describe_error
+
+DecodeMode = Literal["none", "first_frame", "packets", "full"]
+
+
+class DecodeCheck(BaseModel):
+    """The outcome of reading a video stream.
+
+    ``frames_read`` counts the video packets demuxed (``packets``) or frames decoded
+    (``full``); None when the mode reads no further than the first frame.
+    """
+
+    mode: DecodeMode
+    ok: bool
+    frames_read: int | None = None
+    error: str | None = None
+
+
+def check_decodable(path: Path, mode: DecodeMode) -> DecodeCheck:
+    """Read the first video stream as far as ``mode`` asks.
+
+    - ``first_frame``: decode one frame (catches broken headers and codecs).
+    - ``packets``: also demux every packet without decoding (catches truncation; cheap).
+    - ``full``: decode every frame (catches corrupt data mid-stream; as costly as decoding).
+    """
+    if mode == "none":
+        return DecodeCheck(mode=mode, ok=True)
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                return DecodeCheck(mode=mode, ok=False, error="no video stream")
+            stream = container.streams.video[0]
+            if mode == "full":
+                count = sum(1 for _ in container.decode(stream))
+                return _result(mode, count, decoded_any=count > 0)
+            return _demux(container, stream, mode)
+    except MEDIA_ERRORS as error:
+        return DecodeCheck(mode=mode, ok=False, error=describe_error(error))
+
+
+def _demux(
+    container: av.container.InputContainer, stream: av.VideoStream, mode: DecodeMode
+) -> DecodeCheck:
+    """One pass: decode packets until the first frame appears, then only count packets."""
+    count = 0
+    decoded_any = False
+    for packet in container.demux(stream):
+        if not decoded_any:
+            decoded_any = bool(packet.decode())
+            if decoded_any and mode == "first_frame":
+                return DecodeCheck(mode=mode, ok=True)
+        if packet.size:
+            count += 1
+    return _result(mode, count, decoded_any)
+
+
+def _result(mode: DecodeMode, count: int, decoded_any: bool) -> DecodeCheck:
+    if not decoded_any:
+        return DecodeCheck(
+            mode=mode, ok=False, frames_read=count, error="no frame could be decoded"
+        )
+    return DecodeCheck(mode=mode, ok=True, frames_read=None if mode == "first_frame" else count)

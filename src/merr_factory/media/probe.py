@@ -1,0 +1,149 @@
+"""Probing a media file's streams: duration, frame rate, frame count, size, rotation, audio."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+from pydantic import BaseModel
+
+from ..discovery import SampleKind
+
+MEDIA_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, OSError, ValueError)
+
+
+class AudioInfo(BaseModel):
+    """The first audio stream of a file."""
+
+    codec: str | None
+    sample_rate: int | None
+    channels: int | None
+    duration: float | None
+
+
+class MediaProbe(BaseModel):
+    """What a file holds, read from its headers and its first frame.
+
+    ``error`` is set (and ``readable`` false) when the file cannot be used at all; that is
+    a fact about the input, recorded like any other, and the filter turns it into a drop.
+    """
+
+    readable: bool
+    error: str | None = None
+    format: str | None = None
+    duration: float | None = None
+    fps: float | None = None
+    frames: int | None = None
+    frames_source: Literal["header", "estimate", "image"] | None = None
+    width: int | None = None
+    height: int | None = None
+    rotation: int = 0
+    video_codec: str | None = None
+    audio: AudioInfo | None = None
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line reason for a media error, without the file path (callers add it)."""
+    if isinstance(error, av.FFmpegError) and getattr(error, "strerror", None):
+        return str(error.strerror)
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def probe_media(path: Path, kind: SampleKind) -> MediaProbe:
+    """Probe ``path``; never raises for a bad file, returns a probe with ``error`` instead."""
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        return MediaProbe(readable=False, error=f"cannot read file ({error.strerror})")
+    if size == 0:
+        return MediaProbe(readable=False, error="empty file (0 bytes)")
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            return _probe_container(container, kind)
+    except MEDIA_ERRORS as error:
+        return MediaProbe(
+            readable=False, error=f"not a readable media file ({describe_error(error)})"
+        )
+
+
+def _probe_container(container: Any, kind: SampleKind) -> MediaProbe:
+    if not container.streams.video:
+        return MediaProbe(
+            readable=False,
+            error="no video stream",
+            format=container.format.name,
+            audio=_audio_info(container),
+        )
+    stream = container.streams.video[0]
+    first = _first_frame(container, stream)
+    if isinstance(first, str):
+        return MediaProbe(readable=False, error=first, format=container.format.name)
+    duration = None if kind == "image" else _duration(container, stream)
+    fps = None if kind == "image" else _rate(stream)
+    frames, frames_source = _frame_count(stream, duration, fps, kind)
+    return MediaProbe(
+        readable=True,
+        format=container.format.name,
+        duration=duration,
+        fps=fps,
+        frames=frames,
+        frames_source=frames_source,
+        width=stream.codec_context.width or first.width,
+        height=stream.codec_context.height or first.height,
+        rotation=round(getattr(first, "rotation", 0) or 0) % 360,
+        video_codec=stream.codec_context.name,
+        audio=_audio_info(container),
+    )
+
+
+def _first_frame(container: Any, stream: Any) -> Any:
+    """The first decoded frame, or a sentence saying why there is none."""
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except MEDIA_ERRORS as error:
+        return f"cannot decode the first video frame ({describe_error(error)})"
+    return "the video stream holds no frames"
+
+
+def _duration(container: Any, stream: Any) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return round(float(stream.duration * stream.time_base), 4)
+    if container.duration is not None:
+        return round(container.duration / av.time_base, 4)
+    return None
+
+
+def _rate(stream: Any) -> float | None:
+    rate: Fraction | None = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return round(float(rate), 4) if rate else None
+
+
+def _frame_count(
+    stream: Any, duration: float | None, fps: float | None, kind: SampleKind
+) -> tuple[int | None, Literal["header", "estimate", "image"] | None]:
+    if kind == "image":
+        return 1, "image"
+    if stream.frames:
+        return int(stream.frames), "header"
+    if duration and fps:
+        return round(duration * fps), "estimate"
+    return None, None
+
+
+def _audio_info(container: Any) -> AudioInfo | None:
+    if not container.streams.audio:
+        return None
+    stream = container.streams.audio[0]
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = round(float(stream.duration * stream.time_base), 4)
+    return AudioInfo(
+        codec=stream.codec_context.name,
+        sample_rate=stream.codec_context.sample_rate or None,
+        channels=stream.codec_context.channels or None,
+        duration=duration,
+    )

@@ -1,0 +1,130 @@
+"""Deciding, per (stage, sample), whether the stored output is current.
+
+A stored record is current when it verifies (see ``Store.load``) and its fingerprint equals
+the one expected today: a digest of the stage's identity (code version, settings, backend),
+the raw input it reads directly, and the content hashes of the upstream records it reads.
+Keying on upstream *content* means a change upstream recomputes what follows only when it
+changed what the next stage sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .discovery import SampleSource
+from .labels import LabelRow
+from .records import Record, digest
+from .stages.base import Stage
+from .store import Store
+
+
+class State(str, Enum):
+    DONE = "done"  # stored and current
+    FAILED = "failed"  # the last attempt failed with these inputs and settings
+    STALE = "stale"  # stored, but made from other settings or inputs
+    PENDING = "pending"  # never computed
+    BLOCKED = "blocked"  # an upstream stage failed for this sample
+    EXCLUDED = "excluded"  # an upstream stage dropped the sample (e.g. the filter)
+    NOT_BUILT = "not built"  # the stage is a name still to be implemented
+
+
+@dataclass
+class Verdict:
+    """The state of one (stage, sample), and what computing it would need."""
+
+    state: State
+    record: Record | None = None
+    fingerprint: str | None = None
+    upstream: dict[str, Record] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def ready(self) -> bool:
+        """True when every input is current, so the stage can be computed now."""
+        return self.fingerprint is not None
+
+
+class Planner:
+    """Answers ``verdict(stage, sample)`` from the store, caching what it has read."""
+
+    def __init__(
+        self,
+        stages: Mapping[str, Stage],
+        store: Store,
+        labels: Mapping[str, LabelRow],
+    ) -> None:
+        self.stages = stages
+        self.store = store
+        self.labels = labels
+        self._identity = {name: digest(stage.identity()) for name, stage in stages.items()}
+        self._records: dict[tuple[str, str], Record | None] = {}
+        self._verdicts: dict[str, dict[str, Verdict]] = {}  # sample id -> stage -> verdict
+
+    def record(self, stage: str, sample_id: str) -> Record | None:
+        key = (stage, sample_id)
+        if key not in self._records:
+            self._records[key] = self.store.load(stage, sample_id)
+        return self._records[key]
+
+    def remember(self, record: Record) -> None:
+        """Take note of a record just written; later verdicts of that sample are re-derived."""
+        self._records[(record.stage, record.sample)] = record
+        self._verdicts.pop(record.sample, None)
+
+    def verdict(self, stage_name: str, source: SampleSource) -> Verdict:
+        known = self._verdicts.setdefault(source.id, {})
+        if stage_name not in known:
+            known[stage_name] = self._evaluate(self.stages[stage_name], source)
+        return known[stage_name]
+
+    def _evaluate(self, stage: Stage, source: SampleSource) -> Verdict:
+        if not stage.built:
+            return Verdict(State.NOT_BUILT, reason=f"stage {stage.name!r} is not built yet")
+        upstream: dict[str, Record] = {}
+        for dependency in stage.requires:
+            before = self.verdict(dependency, source)
+            if before.state is State.DONE and before.record and not before.record.halted:
+                upstream[dependency] = before.record
+                continue
+            return self._not_ready(stage, source, dependency, before)
+        expected = self.fingerprint(stage, source, upstream)
+        record = self.record(stage.name, source.id)
+        if record is None:
+            state = State.PENDING
+        elif record.fingerprint != expected:
+            state = State.STALE
+        else:
+            state = State.FAILED if record.status == "failed" else State.DONE
+        return Verdict(state, record=record, fingerprint=expected, upstream=upstream)
+
+    def _not_ready(
+        self, stage: Stage, source: SampleSource, dependency: str, before: Verdict
+    ) -> Verdict:
+        """The verdict of a stage whose input ``dependency`` is not a current, kept result."""
+        record = self.record(stage.name, source.id)
+        if before.state is State.DONE and before.record:  # kept out by the dependency
+            reasons = "; ".join(reason.message for reason in before.record.halt)
+            return Verdict(
+                State.EXCLUDED, record=record, reason=f"dropped by {dependency}: {reasons}"
+            )
+        if before.state in (State.EXCLUDED, State.BLOCKED, State.NOT_BUILT):
+            return Verdict(before.state, record=record, reason=before.reason)
+        if before.state is State.FAILED:
+            return Verdict(State.BLOCKED, record=record, reason=f"{dependency} failed")
+        state = State.STALE if record else State.PENDING
+        return Verdict(
+            state, record=record, reason=f"waits for {dependency} ({before.state.value})"
+        )
+
+    def fingerprint(
+        self, stage: Stage, source: SampleSource, upstream: Mapping[str, Record]
+    ) -> str:
+        return digest(
+            {
+                "stage": self._identity[stage.name],
+                "source": stage.source_identity(source, self.labels.get(source.id)),
+                "upstream": {name: record.data_hash for name, record in sorted(upstream.items())},
+            }
+        )

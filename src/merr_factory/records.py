@@ -1,0 +1,85 @@
+"""The record a stage stores for one sample: its result or its failure, and what made it."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .atomic import canonical_json
+
+RECORD_FORMAT = 1
+
+
+def digest(value: Any) -> str:
+    """A stable hex digest of any JSON-serialisable value."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:32]
+
+
+class Artifact(BaseModel):
+    """A file a stage wrote for a sample, relative to that stage's folder for the sample."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+class Reason(BaseModel):
+    """Why a sample stops at a stage: a stable code to group by and a sentence for people."""
+
+    code: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    """What went wrong when a stage failed on a sample."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class Record(BaseModel):
+    """One (stage, sample) outcome as stored on disk.
+
+    ``fingerprint`` identifies everything the output was made from (stage code version,
+    settings, inputs); the runner compares it with the fingerprint it expects today.
+    ``data_hash`` covers the data and the artifacts, so downstream stages can key on the
+    content of their inputs rather than on how they were made.
+    """
+
+    format: Literal[1] = RECORD_FORMAT
+    stage: str
+    sample: str
+    status: Literal["done", "failed"]
+    fingerprint: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    data_hash: str = ""
+    halt: list[Reason] = Field(default_factory=list)
+    artifacts: list[Artifact] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    created_at: str = ""
+    seconds: float = 0.0
+
+    @property
+    def halted(self) -> bool:
+        """True when the sample must not go on to later stages (e.g. dropped by the filter)."""
+        return bool(self.halt)
+
+    def content_hash(self) -> str:
+        """The hash that ``data_hash`` must equal for an intact record."""
+        return digest(
+            {
+                "data": self.data,
+                "halt": [reason.model_dump() for reason in self.halt],
+                "artifacts": [artifact.model_dump() for artifact in self.artifacts],
+            }
+        )
+
+    def seal(self) -> Record:
+        """Fill in ``data_hash`` and the creation time; returns self for chaining."""
+        self.data_hash = self.content_hash()
+        self.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return self

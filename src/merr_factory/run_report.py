@@ -1,0 +1,48 @@
+"""The end-of-run summary: printed as a table and kept as JSON under ``<output>/runs/``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .atomic import write_json_atomic
+from .pipeline import RunSummary
+from .tables import render_table
+
+HEADER = ("stage", "computed", "skipped", "failed", "excluded", "blocked", "waiting", "seconds")
+
+
+def render_summary(summary: RunSummary) -> str:
+    rows = [
+        [
+            tally.stage,
+            tally.computed,
+            tally.skipped,
+            tally.failed,
+            tally.excluded,
+            tally.blocked,
+            tally.waiting,
+            f"{tally.seconds:.2f}",
+        ]
+        for tally in summary.tallies
+    ]
+    verdict = "with failures" if summary.failed else "ok"
+    closing = f"{summary.samples} samples, {summary.seconds:.2f} s, {verdict}"
+    return f"{render_table(HEADER, rows)}\n{closing}"
+
+
+def save_summary(summary: RunSummary, output: Path, started: datetime) -> Path:
+    """Write the summary as ``runs/<start time>.json``; returns its path."""
+    path = output / "runs" / f"{started.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+    write_json_atomic(
+        path,
+        {
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "samples": summary.samples,
+            "seconds": round(summary.seconds, 3),
+            "failed": summary.failed,
+            "stages": [tally.as_dict() for tally in summary.tallies],
+        },
+    )
+    return path

@@ -1,0 +1,41 @@
+"""The registry of stages, in pipeline order."""
+
+from __future__ import annotations
+
+from .base import PlannedStage, Stage
+from .filter import FilterStage
+from .ingest import IngestStage
+
+
+def _planned(name: str, summary: str, requires: tuple[str, ...]) -> type[Stage]:
+    """A stage that exists as a name (CLI, config, status) but is still to be built."""
+    return type(
+        f"Planned{name.title()}Stage",
+        (PlannedStage,),
+        {"name": name, "summary": f"(not built yet) {summary}", "requires": requires},
+    )
+
+
+STAGES: tuple[type[Stage], ...] = (
+    IngestStage,
+    FilterStage,
+    _planned("faces", "Face boxes and Action Unit intensities per frame.", ("filter",)),
+    _planned("peak", "Peak frame by the MERR rule (largest sum of AU intensities).", ("faces",)),
+    _planned("audio", "16 kHz mono audio, prosody and a tone description.", ("filter",)),
+    _planned("asr", "Speech transcript, language and segments.", ("audio",)),
+    _planned("visual", "AU phrases and an optional scene description.", ("peak",)),
+    _planned("synthesize", "Coarse caption and LLM fine reasoning.", ("visual", "asr")),
+    _planned("label", "Pseudo-labels and the coarse / fine / rejected tiers.", ("synthesize",)),
+    _planned("export", "MERR json/txt, ShareGPT, Parquet, dataset card, report.", ("label",)),
+)
+
+STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
+_BY_NAME = {stage.name: stage for stage in STAGES}
+
+
+def stage_class(name: str) -> type[Stage]:
+    """The stage registered as ``name``."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown stage {name!r}; stages are: {', '.join(STAGE_NAMES)}") from None

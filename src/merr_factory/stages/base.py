@@ -1,0 +1,131 @@
+"""What every stage is: a name, its settings, the stages it reads, and ``process(sample)``.
+
+The runner, the store and the executors know nothing of faces or LLMs; a stage knows nothing
+of where files live or whether its output is current. Adding a stage never touches the runner.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ..discovery import SampleSource
+from ..labels import LabelRow
+from ..records import Reason, Record
+from ..store import Store
+
+
+class StageSettings(BaseModel):
+    """Base of every stage's settings: unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Settings that change how fast or where, never what is produced (batch sizes,
+    # concurrency): changing them does not make stored outputs stale.
+    not_in_fingerprint: ClassVar[frozenset[str]] = frozenset()
+
+    def fingerprint_view(self) -> dict[str, Any]:
+        """The settings that decide a stage's output."""
+        return self.model_dump(mode="json", exclude=set(self.not_in_fingerprint))
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """Run-wide facts a stage may need besides its own settings."""
+
+    label_set: tuple[str, ...]
+
+
+@dataclass
+class SampleContext:
+    """Everything a stage gets for one sample."""
+
+    source: SampleSource
+    label: LabelRow | None
+    upstream: Mapping[str, Record]
+    workdir: Path
+    store: Store
+
+    def input_data(self, stage: str) -> dict[str, Any]:
+        """The stored data of a stage this one requires."""
+        return self.upstream[stage].data
+
+    def input_file(self, stage: str, name: str) -> Path:
+        """A file written by a stage this one requires."""
+        return self.store.artifact_path(self.upstream[stage], name)
+
+
+@dataclass
+class StageResult:
+    """What ``process`` returns: data to store, and reasons to stop the sample here, if any."""
+
+    data: BaseModel | dict[str, Any]
+    halt: list[Reason] = field(default_factory=list)
+
+    def data_dict(self) -> dict[str, Any]:
+        if isinstance(self.data, BaseModel):
+            return self.data.model_dump(mode="json")
+        return dict(self.data)
+
+
+class StageNotBuiltError(RuntimeError):
+    """Raised when a stage that exists only as a name is asked to run."""
+
+
+SettingsT = TypeVar("SettingsT", bound=StageSettings)
+
+
+class Stage(ABC, Generic[SettingsT]):
+    """One step of the pipeline. Subclasses set the class attributes and ``process``."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    settings_model: ClassVar[type[StageSettings]]
+    requires: ClassVar[tuple[str, ...]] = ()
+    # Bump when a code change alters what the stage produces: stored outputs become stale.
+    version: ClassVar[str] = "1"
+    built: ClassVar[bool] = True
+
+    def __init__(self, settings: SettingsT, facts: RunFacts) -> None:
+        self.settings = settings
+        self.facts = facts
+
+    def identity(self) -> dict[str, Any]:
+        """What, besides the inputs, decides this stage's output."""
+        return {
+            "stage": self.name,
+            "version": self.version,
+            "settings": self.settings.fingerprint_view(),
+        }
+
+    def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
+        """The part of the raw input this stage reads directly (None: only upstream records)."""
+        return None
+
+    def setup(self) -> None:
+        """Load models and other heavy state; called once per worker before any sample."""
+
+    @abstractmethod
+    def process(self, sample: SampleContext) -> StageResult:
+        """Compute this stage for one sample. Raise on failure: the runner records it."""
+
+
+class PlannedStageSettings(StageSettings):
+    """Settings of a stage not built yet: accepted and ignored, with a warning."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class PlannedStage(Stage[PlannedStageSettings]):
+    """A registered stage name whose implementation is still to come; it never writes output."""
+
+    built: ClassVar[bool] = False
+    settings_model: ClassVar[type[StageSettings]] = PlannedStageSettings
+
+    def process(self, sample: SampleContext) -> StageResult:
+        raise StageNotBuiltError(f"stage {self.name!r} is not built yet")

@@ -1,0 +1,60 @@
+"""``merr-build status``: per stage, how many samples are done, failed, stale or pending."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .planning import Planner, State
+from .tables import render_table
+from .workspace import Workspace
+
+COLUMNS = (State.DONE, State.FAILED, State.STALE, State.PENDING, State.BLOCKED, State.EXCLUDED)
+
+
+@dataclass
+class StageStatus:
+    stage: str
+    built: bool
+    counts: Counter[State] = field(default_factory=Counter)
+    drop_reasons: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+def collect_status(workspace: Workspace) -> list[StageStatus]:
+    """The state of every (stage, sample) of the workspace, counted per stage."""
+    planner = Planner(workspace.stages, workspace.store, workspace.labels)
+    result = []
+    for name, stage in workspace.stages.items():
+        status = StageStatus(stage=name, built=stage.built)
+        for source in workspace.samples:
+            verdict = planner.verdict(name, source)
+            status.counts[verdict.state] += 1
+            record = verdict.record
+            if verdict.state is State.DONE and record is not None:
+                status.drop_reasons.update(reason.code for reason in record.halt)
+            if verdict.state is State.FAILED and record is not None and record.error:
+                status.errors[f"{record.error.type}: {record.error.message}"] += 1
+        result.append(status)
+    return result
+
+
+def render_status(statuses: list[StageStatus], samples: int) -> str:
+    header = ["stage", *(state.value for state in COLUMNS), "note"]
+    rows = []
+    for status in statuses:
+        if status.built:
+            rows.append([status.stage, *(status.counts[state] for state in COLUMNS), ""])
+        else:
+            rows.append([status.stage, *(["-"] * len(COLUMNS)), "not built yet"])
+    lines = [f"{samples} samples", render_table(header, rows)]
+    for status in statuses:
+        if status.drop_reasons:
+            lines.append(f"{status.stage} dropped: {_counts(status.drop_reasons)}")
+        for error, count in status.errors.most_common(5):
+            lines.append(f"{status.stage} failed ({count}): {error}")
+    return "\n".join(lines)
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{key} {count}" for key, count in counter.most_common())

@@ -1,0 +1,103 @@
+"""A configured run's world: its samples, their labels, its stages and its output store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .config import Config
+from .discovery import SampleSource, discover
+from .labels import LabelRow, LabelTable, read_label_table
+from .stages import STAGES
+from .stages.base import RunFacts, Stage
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED_PROBLEMS = 20
+
+
+class SelectionError(ValueError):
+    """The samples asked for on the command line do not exist."""
+
+
+@dataclass
+class Workspace:
+    config: Config
+    store: Store
+    samples: list[SampleSource]
+    labels: dict[str, LabelRow]
+    stages: dict[str, Stage]
+
+    def select(
+        self, sample_ids: Sequence[str] = (), limit: int | None = None
+    ) -> list[SampleSource]:
+        """The samples to work on: those named (all by default), at most ``limit`` of them."""
+        chosen = self.samples
+        if sample_ids:
+            by_id = {sample.id: sample for sample in self.samples}
+            unknown = [sample_id for sample_id in sample_ids if sample_id not in by_id]
+            if unknown:
+                raise SelectionError(f"no such sample: {', '.join(unknown)}")
+            chosen = [by_id[sample_id] for sample_id in dict.fromkeys(sample_ids)]
+        return chosen[:limit] if limit is not None else chosen
+
+
+def open_workspace(config: Config) -> Workspace:
+    """Discover the samples, join their labels and set up the stages (no model is loaded)."""
+    ingest = config.stages.ingest
+    found = discover(
+        config.input, ingest.extensions(), ingest.on_duplicate_id, exclude=config.output
+    )
+    _report(f"input {config.input}", found.problems)
+    labels = _join_labels(config, found.samples)
+    facts = RunFacts(label_set=tuple(config.label_set))
+    stages = {cls.name: cls(config.stages.for_stage(cls.name), facts) for cls in STAGES}
+    return Workspace(
+        config=config,
+        store=Store(config.output),
+        samples=found.samples,
+        labels=labels,
+        stages=stages,
+    )
+
+
+def _join_labels(config: Config, samples: list[SampleSource]) -> dict[str, LabelRow]:
+    """Labels by sample id: matched on the id, else on the file's own stem."""
+    if config.labels is None:
+        return {}
+    table = read_label_table(config.labels)
+    _report(str(config.labels), table.problems)
+    joined: dict[str, LabelRow] = {}
+    for sample in samples:
+        row = table.rows.get(sample.id) or table.rows.get(sample.stem)
+        if row is not None:
+            joined[sample.id] = row
+    _report_label_coverage(table, joined, config.label_set)
+    return joined
+
+
+def _report_label_coverage(
+    table: LabelTable, joined: dict[str, LabelRow], label_set: list[str]
+) -> None:
+    used = {row.name for row in joined.values()}
+    unmatched = sorted(name for name in table.rows if name not in used)
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (", ..." if len(unmatched) > 5 else "")
+        log.warning("%s: %d names match no input file: %s", table.path, len(unmatched), shown)
+    outside = table.outside(label_set)
+    if outside:
+        counts = ", ".join(f"{label} ({count})" for label, count in outside.most_common())
+        log.warning(
+            "%s: labels outside label_set: %s; those samples are marked outside_label_set",
+            table.path,
+            counts,
+        )
+
+
+def _report(source: str, problems: list[str]) -> None:
+    for problem in problems[:MAX_LISTED_PROBLEMS]:
+        log.warning("%s: %s", source, problem)
+    if len(problems) > MAX_LISTED_PROBLEMS:
+        log.warning("%s: ... and %d more problems", source, len(problems) - MAX_LISTED_PROBLEMS)
