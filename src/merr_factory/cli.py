@@ -14,16 +14,17 @@ from typing import Annotated
 import typer
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from . import __version__
 from .atomic import write_text_atomic
 from .config import Config, ConfigError, config_as_yaml, load_config
 from .discovery import DiscoveryError
 from .labels import LabelFileError
-from .logs import add_log_file, setup_console_logging
+from .logs import PACKAGE_LOGGER, add_log_file, setup_console_logging
 from .pipeline import Runner, RunOptions
 from .run_report import render_summary, save_summary
 from .stages import STAGE_NAMES, STAGES, stage_class
 from .status import collect_status, render_status
-from .workspace import SelectionError, open_workspace
+from .workspace import SelectionError, Workspace, open_workspace
 
 log = logging.getLogger("merr_factory.cli")
 
@@ -101,25 +102,38 @@ def _options(
 
 def _execute(config: Config, options: RunOptions) -> None:
     started = datetime.now(timezone.utc)
-    try:
-        workspace = open_workspace(config)
-    except (DiscoveryError, LabelFileError) as error:
-        raise _fail(str(error)) from None
     config.output.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(config.output / "config.resolved.yaml", config_as_yaml(config))
     handler = add_log_file(config.output / "logs" / f"{started.strftime('%Y%m%dT%H%M%SZ')}.log")
     try:
-        with logging_redirect_tqdm(loggers=[logging.getLogger("merr_factory")]):
+        workspace = _open(config)
+        write_text_atomic(config.output / "config.resolved.yaml", config_as_yaml(config))
+        log.info(
+            "merr-build %s: %d samples from %s; stages: %s; output: %s",
+            __version__,
+            len(workspace.samples),
+            config.input,
+            ", ".join(options.stages),
+            config.output,
+        )
+        with logging_redirect_tqdm(loggers=[logging.getLogger(PACKAGE_LOGGER)]):
             summary = Runner(workspace, options).run()
+        log.debug("summary:\n%s", render_summary(summary))
     except SelectionError as error:
         raise _fail(str(error)) from None
     finally:
-        logging.getLogger("merr_factory").removeHandler(handler)
+        logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
         handler.close()
     typer.echo(render_summary(summary))
     save_summary(summary, config.output, started)
     if summary.failed:
         raise typer.Exit(EXIT_FAILURES)
+
+
+def _open(config: Config) -> Workspace:
+    try:
+        return open_workspace(config)
+    except (DiscoveryError, LabelFileError) as error:
+        raise _fail(str(error)) from None
 
 
 @app.command()
@@ -178,11 +192,7 @@ def status(
 ) -> None:
     """Per stage: how many samples are done, failed, stale, pending, blocked or excluded."""
     setup_console_logging(False)
-    loaded = _load(config, input, labels, output)
-    try:
-        workspace = open_workspace(loaded)
-    except (DiscoveryError, LabelFileError) as error:
-        raise _fail(str(error)) from None
+    workspace = _open(_load(config, input, labels, output))
     typer.echo(render_status(collect_status(workspace), len(workspace.samples)))
 
 

@@ -2,7 +2,8 @@
 
 A stored record is current when it verifies (see ``Store.load``) and its fingerprint equals
 the one expected today: a digest of the stage's identity (code version, settings, backend),
-the raw input it reads directly, and the content hashes of the upstream records it reads.
+the raw input it reads directly, and the content hashes of all its upstream records (the
+stages it requires, and theirs, transitively: a stage may read any of them).
 Keying on upstream *content* means a change upstream recomputes what follows only when it
 changed what the next stage sees.
 """
@@ -59,6 +60,7 @@ class Planner:
         self.store = store
         self.labels = labels
         self._identity = {name: digest(stage.identity()) for name, stage in stages.items()}
+        self._ancestors = {name: _ancestors(name, stages) for name in stages}
         self._records: dict[tuple[str, str], Record | None] = {}
         self._verdicts: dict[str, dict[str, Verdict]] = {}  # sample id -> stage -> verdict
 
@@ -83,7 +85,7 @@ class Planner:
         if not stage.built:
             return Verdict(State.NOT_BUILT, reason=f"stage {stage.name!r} is not built yet")
         upstream: dict[str, Record] = {}
-        for dependency in stage.requires:
+        for dependency in self._ancestors[stage.name]:
             before = self.verdict(dependency, source)
             if before.state is State.DONE and before.record and not before.record.halted:
                 upstream[dependency] = before.record
@@ -128,3 +130,17 @@ class Planner:
                 "upstream": {name: record.data_hash for name, record in sorted(upstream.items())},
             }
         )
+
+
+def _ancestors(name: str, stages: Mapping[str, Stage]) -> list[str]:
+    """Every stage ``name`` depends on, directly or not, each before those that need it."""
+    ordered: list[str] = []
+
+    def visit(current: str) -> None:
+        for dependency in stages[current].requires:
+            if dependency not in ordered:
+                visit(dependency)
+                ordered.append(dependency)
+
+    visit(name)
+    return ordered

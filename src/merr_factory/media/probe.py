@@ -94,7 +94,7 @@ def _probe_container(container: Any, kind: SampleKind) -> MediaProbe:
         width=stream.codec_context.width or first.width,
         height=stream.codec_context.height or first.height,
         rotation=round(getattr(first, "rotation", 0) or 0) % 360,
-        video_codec=stream.codec_context.name,
+        video_codec=_codec_name(stream),
         audio=_audio_info(container),
     )
 
@@ -142,8 +142,14 @@ def _audio_info(container: Any) -> AudioInfo | None:
     if stream.duration is not None and stream.time_base is not None:
         duration = round(float(stream.duration * stream.time_base), 4)
     return AudioInfo(
-        codec=stream.codec_context.name,
+        codec=_codec_name(stream),
         sample_rate=stream.codec_context.sample_rate or None,
         channels=stream.codec_context.channels or None,
         duration=duration,
     )
+
+
+def _codec_name(stream: Any) -> str:
+    """The codec's own name ("mp3"), not its decoder's ("mp3float")."""
+    codec = stream.codec_context.codec
+    return getattr(codec, "canonical_name", None) or codec.name

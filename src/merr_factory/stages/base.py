@@ -52,11 +52,11 @@ class SampleContext:
     store: Store
 
     def input_data(self, stage: str) -> dict[str, Any]:
-        """The stored data of a stage this one requires."""
+        """The stored data of an upstream stage (one this stage requires, or theirs)."""
         return self.upstream[stage].data
 
     def input_file(self, stage: str, name: str) -> Path:
-        """A file written by a stage this one requires."""
+        """A file written by an upstream stage."""
         return self.store.artifact_path(self.upstream[stage], name)
 
 
@@ -90,6 +90,9 @@ class Stage(ABC, Generic[SettingsT]):
     # Bump when a code change alters what the stage produces: stored outputs become stale.
     version: ClassVar[str] = "1"
     built: ClassVar[bool] = True
+    # True for stages that open the input file themselves (not only upstream records):
+    # a changed file then makes their output stale even when upstream data is unchanged.
+    reads_media: ClassVar[bool] = False
 
     def __init__(self, settings: SettingsT, facts: RunFacts) -> None:
         self.settings = settings
@@ -105,7 +108,7 @@ class Stage(ABC, Generic[SettingsT]):
 
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
         """The part of the raw input this stage reads directly (None: only upstream records)."""
-        return None
+        return source.identity() if self.reads_media else None
 
     def setup(self) -> None:
         """Load models and other heavy state; called once per worker before any sample."""

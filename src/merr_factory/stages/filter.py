@@ -45,6 +45,7 @@ class FilterStage(Stage[FilterSettings]):
     summary = "Keep or drop samples by duration, resolution, audio, label and decodability."
     settings_model = FilterSettings
     requires = ("ingest",)
+    reads_media = True
 
     def process(self, sample: SampleContext) -> StageResult:
         ingest = IngestData.model_validate(sample.input_data("ingest"))

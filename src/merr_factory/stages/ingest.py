@@ -52,6 +52,7 @@ class IngestStage(Stage[IngestSettings]):
     name = "ingest"
     summary = "Probe every input file (duration, fps, frames, size, audio) and join its label."
     settings_model = IngestSettings
+    reads_media = True
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "label_set": list(self.facts.label_set)}

@@ -1,0 +1,132 @@
+"""The command line, driven as a user would (in process through typer, and one real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from merr_factory.cli import app
+from merr_factory.stages import STAGE_NAMES
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_help_lists_run_status_and_every_stage() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "merr_factory", "--help"], capture_output=True, text=True, check=True
+    )
+    for name in ("run", "status", "init", *STAGE_NAMES):
+        assert f" {name} " in result.stdout
+
+
+@pytest.mark.parametrize("stage", ["faces", "asr", "export"])
+def test_unbuilt_stage_commands_say_so_and_write_nothing(
+    write_config, tmp_path: Path, stage: str
+) -> None:
+    result = invoke(stage, "--config", str(write_config()))
+    assert result.exit_code == 2
+    assert f"stage '{stage}' is not built yet" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_stage_in_stages_option(write_config) -> None:
+    result = invoke("run", "--config", str(write_config()), "--stages", "ingest,peek")
+    assert result.exit_code == 2
+    assert "unknown stage 'peek'" in result.output
+
+
+def test_run_writes_records_summary_log_and_resolved_config(write_config, tmp_path: Path) -> None:
+    result = invoke("run", "--config", str(write_config()), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "6 samples" in result.output and "ok" in result.output
+    out = tmp_path / "out"
+    assert len(list((out / "stages" / "filter").glob("*.json"))) == 6
+    (summary_file,) = (out / "runs").glob("*.json")
+    summary = json.loads(summary_file.read_text())
+    assert [stage["stage"] for stage in summary["stages"]] == ["ingest", "filter"]
+    assert summary["stages"][0]["computed"] == 6
+    (log_file,) = (out / "logs").glob("*.log")
+    assert "6 samples from" in log_file.read_text()
+    assert "stages: ingest, filter" in log_file.read_text()
+    resolved = yaml.safe_load((out / "config.resolved.yaml").read_text())
+    assert resolved["stages"]["filter"]["decode_check"] == "packets"
+    assert "sample/s" not in result.output  # --quiet: no progress bars
+
+
+def test_stage_command_runs_that_stage_only(write_config, tmp_path: Path) -> None:
+    result = invoke("ingest", "--config", str(write_config()), "--quiet", "--limit", "2")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out" / "stages" / "ingest").glob("*.json"))) == 2
+    assert not (tmp_path / "out" / "stages" / "filter").exists()
+
+
+def test_path_options_override_the_config(write_config, clips: Path, tmp_path: Path) -> None:
+    config = write_config(input=str(tmp_path / "not-there"), output=str(tmp_path / "unused"))
+    subset = tmp_path / "subset"
+    subset.mkdir()
+    (subset / "a.avi").write_bytes((clips / "sample_00000003.avi").read_bytes())
+    labels = tmp_path / "l.csv"
+    labels.write_text("name,label\na,sad\n")
+    result = invoke(
+        "run",
+        "--config",
+        str(config),
+        "--input",
+        str(subset),
+        "--labels",
+        str(labels),
+        "--output",
+        str(tmp_path / "elsewhere"),
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "elsewhere" / "stages" / "ingest" / "a.json").read_text())
+    assert record["data"]["label"] == "sad"
+    assert not (tmp_path / "unused").exists()
+
+
+def test_failures_give_exit_status_1_and_are_counted(write_config, monkeypatch) -> None:
+    from merr_factory.stages import filter as filter_stage
+
+    real = filter_stage.check_decodable
+
+    def flaky(path: Path, mode):
+        if path.stem == "sample_00000001":
+            raise MemoryError("out of memory while decoding")
+        return real(path, mode)
+
+    monkeypatch.setattr(filter_stage, "check_decodable", flaky)
+    result = invoke("run", "--config", str(write_config()), "--quiet")
+    assert result.exit_code == 1
+    assert "with failures" in result.output
+    status = invoke("status", "--config", str(write_config()))
+    assert "filter failed (1): MemoryError: out of memory while decoding" in status.output
+
+
+def test_status_table(write_config) -> None:
+    config = str(write_config(stages={"filter": {"require_audio": True}}))
+    before = invoke("status", "--config", config)
+    assert before.exit_code == 0
+    assert _row(before.output, "ingest") == ["ingest", "0", "0", "0", "6", "0", "0"]
+    invoke("run", "--config", config, "--quiet")
+    after = invoke("status", "--config", config)
+    assert _row(after.output, "ingest") == ["ingest", "6", "0", "0", "0", "0", "0"]
+    assert _row(after.output, "filter") == ["filter", "6", "0", "0", "0", "0", "0"]
+    assert "filter dropped: no_audio 1" in after.output
+    assert "not built yet" in _line(after.output, "faces")
+
+
+def _line(output: str, stage: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(stage + " "))
+
+
+def _row(output: str, stage: str) -> list[str]:
+    return _line(output, stage).split()

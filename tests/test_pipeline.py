@@ -1,0 +1,308 @@
+"""The runner: resume, staleness, failure records, atomic results, and run options.
+
+Two small stages defined here (``note`` writes a file, ``boom`` fails for one sample) stand in
+for the later stages, so the runner is tested on real records without any model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from merr_factory.config import load_config
+from merr_factory.planning import Planner, State
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.status import collect_status
+from merr_factory.store import Store
+from merr_factory.workspace import SelectionError, open_workspace
+
+from .conftest import run_pipeline, tally
+
+FACTS = RunFacts(label_set=("happy", "sad"))
+
+
+class NoteSettings(StageSettings):
+    greeting: str = "hello"
+    batch_size: int = 4
+    not_in_fingerprint: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+
+
+class NoteStage(Stage[NoteSettings]):
+    """Writes a small file from the ingest probe: a stage with an artifact."""
+
+    name = "note"
+    summary = "test stage"
+    settings_model = NoteSettings
+    requires = ("filter",)
+    calls: ClassVar[list[str]] = []
+
+    def process(self, sample: SampleContext) -> StageResult:
+        NoteStage.calls.append(sample.source.id)
+        probe = sample.input_data("ingest")["probe"]
+        text = f"{self.settings.greeting} {probe['width']}x{probe['height']}\n"
+        (sample.workdir / "note.txt").write_text(text)
+        return StageResult(data={"text": text.strip()})
+
+
+class BoomStage(Stage[StageSettings]):
+    """Fails on one sample, to show a failure never stops the others."""
+
+    name = "boom"
+    summary = "test stage"
+    settings_model = StageSettings
+    requires = ("note",)
+
+    def process(self, sample: SampleContext) -> StageResult:
+        if sample.source.id == "sample_00000002":
+            raise RuntimeError("simulated model crash\nsecond line")
+        return StageResult(data={"ok": True})
+
+
+def workspace_with_test_stages(config_path: Path, greeting: str = "hello", batch_size: int = 4):
+    workspace = open_workspace(load_config(config_path))
+    settings = NoteSettings(greeting=greeting, batch_size=batch_size)
+    workspace.stages["note"] = NoteStage(settings, FACTS)
+    workspace.stages["boom"] = BoomStage(StageSettings(), FACTS)
+    return workspace
+
+
+ALL = ["ingest", "filter", "note", "boom"]
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls() -> None:
+    NoteStage.calls.clear()
+
+
+def records(output: Path, stage: str) -> dict[str, dict]:
+    folder = output / "stages" / stage
+    return {path.stem: json.loads(path.read_text()) for path in folder.glob("*.json")}
+
+
+def test_first_run_computes_everything_then_resume_skips(write_config) -> None:
+    path = write_config()
+    first = run_pipeline(path)
+    assert tally(first, "ingest")["computed"] == 6
+    assert tally(first, "filter")["computed"] == 6
+    second = run_pipeline(path)
+    assert tally(second, "ingest") == dict.fromkeys(tally(second, "ingest"), 0) | {"skipped": 6}
+    assert tally(second, "filter")["skipped"] == 6
+
+
+def test_ingest_records_hold_probe_and_label(write_config, tmp_path: Path) -> None:
+    run_pipeline(write_config())
+    ingest = records(tmp_path / "out", "ingest")
+    assert set(ingest) == {
+        "sample_00000001",
+        "sample_00000002",
+        "sample_00000003",
+        "samplenew_00000004",
+        "samplenew_00000005",
+        "sample_00000006",
+    }
+    first = ingest["sample_00000001"]
+    assert first["status"] == "done"
+    assert first["data"]["label"] == "happy"
+    assert first["data"]["valence"] == 2.5
+    assert first["data"]["label_status"] == "labelled"
+    assert first["data"]["probe"]["audio"]["codec"] == "aac"
+    assert ingest["samplenew_00000005"]["data"]["probe"]["audio"] is None
+    assert ingest["sample_00000006"]["data"]["kind"] == "image"
+
+
+def test_changing_a_filter_setting_recomputes_filter_and_later_only(write_config) -> None:
+    path = write_config()
+    run_pipeline(path, ALL, workspace_with_test_stages(path))
+    changed = write_config(stages={"filter": {"min_width": 100}})  # same verdicts
+    summary = run_pipeline(changed, ALL, workspace_with_test_stages(changed))
+    assert tally(summary, "ingest")["skipped"] == 6
+    assert tally(summary, "filter")["computed"] == 6
+    # The filter's verdicts did not change, so what follows sees the same inputs: kept.
+    assert tally(summary, "note")["skipped"] == 6
+    stricter = write_config(stages={"filter": {"require_audio": True}})
+    summary = run_pipeline(stricter, ALL, workspace_with_test_stages(stricter))
+    assert tally(summary, "filter")["computed"] == 6
+    assert tally(summary, "note")["excluded"] == 1  # the clip without audio is now dropped
+    assert tally(summary, "note")["skipped"] == 5
+
+
+def test_changing_a_later_stage_setting_leaves_earlier_stages(write_config) -> None:
+    path = write_config()
+    run_pipeline(path, ALL, workspace_with_test_stages(path))
+    summary = run_pipeline(path, ALL, workspace_with_test_stages(path, greeting="bonjour"))
+    assert tally(summary, "ingest")["skipped"] == 6
+    assert tally(summary, "filter")["skipped"] == 6
+    assert tally(summary, "note")["computed"] == 6
+    assert tally(summary, "boom")["computed"] == 5  # note's output changed, boom follows
+    assert tally(summary, "boom")["failed"] == 1
+
+
+def test_settings_outside_the_fingerprint_do_not_make_stale(write_config) -> None:
+    path = write_config()
+    run_pipeline(path, ALL, workspace_with_test_stages(path))
+    summary = run_pipeline(path, ALL, workspace_with_test_stages(path, batch_size=64))
+    assert tally(summary, "note")["skipped"] == 6
+
+
+def test_a_touched_clip_is_reprobed_alone(write_config, clips: Path) -> None:
+    path = write_config()
+    run_pipeline(path, ALL, workspace_with_test_stages(path))
+    clip = clips / "sample_00000003.avi"
+    os.utime(clip, ns=(clip.stat().st_atime_ns, clip.stat().st_mtime_ns + 10**9))
+    summary = run_pipeline(path, ALL, workspace_with_test_stages(path))
+    assert tally(summary, "ingest")["computed"] == 1
+    assert tally(summary, "ingest")["skipped"] == 5
+    assert tally(summary, "filter")["computed"] == 1  # the filter reads the file itself
+    assert tally(summary, "filter")["skipped"] == 5
+    assert tally(summary, "note")["skipped"] == 6  # same data as before: nothing further to do
+
+
+def test_a_label_change_reaches_only_that_sample(write_config, clips: Path) -> None:
+    path = write_config()
+    run_pipeline(path)
+    labels = clips / "labels.csv"
+    labels.write_text(labels.read_text().replace("sample_00000003,sad", "sample_00000003,angry"))
+    summary = run_pipeline(path)
+    assert tally(summary, "ingest")["computed"] == 1
+    assert tally(summary, "filter")["computed"] == 1
+
+
+def test_failure_is_recorded_and_others_go_on(write_config, tmp_path: Path, caplog) -> None:
+    path = write_config()
+    with caplog.at_level("ERROR", logger="merr_factory"):
+        summary = run_pipeline(path, ALL, workspace_with_test_stages(path))
+    assert tally(summary, "boom") == {
+        "computed": 5,
+        "skipped": 0,
+        "failed": 1,
+        "excluded": 0,
+        "blocked": 0,
+        "waiting": 0,
+    }
+    assert summary.failed == 1
+    failure = records(tmp_path / "out", "boom")["sample_00000002"]
+    assert failure["status"] == "failed"
+    assert failure["error"]["type"] == "RuntimeError"
+    assert failure["error"]["message"] == "simulated model crash"
+    assert "Traceback" in failure["error"]["traceback"]
+    assert "sample_00000002.mp4: boom failed: RuntimeError: simulated model crash" in caplog.text
+    # A failed sample is tried again on the next run; current ones are not.
+    again = run_pipeline(path, ALL, workspace_with_test_stages(path))
+    assert tally(again, "boom")["failed"] == 1
+    assert tally(again, "boom")["skipped"] == 5
+
+
+def test_status_counts_every_state(write_config, clips: Path) -> None:
+    path = write_config(stages={"filter": {"require_audio": True}})
+    workspace = workspace_with_test_stages(path)
+    run_pipeline(path, ["ingest", "filter", "note"], workspace)
+    (clips / "sample_00000003.avi").touch()  # ingest of one sample becomes stale
+    statuses = {s.stage: s for s in collect_status(workspace_with_test_stages(path))}
+    assert statuses["ingest"].counts == {State.DONE: 5, State.STALE: 1}
+    assert statuses["filter"].counts == {State.DONE: 5, State.STALE: 1}
+    assert statuses["filter"].drop_reasons == {"no_audio": 1}
+    assert statuses["note"].counts == {State.DONE: 4, State.STALE: 1, State.EXCLUDED: 1}
+    assert statuses["boom"].counts == {State.PENDING: 5, State.EXCLUDED: 1}
+    assert statuses["faces"].built is False
+
+
+def test_blocked_after_a_failure(write_config) -> None:
+    path = write_config()
+    workspace = workspace_with_test_stages(path)
+
+    class After(BoomStage):
+        name = "after"
+        requires = ("boom",)
+
+        def process(self, sample: SampleContext) -> StageResult:
+            return StageResult(data={})
+
+    workspace.stages["after"] = After(StageSettings(), FACTS)
+    summary = run_pipeline(path, [*ALL, "after"], workspace)
+    assert tally(summary, "after")["blocked"] == 1
+    assert tally(summary, "after")["computed"] == 5
+
+
+def test_running_a_later_stage_alone_waits_for_stale_inputs(write_config) -> None:
+    path = write_config()
+    run_pipeline(path)
+    changed = write_config(stages={"ingest": {"on_duplicate_id": "error"}})
+    summary = run_pipeline(changed, ["filter"])
+    assert tally(summary, "filter")["waiting"] == 6
+    assert tally(summary, "filter")["computed"] == 0
+
+
+def test_force_limit_and_samples(write_config) -> None:
+    path = write_config()
+    summary = run_pipeline(path, ["ingest"], limit=2)
+    assert tally(summary, "ingest")["computed"] == 2
+    summary = run_pipeline(path, ["ingest"], sample_ids=["samplenew_00000005"])
+    assert tally(summary, "ingest")["computed"] == 1
+    summary = run_pipeline(path, ["ingest"], sample_ids=["sample_00000001"], force=True)
+    assert tally(summary, "ingest")["computed"] == 1
+    assert summary.samples == 1
+    with pytest.raises(SelectionError, match="no such sample: nope"):
+        run_pipeline(path, ["ingest"], sample_ids=["nope"])
+
+
+def test_damaged_records_are_recomputed(write_config, tmp_path: Path, caplog) -> None:
+    path = write_config()
+    run_pipeline(path, ALL, workspace_with_test_stages(path))
+    stage_dir = tmp_path / "out" / "stages"
+    (stage_dir / "ingest" / "sample_00000001.json").write_text('{"format": 1, "stage": "ing')
+    edited = json.loads((stage_dir / "filter" / "sample_00000003.json").read_text())
+    edited["data"]["keep"] = False
+    (stage_dir / "filter" / "sample_00000003.json").write_text(json.dumps(edited))
+    (stage_dir / "note" / "sample_00000006" / "note.txt").write_text("short")
+    (stage_dir / "note" / "sample_00000001" / "note.txt").unlink()
+    (stage_dir / "ingest" / ".tmp-abc.part").write_text("{half a record")
+    NoteStage.calls.clear()
+    with caplog.at_level("WARNING", logger="merr_factory"):
+        summary = run_pipeline(path, ALL, workspace_with_test_stages(path))
+    assert tally(summary, "ingest")["computed"] == 1
+    assert tally(summary, "filter")["computed"] == 1
+    assert set(NoteStage.calls) == {"sample_00000001", "sample_00000006"}
+    assert "damaged record" in caplog.text
+    assert "record content does not match its hash" in caplog.text
+    assert "file note.txt has 5 bytes" in caplog.text
+    assert "file note.txt is missing" in caplog.text
+
+
+def test_artifacts_are_listed_and_in_place(write_config, tmp_path: Path) -> None:
+    path = write_config()
+    run_pipeline(path, ALL, workspace_with_test_stages(path))
+    note = records(tmp_path / "out", "note")["sample_00000001"]
+    (artifact,) = note["artifacts"]
+    file = tmp_path / "out" / "stages" / "note" / "sample_00000001" / artifact["path"]
+    assert file.read_text() == "hello 480x270\n"
+    assert artifact["size"] == file.stat().st_size
+    assert not list((tmp_path / "out" / ".tmp").iterdir())  # work folders cleaned up
+
+
+def test_planner_fingerprint_depends_on_upstream_content(write_config, tmp_path: Path) -> None:
+    path = write_config()
+    workspace = workspace_with_test_stages(path)
+    run_pipeline(path, ALL, workspace)
+    planner = Planner(workspace.stages, Store(tmp_path / "out"), workspace.labels)
+    source = workspace.samples[0]
+    before = planner.verdict("note", source)
+    assert before.state is State.DONE
+    filter_record = planner.record("filter", source.id)
+    assert filter_record is not None
+    filter_record.data["decode"]["frames_read"] += 1
+    changed = planner.fingerprint(
+        workspace.stages["note"], source, {"filter": filter_record.seal()}
+    )
+    assert changed != before.fingerprint
+
+
+def test_output_paths_stay_inside_the_output_folder(tmp_path: Path) -> None:
+    store = Store(tmp_path / "out")
+    with pytest.raises(ValueError, match="unsafe sample id"):
+        store.record_path("ingest", "../../escape")
+    with pytest.raises(ValueError, match="unsafe sample id"):
+        store.artifact_dir("ingest", "/etc")
