@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -15,6 +17,7 @@ import pytest
 
 from merr_factory.config import load_config
 from merr_factory.planning import Planner, State
+from merr_factory.run_report import render_summary
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.status import collect_status
 from merr_factory.store import Store
@@ -306,3 +309,89 @@ def test_output_paths_stay_inside_the_output_folder(tmp_path: Path) -> None:
         store.record_path("ingest", "../../escape")
     with pytest.raises(ValueError, match="unsafe sample id"):
         store.artifact_dir("ingest", "/etc")
+
+
+class SlowIOStage(Stage[StageSettings]):
+    """Waits like an HTTP call; reports how many calls overlap and a per-call metric."""
+
+    name = "slow"
+    summary = "test stage"
+    settings_model = StageSettings
+    requires = ("filter",)
+    limit = 3
+
+    def __init__(self, settings: StageSettings, facts: RunFacts) -> None:
+        super().__init__(settings, facts)
+        self.lock = threading.Lock()
+        self.active = 0
+        self.peak = 0
+
+    def concurrency(self) -> int:
+        return self.limit
+
+    def process(self, sample: SampleContext) -> StageResult:
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(0.05)
+        with self.lock:
+            self.active -= 1
+        return StageResult(data={"id": sample.source.id}, metrics={"tokens": 10, "calls": 1})
+
+
+def test_io_bound_stages_run_concurrently_within_their_bound(write_config) -> None:
+    path = write_config()
+    workspace = open_workspace(load_config(path))
+    slow = SlowIOStage(StageSettings(), FACTS)
+    workspace.stages["slow"] = slow
+    summary = run_pipeline(path, ["ingest", "filter", "slow"], workspace)
+    assert slow.peak == 3  # six samples, bound three: overlapping, never more than three
+    slow_tally = next(t for t in summary.tallies if t.stage == "slow")
+    assert slow_tally.computed == 6
+    assert slow_tally.metrics == {"tokens": 60, "calls": 6}
+    assert "slow totals: calls 6, tokens 60" in render_summary(summary)
+
+
+class GatherStage(Stage[NoteSettings]):
+    """Writes one file over all samples, like an export."""
+
+    name = "gather"
+    summary = "test stage"
+    settings_model = NoteSettings
+    requires = ("note",)
+    finalized: ClassVar[int] = 0
+
+    def process(self, sample: SampleContext) -> StageResult:
+        return StageResult(data={"line": sample.input_data("note")["text"]})
+
+    def finalize(self, records, target: Path) -> None:
+        GatherStage.finalized += 1
+        lines = [f"{record.sample} {record.data['line']}" for record in records]
+        (target / "all.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_whole_set_output_is_written_once_and_refreshed_on_change(
+    write_config, tmp_path: Path
+) -> None:
+    path = write_config(stages={"filter": {"require_audio": True}})
+    stages = ["ingest", "filter", "note", "gather"]
+
+    def run(greeting: str = "hello"):
+        workspace = workspace_with_test_stages(path, greeting=greeting)
+        workspace.stages["gather"] = GatherStage(NoteSettings(), FACTS)
+        return run_pipeline(path, stages, workspace)
+
+    GatherStage.finalized = 0
+    first = run()
+    output = tmp_path / "out" / "gather" / "all.txt"
+    lines = output.read_text().splitlines()
+    assert len(lines) == 5  # the clip without audio was dropped
+    assert lines[0] == "sample_00000001 hello 480x270"
+    assert next(t for t in first.tallies if t.stage == "gather").final == "written"
+    second = run()
+    assert next(t for t in second.tallies if t.stage == "gather").final == "current"
+    assert GatherStage.finalized == 1
+    run(greeting="hi")
+    assert GatherStage.finalized == 2
+    assert output.read_text().splitlines()[0] == "sample_00000001 hi 480x270"
+    assert not list((tmp_path / "out" / ".tmp").iterdir())

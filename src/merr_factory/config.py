@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from .knowledge.emotions import MERR_LABELS
-from .stages import STAGE_NAMES
+from .stages import STAGE_NAMES, STAGES
 from .stages.base import PlannedStageSettings, StageSettings
-from .stages.filter import FilterSettings
-from .stages.ingest import IngestSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +33,18 @@ class ExecutorSettings(_Strict):
     workers: int = Field(default=1, ge=1)
 
 
-class StagesSettings(_Strict):
-    """Settings per stage; each stage's own model says what it accepts."""
+def _stages_model() -> type[BaseModel]:
+    """One field per registered stage, typed by that stage's own settings model."""
+    fields: dict[str, Any] = {
+        stage.name: (stage.settings_model, Field(default_factory=stage.settings_model))
+        for stage in STAGES
+    }
+    model = create_model("StagesSettings", __base__=_Strict, **fields)
+    model.__doc__ = "Settings per stage; each stage's own model says what it accepts."
+    return model
 
-    ingest: IngestSettings = Field(default_factory=IngestSettings)
-    filter: FilterSettings = Field(default_factory=FilterSettings)
-    faces: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
-    peak: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
-    audio: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
-    asr: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
-    visual: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
-    synthesize: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
-    label: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
-    export: PlannedStageSettings = Field(default_factory=PlannedStageSettings)
 
-    def for_stage(self, name: str) -> StageSettings:
-        return getattr(self, name)
+StagesSettings = _stages_model()
 
 
 class Config(_Strict):
@@ -60,7 +54,7 @@ class Config(_Strict):
     labels: Path | None = Field(default=None, description="label CSV: name,discrete,valence")
     output: Path
     label_set: list[str] = Field(default_factory=lambda: list(MERR_LABELS), min_length=1)
-    stages: StagesSettings = Field(default_factory=StagesSettings)
+    stages: StagesSettings = Field(default_factory=StagesSettings)  # type: ignore[valid-type]
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
 
     @field_validator("label_set")
@@ -139,9 +133,14 @@ def _check_paths(path: Path, config: Config) -> None:
         raise ConfigError(f"{path}: output: {config.output} exists and is not a folder")
 
 
+def stage_settings(config: Config, name: str) -> StageSettings:
+    """The settings of stage ``name`` in ``config``."""
+    return getattr(config.stages, name)
+
+
 def _warn_ignored(config: Config) -> None:
     for name in STAGE_NAMES:
-        settings = config.stages.for_stage(name)
+        settings = stage_settings(config, name)
         if isinstance(settings, PlannedStageSettings) and settings.model_extra:
             keys = ", ".join(sorted(settings.model_extra))
             log.warning("stages.%s: stage not built yet, its settings are ignored: %s", name, keys)

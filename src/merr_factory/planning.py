@@ -64,6 +64,10 @@ class Planner:
         self._records: dict[tuple[str, str], Record | None] = {}
         self._verdicts: dict[str, dict[str, Verdict]] = {}  # sample id -> stage -> verdict
 
+    def identity(self, stage: str) -> str:
+        """The digest of what, besides its inputs, decides a stage's output."""
+        return self._identity[stage]
+
     def record(self, stage: str, sample_id: str) -> Record | None:
         key = (stage, sample_id)
         if key not in self._records:

@@ -26,9 +26,20 @@ def render_summary(summary: RunSummary) -> str:
         ]
         for tally in summary.tallies
     ]
+    lines = [render_table(HEADER, rows)]
+    for tally in summary.tallies:
+        if tally.final:
+            lines.append(f"{tally.stage} whole-set output: {tally.final}")
+        if tally.metrics:
+            totals = ", ".join(f"{key} {_number(value)}" for key, value in sorted(tally.metrics.items()))
+            lines.append(f"{tally.stage} totals: {totals}")
     verdict = "with failures" if summary.failed else "ok"
-    closing = f"{summary.samples} samples, {summary.seconds:.2f} s, {verdict}"
-    return f"{render_table(HEADER, rows)}\n{closing}"
+    lines.append(f"{summary.samples} samples, {summary.seconds:.2f} s, {verdict}")
+    return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
 
 
 def save_summary(summary: RunSummary, output: Path, started: datetime) -> Path:

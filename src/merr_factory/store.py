@@ -2,6 +2,8 @@
 
     <output>/stages/<stage>/<sample>.json   the record of one (stage, sample)
     <output>/stages/<stage>/<sample>/...    files the stage wrote for that sample
+    <output>/stages/<stage>/_final.json     marker of a stage's whole-set output (export)
+    <output>/<stage>/                       that whole-set output
     <output>/runs/<time>.json               the summary of each run
     <output>/logs/<time>.log                the log of each run
     <output>/.tmp/                          work folders of samples being computed
@@ -13,6 +15,7 @@ that exists and verifies describes a complete result; anything else is recompute
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 import time
@@ -101,16 +104,45 @@ class Store:
             _describe(file, workdir) for file in sorted(workdir.rglob("*")) if file.is_file()
         ]
         final = self.artifact_dir(stage, sample_id)
+        if artifacts:
+            self._replace_dir(final, workdir)
+        else:
+            shutil.rmtree(final, ignore_errors=True)
+            shutil.rmtree(workdir, ignore_errors=True)
+        return artifacts
+
+    def final_dir(self, stage: str) -> Path:
+        """Where a stage's whole-set output lives (e.g. ``<output>/export``)."""
+        return self.root / stage
+
+    def final_marker(self, stage: str) -> Path:
+        return self.stage_dir(stage) / "_final.json"
+
+    def final_fingerprint(self, stage: str) -> str | None:
+        """The fingerprint the current whole-set output was made from, if it is intact."""
+        try:
+            marker = json.loads(self.final_marker(stage).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not self.final_dir(stage).is_dir():
+            return None
+        return marker.get("fingerprint")
+
+    def commit_final(self, stage: str, workdir: Path, fingerprint: str, samples: int) -> None:
+        """Swap a finished whole-set output into place; the marker is written last."""
+        self.final_marker(stage).unlink(missing_ok=True)
+        self._replace_dir(self.final_dir(stage), workdir)
+        write_json_atomic(
+            self.final_marker(stage), {"fingerprint": fingerprint, "samples": samples}
+        )
+
+    def _replace_dir(self, final: Path, workdir: Path) -> None:
         if final.exists():
             trash = self.temp_root / f"trash-{uuid.uuid4().hex}"
             final.rename(trash)
             shutil.rmtree(trash, ignore_errors=True)
-        if artifacts:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            workdir.rename(final)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-        return artifacts
+        final.parent.mkdir(parents=True, exist_ok=True)
+        workdir.rename(final)
 
     def sweep_temp(self, older_than: float = STALE_WORKDIR_SECONDS) -> int:
         """Delete work folders left by interrupted runs; returns how many were removed.

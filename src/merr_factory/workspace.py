@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .config import Config
+from .config import Config, stage_settings
 from .discovery import SampleSource, discover
 from .labels import LabelRow, LabelTable, read_label_table
 from .stages import STAGES
@@ -53,7 +53,7 @@ def open_workspace(config: Config) -> Workspace:
     _report(f"input {config.input}", found.problems)
     labels = _join_labels(config, found.samples)
     facts = RunFacts(label_set=tuple(config.label_set))
-    stages = {cls.name: cls(config.stages.for_stage(cls.name), facts) for cls in STAGES}
+    stages = {cls.name: cls(stage_settings(config, cls.name), facts) for cls in STAGES}
     return Workspace(
         config=config,
         store=Store(config.output),

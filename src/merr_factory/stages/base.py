@@ -62,10 +62,15 @@ class SampleContext:
 
 @dataclass
 class StageResult:
-    """What ``process`` returns: data to store, and reasons to stop the sample here, if any."""
+    """What ``process`` returns: data to store, and reasons to stop the sample here, if any.
+
+    ``metrics`` are numbers the runner adds up over the run's samples and prints in the
+    summary (tokens used, seconds spent inside a model...).
+    """
 
     data: BaseModel | dict[str, Any]
     halt: list[Reason] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
 
     def data_dict(self) -> dict[str, Any]:
         if isinstance(self.data, BaseModel):
@@ -113,9 +118,28 @@ class Stage(ABC, Generic[SettingsT]):
     def setup(self) -> None:
         """Load models and other heavy state; called once per worker before any sample."""
 
+    def concurrency(self) -> int:
+        """How many samples may be in ``process`` at once in one worker (threads).
+
+        More than 1 only for stages that wait on I/O (LLM calls over HTTP); ``process``
+        must then be safe to call from several threads.
+        """
+        return 1
+
     @abstractmethod
     def process(self, sample: SampleContext) -> StageResult:
         """Compute this stage for one sample. Raise on failure: the runner records it."""
+
+    def finalize(self, records: list[Record], target: Path) -> None:
+        """Optional: build outputs over the whole sample set (an export) into ``target``.
+
+        Called after the per-sample pass with this stage's current, kept records in sample
+        order, only when they (or the settings) changed since the last finalize.
+        """
+
+    @classmethod
+    def has_finalize(cls) -> bool:
+        return cls.finalize is not Stage.finalize
 
 
 class PlannedStageSettings(StageSettings):

@@ -1,0 +1,48 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   installs what is missing, then runs the pipeline on the bundled sample clips
+#   make test   installs what is missing, then runs the test suite (what .ci/run calls)
+# Both are idempotent and fast once set up.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS ?= dev
+comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+DEB_PACKAGES :=
+
+.PHONY: setup system-deps demo test lint bench clean
+
+setup: system-deps $(STAMP)
+
+# Debian packages the tests or backends need; installed only when missing.
+system-deps:
+	@missing=""; for pkg in $(DEB_PACKAGES); do \
+		dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/merr-build run --config configs/sample.yaml
+	$(BIN)/merr-build status --config configs/sample.yaml
+
+test: setup
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+bench: setup
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache
