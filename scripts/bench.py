@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from merr_factory.config import load_config
-from merr_factory.pipeline import RunOptions, Runner, RunSummary
+from merr_factory.pipeline import Runner, RunOptions, RunSummary
 from merr_factory.stages import STAGES
 from merr_factory.status import collect_status
 from merr_factory.workspace import open_workspace

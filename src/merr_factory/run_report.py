@@ -31,7 +31,9 @@ def render_summary(summary: RunSummary) -> str:
         if tally.final:
             lines.append(f"{tally.stage} whole-set output: {tally.final}")
         if tally.metrics:
-            totals = ", ".join(f"{key} {_number(value)}" for key, value in sorted(tally.metrics.items()))
+            totals = ", ".join(
+                f"{key} {_number(value)}" for key, value in sorted(tally.metrics.items())
+            )
             lines.append(f"{tally.stage} totals: {totals}")
     verdict = "with failures" if summary.failed else "ok"
     lines.append(f"{summary.samples} samples, {summary.seconds:.2f} s, {verdict}")
