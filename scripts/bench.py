@@ -70,7 +70,7 @@ def main() -> None:
         config = load_config(config_path)
         _, status_wall, _ = timed(lambda: collect_status(open_workspace(config)))
     results = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "samples": args.copies,
         "stages": [
             {
@@ -91,6 +91,10 @@ def main() -> None:
     print(render(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def render(results: dict[str, Any]) -> str:
