@@ -46,6 +46,7 @@ def write_config(tmp_path: Path, clips: Path) -> WriteConfig:
             "input": str(clips),
             "labels": str(clips / "labels.csv"),
             "output": str(tmp_path / "out"),
+            "executor": {"workers": 1},  # in-process: fast to start; worker pools have own tests
         }
         stages = overrides.pop("stages", {})
         raw.update(overrides)

@@ -6,6 +6,7 @@ Exit codes: 0 all good; 1 the run finished but some samples failed; 2 bad usage,
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -24,7 +25,7 @@ from .pipeline import Runner, RunOptions
 from .run_report import render_summary, save_summary
 from .stages import STAGE_NAMES, STAGES, stage_class
 from .status import collect_status, render_status
-from .workspace import SelectionError, Workspace, open_workspace
+from .workspace import SelectionError, Shard, Workspace, open_workspace
 
 log = logging.getLogger("merr_factory.cli")
 
@@ -56,6 +57,9 @@ LimitOption = Annotated[
 ]
 SamplesOption = Annotated[
     str | None, typer.Option("--samples", help="Only these sample ids, comma-separated.")
+]
+ShardOption = Annotated[
+    str | None, typer.Option("--shard", help="Only shard i of n (0-based), e.g. 0/4.")
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; logs only.")]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log every sample's outcome.")]
@@ -93,17 +97,31 @@ def _choose_stages(requested: list[str]) -> list[str]:
 
 
 def _options(
-    stages: list[str], force: bool, limit: int | None, samples: str | None, quiet: bool
+    stages: list[str],
+    force: bool,
+    limit: int | None,
+    samples: str | None,
+    shard: str | None,
+    quiet: bool,
 ) -> RunOptions:
+    try:
+        parsed = Shard.parse(shard) if shard else None
+    except SelectionError as error:
+        raise _fail(str(error)) from None
     return RunOptions(
-        stages=stages, sample_ids=_split(samples), limit=limit, force=force, progress=not quiet
+        stages=stages,
+        sample_ids=_split(samples),
+        limit=limit,
+        shard=parsed,
+        force=force,
+        progress=not quiet,
     )
 
 
 def _execute(config: Config, options: RunOptions) -> None:
     started = datetime.now(timezone.utc)
     config.output.mkdir(parents=True, exist_ok=True)
-    handler = add_log_file(config.output / "logs" / f"{started.strftime('%Y%m%dT%H%M%SZ')}.log")
+    handler = add_log_file(config.output / "logs" / f"{_run_name(started, options)}.log")
     try:
         workspace = _open(config)
         write_text_atomic(config.output / "config.resolved.yaml", config_as_yaml(config))
@@ -124,9 +142,15 @@ def _execute(config: Config, options: RunOptions) -> None:
         logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
         handler.close()
     typer.echo(render_summary(summary))
-    save_summary(summary, config.output, started)
+    save_summary(summary, config.output / "runs" / f"{_run_name(started, options)}.json", started)
     if summary.failed:
         raise typer.Exit(EXIT_FAILURES)
+
+
+def _run_name(started: datetime, options: RunOptions) -> str:
+    """Unique per run, also when several shards write to one output folder at once."""
+    shard = f"-shard{options.shard.index}of{options.shard.count}" if options.shard else ""
+    return f"{started.strftime('%Y%m%dT%H%M%S')}{shard}-{os.getpid()}"
 
 
 def _open(config: Config) -> Workspace:
@@ -148,6 +172,7 @@ def run(
     force: ForceOption = False,
     limit: LimitOption = None,
     samples: SamplesOption = None,
+    shard: ShardOption = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -155,7 +180,7 @@ def run(
     setup_console_logging(verbose)
     loaded = _load(config, input, labels, output)
     chosen = _choose_stages(_split(stages))
-    _execute(loaded, _options(chosen, force, limit, samples, quiet))
+    _execute(loaded, _options(chosen, force, limit, samples, shard, quiet))
 
 
 def _add_stage_command(name: str, summary: str) -> None:
@@ -167,13 +192,14 @@ def _add_stage_command(name: str, summary: str) -> None:
         force: ForceOption = False,
         limit: LimitOption = None,
         samples: SamplesOption = None,
+        shard: ShardOption = None,
         quiet: QuietOption = False,
         verbose: VerboseOption = False,
     ) -> None:
         setup_console_logging(verbose)
         chosen = _choose_stages([name])
         loaded = _load(config, input, labels, output)
-        _execute(loaded, _options(chosen, force, limit, samples, quiet))
+        _execute(loaded, _options(chosen, force, limit, samples, shard, quiet))
 
     command.__doc__ = f"{summary} Runs this stage only."
     app.command(name=name)(command)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from .executors.settings import ExecutorSettings
 from .knowledge.emotions import MERR_LABELS
 from .stages import STAGE_NAMES, STAGES
 from .stages.base import PlannedStageSettings, StageSettings
@@ -24,13 +25,6 @@ class ConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class ExecutorSettings(_Strict):
-    """Where and how samples are computed."""
-
-    kind: Literal["local"] = "local"
-    workers: int = Field(default=1, ge=1)
 
 
 def _stages_model() -> type[BaseModel]:

@@ -1,32 +1,34 @@
-"""The runner: for each selected stage, compute every sample whose stored output is not current.
+"""The runner: computes every (stage, sample) whose stored output is not current.
 
-One failing sample becomes a failure record and the others go on; every outcome is counted.
-Stages that wait on I/O run several samples at once on threads (``Stage.concurrency``).
+Samples flow: as soon as a sample's record of one stage is stored, its next stage can start,
+so no stage waits for all clips to finish the one before (only a stage's whole-set
+``finalize``, the export, waits for every sample). Where the work runs is the executor's
+business (threads, worker processes or Ray actors). One failing sample becomes a failure
+record and the others go on; every outcome is counted.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import shutil
-import threading
 import time
-import traceback
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
+from .compute import ComputeResult, ComputeTask
 from .discovery import SampleSource
+from .executors import Executor, make_executor
 from .planning import Planner, State, Verdict
-from .records import ErrorInfo, Record, digest
-from .stages.base import SampleContext, Stage
-from .workspace import Workspace
+from .records import Record, digest
+from .stages.base import Stage
+from .workspace import Shard, Workspace
 
 log = logging.getLogger(__name__)
-
-Task = tuple[SampleSource, Verdict]
 
 
 @dataclass
@@ -40,18 +42,20 @@ class StageTally:
     excluded: int = 0  # dropped upstream (e.g. by the filter)
     blocked: int = 0  # an upstream stage failed
     waiting: int = 0  # an upstream stage is not current (run it first)
-    seconds: float = 0.0
+    seconds: float = 0.0  # time spent computing this stage's samples (summed over workers)
     final: str = ""  # whole-set output: "written", "current", "failed", "not ready" or ""
     errors: Counter[str] = field(default_factory=Counter)
     metrics: Counter[str] = field(default_factory=Counter)
 
-    def count(self, record: Record, metrics: dict[str, float]) -> None:
+    def count(self, result: ComputeResult) -> None:
+        record = result.record
+        self.seconds += record.seconds
         if record.status == "failed":
             self.failed += 1
             self.errors[record.error.type if record.error else "Error"] += 1
         else:
             self.computed += 1
-            self.metrics.update(metrics)
+            self.metrics.update(result.metrics)
 
     def as_dict(self) -> dict[str, object]:
         return {**self.__dict__, "errors": dict(self.errors), "metrics": dict(self.metrics)}
@@ -62,6 +66,7 @@ class RunOptions:
     stages: Sequence[str]
     sample_ids: Sequence[str] = ()
     limit: int | None = None
+    shard: Shard | None = None
     force: bool = False
     progress: bool = True
 
@@ -77,137 +82,171 @@ class RunSummary:
         return sum(tally.failed for tally in self.tallies)
 
 
+@dataclass(order=True)
+class _Ready:
+    """A (stage, sample) whose inputs are current; later stages and earlier samples first."""
+
+    priority: tuple[int, int]
+    stage: str = field(compare=False)
+    source: SampleSource = field(compare=False)
+    verdict: Verdict = field(compare=False)
+
+
 class Runner:
-    """Runs stages over samples for one workspace."""
+    """Runs the selected stages over the selected samples of one workspace."""
 
     def __init__(self, workspace: Workspace, options: RunOptions) -> None:
         self.workspace = workspace
         self.options = options
         self.store = workspace.store
         self.planner = Planner(workspace.stages, workspace.store, workspace.labels)
-        self._lock = threading.Lock()
+        self.stage_names = list(options.stages)
+        self.tallies = {name: StageTally(stage=name) for name in self.stage_names}
+        self._position: dict[str, int] = {}  # sample id -> index of its next stage to look at
+        self._order: dict[str, int] = {}
+        self._ready: dict[str, list[_Ready]] = {}  # lane -> heap
+        self._in_flight: dict[Future[ComputeResult], tuple[str, SampleSource]] = {}
+        self._lane_load: Counter[str] = Counter()
+        self._bars: dict[str, tqdm] = {}
 
     def run(self) -> RunSummary:
         start = time.perf_counter()
         self.store.sweep_temp()
-        samples = self.workspace.select(self.options.sample_ids, self.options.limit)
-        tallies = [
-            self._run_stage(self.workspace.stages[name], samples) for name in self.options.stages
-        ]
+        samples = self.workspace.select(
+            self.options.sample_ids, self.options.limit, self.options.shard
+        )
+        self._order = {source.id: index for index, source in enumerate(samples)}
+        self._open_bars(len(samples))
+        stages = {name: self.workspace.stages[name] for name in self.stage_names}
+        executor = make_executor(self.workspace.config.executor, stages, self.store)
+        try:
+            for source in samples:
+                self._position[source.id] = 0
+                self._advance(source, executor)
+            self._drain(executor)
+        finally:
+            executor.shutdown()
+            for bar in self._bars.values():
+                bar.close()
+        self._finalize_all(samples)
+        self._warn_waiting()
+        tallies = [self.tallies[name] for name in self.stage_names]
         return RunSummary(
             tallies=tallies, samples=len(samples), seconds=time.perf_counter() - start
         )
 
-    def _run_stage(self, stage: Stage, samples: list[SampleSource]) -> StageTally:
-        tally = StageTally(stage=stage.name)
-        start = time.perf_counter()
-        todo = self._plan(stage, samples, tally)
-        if todo:
-            stage.setup()
-            bar = tqdm(
-                total=len(todo),
-                desc=f"{stage.name:<10}",
+    def _open_bars(self, total: int) -> None:
+        for position, name in enumerate(self.stage_names):
+            self._bars[name] = tqdm(
+                total=total,
+                desc=f"{name:<10}",
                 unit="sample",
+                position=position,
                 disable=not self.options.progress,
             )
-            with bar:
-                for record, metrics in self._compute_all(stage, todo):
-                    tally.count(record, metrics)
-                    bar.update()
-        if stage.has_finalize():
-            self._finalize(stage, samples, tally)
-        tally.seconds = time.perf_counter() - start
-        if tally.waiting:
-            log.warning(
-                "%s: %d samples wait for earlier stages that are not current; run those first",
-                stage.name,
-                tally.waiting,
-            )
-        return tally
 
-    def _plan(self, stage: Stage, samples: list[SampleSource], tally: StageTally) -> list[Task]:
-        """Sort the samples into those to compute and those to count only."""
-        todo = []
-        for source in samples:
-            verdict = self.planner.verdict(stage.name, source)
-            if verdict.state is State.EXCLUDED:
-                tally.excluded += 1
-            elif verdict.state is State.BLOCKED:
-                tally.blocked += 1
-            elif not verdict.ready:
-                tally.waiting += 1
-            elif verdict.state is State.DONE and not self.options.force:
-                tally.skipped += 1
-            else:
-                todo.append((source, verdict))
-        return todo
+    def _advance(self, source: SampleSource, executor: Executor) -> None:
+        """Look at the sample's stages from where it stands; queue the first one to compute."""
+        index = self._position[source.id]
+        while index < len(self.stage_names):
+            name = self.stage_names[index]
+            verdict = self.planner.verdict(name, source)
+            if self._needs_compute(verdict):
+                self._position[source.id] = index
+                lane = executor.lane(name)
+                entry = _Ready((-index, self._order[source.id]), name, source, verdict)
+                heapq.heappush(self._ready.setdefault(lane, []), entry)
+                return
+            self._count_without_compute(name, verdict)
+            index += 1
+        self._position[source.id] = index
 
-    def _compute_all(
-        self, stage: Stage, todo: list[Task]
-    ) -> Iterator[tuple[Record, dict[str, float]]]:
-        workers = max(1, stage.concurrency())
-        if workers == 1:
-            for source, verdict in todo:
-                yield self._compute(stage, source, verdict)
-            return
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=stage.name) as pool:
-            futures = [
-                pool.submit(self._compute, stage, source, verdict) for source, verdict in todo
-            ]
-            for future in as_completed(futures):
-                yield future.result()
+    def _needs_compute(self, verdict: Verdict) -> bool:
+        if not verdict.ready or verdict.state in (State.EXCLUDED, State.BLOCKED):
+            return False
+        return verdict.state is not State.DONE or self.options.force
 
-    def _compute(
-        self, stage: Stage, source: SampleSource, verdict: Verdict
-    ) -> tuple[Record, dict[str, float]]:
-        """Compute one (stage, sample) and store its record: a result or a failure."""
-        assert verdict.fingerprint is not None
-        self.store.forget(stage.name, source.id)
-        workdir = self.store.new_workdir(stage.name, source.id)
-        context = SampleContext(
-            source=source,
-            label=self.workspace.labels.get(source.id),
-            upstream=verdict.upstream,
-            workdir=workdir,
-            store=self.store,
+    def _count_without_compute(self, stage: str, verdict: Verdict) -> None:
+        tally = self.tallies[stage]
+        if verdict.state is State.EXCLUDED:
+            tally.excluded += 1
+        elif verdict.state is State.BLOCKED:
+            tally.blocked += 1
+        elif not verdict.ready:
+            tally.waiting += 1
+        else:
+            tally.skipped += 1
+        self._bars[stage].update()
+
+    def _drain(self, executor: Executor) -> None:
+        """Keep every lane busy up to its capacity until nothing is left to compute."""
+        self._dispatch(executor)
+        while self._in_flight:
+            done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
+            for future in done:
+                name, source = self._in_flight.pop(future)
+                self._lane_load[executor.lane(name)] -= 1
+                self._complete(name, source, future.result(), executor)
+            self._dispatch(executor)
+
+    def _dispatch(self, executor: Executor) -> None:
+        for lane, heap in self._ready.items():
+            while heap and self._lane_load[lane] < executor.capacity(lane):
+                entry = heapq.heappop(heap)
+                task = self._task(entry)
+                self._in_flight[executor.submit(task)] = (entry.stage, entry.source)
+                self._lane_load[lane] += 1
+
+    def _task(self, entry: _Ready) -> ComputeTask:
+        assert entry.verdict.fingerprint is not None
+        return ComputeTask(
+            stage=entry.stage,
+            source=entry.source,
+            label=self.workspace.labels.get(entry.source.id),
+            fingerprint=entry.verdict.fingerprint,
+            upstream=entry.verdict.upstream,
         )
-        start = time.perf_counter()
-        metrics: dict[str, float] = {}
-        try:
-            result = stage.process(context)
-            metrics = result.metrics
-            record = Record(
-                stage=stage.name,
-                sample=source.id,
-                status="done",
-                fingerprint=verdict.fingerprint,
-                data=result.data_dict(),
-                halt=result.halt,
-                artifacts=self.store.commit_artifacts(stage.name, source.id, workdir),
-            )
-        except Exception as error:  # one bad sample must not stop the others
-            record = _failure(stage.name, source, verdict.fingerprint, error)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        record.seconds = round(time.perf_counter() - start, 4)
-        self.store.save(record.seal())
-        with self._lock:
-            self.planner.remember(record)
+
+    def _complete(
+        self, name: str, source: SampleSource, result: ComputeResult, executor: Executor
+    ) -> None:
+        record = result.record
+        self.planner.remember(record)
+        self.tallies[name].count(result)
+        self._bars[name].update()
         if record.halt:
             reasons = "; ".join(reason.message for reason in record.halt)
-            log.debug("%s: dropped by %s: %s", source.relpath, stage.name, reasons)
-        return record, metrics
+            log.debug("%s: dropped by %s: %s", source.relpath, name, reasons)
+        self._position[source.id] += 1
+        self._advance(source, executor)
+
+    def _warn_waiting(self) -> None:
+        for tally in self.tallies.values():
+            if tally.waiting:
+                log.warning(
+                    "%s: %d samples wait for earlier stages that are not current; run those first",
+                    tally.stage,
+                    tally.waiting,
+                )
+
+    def _finalize_all(self, samples: list[SampleSource]) -> None:
+        for name in self.stage_names:
+            stage = self.workspace.stages[name]
+            if not stage.has_finalize():
+                continue
+            if self.options.shard is not None:
+                self.tallies[name].final = "skipped in a shard run"
+                continue
+            start = time.perf_counter()
+            self._finalize(stage, samples, self.tallies[name])
+            self.tallies[name].seconds += time.perf_counter() - start
 
     def _finalize(self, stage: Stage, samples: list[SampleSource], tally: StageTally) -> None:
         """Build the stage's whole-set output when its records changed since the last time."""
         if tally.waiting:
             tally.final = "not ready"
             return
-        records = []
-        for source in samples:
-            verdict = self.planner.verdict(stage.name, source)
-            if verdict.state is State.DONE and verdict.record and not verdict.record.halted:
-                records.append(verdict.record)
+        records = self._kept_records(stage.name, samples)
         fingerprint = digest(
             {
                 "stage": self.planner.identity(stage.name),
@@ -232,16 +271,10 @@ class Runner:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-
-def _failure(stage: str, source: SampleSource, fingerprint: str, error: Exception) -> Record:
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    log.error("%s: %s failed: %s: %s", source.relpath, stage, type(error).__name__, message)
-    return Record(
-        stage=stage,
-        sample=source.id,
-        status="failed",
-        fingerprint=fingerprint,
-        error=ErrorInfo(
-            type=type(error).__name__, message=message, traceback=traceback.format_exc()
-        ),
-    )
+    def _kept_records(self, stage: str, samples: list[SampleSource]) -> list[Record]:
+        records = []
+        for source in samples:
+            verdict = self.planner.verdict(stage, source)
+            if verdict.state is State.DONE and verdict.record and not verdict.record.halted:
+                records.append(verdict.record)
+        return records

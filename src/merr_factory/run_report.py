@@ -44,9 +44,8 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
 
 
-def save_summary(summary: RunSummary, output: Path, started: datetime) -> Path:
-    """Write the summary as ``runs/<start time>.json``; returns its path."""
-    path = output / "runs" / f"{started.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+def save_summary(summary: RunSummary, path: Path, started: datetime) -> Path:
+    """Write the summary as JSON to ``path``; returns it."""
     write_json_atomic(
         path,
         {

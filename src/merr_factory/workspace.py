@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,35 @@ class SelectionError(ValueError):
     """The samples asked for on the command line do not exist."""
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (0-based): a fixed share of the samples, for job arrays.
+
+    Membership depends on the sample id alone, so adding clips never moves a sample from one
+    shard to another.
+    """
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            index, count = (int(part) for part in text.split("/"))
+        except ValueError:
+            raise SelectionError(f"--shard wants i/n, like 0/4; got {text!r}") from None
+        if count < 1 or not 0 <= index < count:
+            raise SelectionError(f"--shard {text}: need 0 <= i < n")
+        return cls(index, count)
+
+    def contains(self, sample_id: str) -> bool:
+        bucket = int(hashlib.sha1(sample_id.encode("utf-8")).hexdigest()[:8], 16)
+        return bucket % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 @dataclass
 class Workspace:
     config: Config
@@ -31,12 +61,14 @@ class Workspace:
     stages: dict[str, Stage]
 
     def select(
-        self, sample_ids: Sequence[str] = (), limit: int | None = None
+        self, sample_ids: Sequence[str] = (), limit: int | None = None, shard: Shard | None = None
     ) -> list[SampleSource]:
-        """The samples to work on: those named (all by default), at most ``limit`` of them."""
+        """The samples to work on: the shard's, those named (all by default), at most ``limit``."""
         chosen = self.samples
+        if shard is not None:
+            chosen = [sample for sample in chosen if shard.contains(sample.id)]
         if sample_ids:
-            by_id = {sample.id: sample for sample in self.samples}
+            by_id = {sample.id: sample for sample in chosen}
             unknown = [sample_id for sample_id in sample_ids if sample_id not in by_id]
             if unknown:
                 raise SelectionError(f"no such sample: {', '.join(unknown)}")

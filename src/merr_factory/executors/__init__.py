@@ -1,0 +1,20 @@
+"""Executors: where the (stage, sample) computations run. The runner is the same for all."""
+
+from __future__ import annotations
+
+from ..store import Store
+from .base import Executor
+from .local import LocalExecutor
+from .settings import ExecutorSettings
+
+
+def make_executor(settings: ExecutorSettings, stages: dict, store: Store) -> Executor:
+    """The executor the config asks for."""
+    if settings.kind == "ray":
+        from .ray import RayExecutor  # ray is an optional extra
+
+        return RayExecutor(settings, stages, store)
+    return LocalExecutor(settings, stages, store)
+
+
+__all__ = ["Executor", "ExecutorSettings", "make_executor"]

@@ -1,0 +1,27 @@
+"""The executor interface: submit a compute task, get a future of its result."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from concurrent.futures import Future
+
+from ..compute import ComputeResult, ComputeTask
+
+
+class Executor(ABC):
+    """Runs compute tasks. ``lane`` and ``capacity`` tell the runner how much to keep in flight."""
+
+    @abstractmethod
+    def submit(self, task: ComputeTask) -> Future[ComputeResult]:
+        """Start computing ``task``; the future's result is the stored record."""
+
+    @abstractmethod
+    def lane(self, stage: str) -> str:
+        """Stages on one lane share its capacity (e.g. all CPU-bound stages share the workers)."""
+
+    @abstractmethod
+    def capacity(self, lane: str) -> int:
+        """How many tasks of ``lane`` may be in flight at once."""
+
+    def shutdown(self) -> None:  # noqa: B027 - most executors hold nothing to release
+        """Release workers (called once at the end of a run)."""

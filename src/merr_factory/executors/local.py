@@ -1,0 +1,120 @@
+"""The local executor: worker processes for CPU-bound stages, threads for I/O-bound ones.
+
+With ``workers: 1`` CPU-bound stages run one at a time on a thread of the main process (no
+extra process, easy to debug). With more, each of ``workers`` processes builds the stages once
+and loads each stage's models the first time it computes a sample of that stage. Stages whose
+``concurrency()`` is above 1 (LLM calls over HTTP) run on their own thread pool of that size in
+the main process, so they overlap with the CPU-bound work instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing
+import threading
+from concurrent.futures import Executor as FuturesExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+from ..compute import ComputeResult, ComputeTask, compute
+from ..logs import PACKAGE_LOGGER
+from ..stages.base import Stage
+from ..store import Store
+from .base import Executor
+from .settings import ExecutorSettings
+
+CPU_LANE = "cpu"
+
+
+class LocalExecutor(Executor):
+    def __init__(self, settings: ExecutorSettings, stages: dict[str, Stage], store: Store) -> None:
+        self.stages = stages
+        self.store = store
+        self.workers = settings.workers
+        self._ready: set[str] = set()
+        self._setup_lock = threading.Lock()
+        self._io_pools: dict[str, ThreadPoolExecutor] = {}
+        self._log_listener: logging.handlers.QueueListener | None = None
+        self._cpu_pool = self._make_cpu_pool()
+
+    def _make_cpu_pool(self) -> FuturesExecutor:
+        if self.workers == 1:
+            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="compute")
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+        queue = context.Queue()
+        self._log_listener = logging.handlers.QueueListener(queue, _Forward())
+        self._log_listener.start()
+        cpu_stages = {
+            name: stage for name, stage in self.stages.items() if self.lane(name) == CPU_LANE
+        }
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(cpu_stages, str(self.store.root), queue),
+        )
+
+    def lane(self, stage: str) -> str:
+        return f"io:{stage}" if self.stages[stage].concurrency() > 1 else CPU_LANE
+
+    def capacity(self, lane: str) -> int:
+        if lane == CPU_LANE:
+            return self.workers
+        return self.stages[lane.removeprefix("io:")].concurrency()
+
+    def submit(self, task: ComputeTask) -> Future[ComputeResult]:
+        lane = self.lane(task.stage)
+        if lane == CPU_LANE and self.workers > 1:
+            return self._cpu_pool.submit(_worker_compute, task)
+        pool = self._cpu_pool if lane == CPU_LANE else self._io_pool(task.stage)
+        return pool.submit(self._compute_here, task)
+
+    def _io_pool(self, stage: str) -> ThreadPoolExecutor:
+        if stage not in self._io_pools:
+            size = self.stages[stage].concurrency()
+            self._io_pools[stage] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=stage)
+        return self._io_pools[stage]
+
+    def _compute_here(self, task: ComputeTask) -> ComputeResult:
+        stage = self.stages[task.stage]
+        with self._setup_lock:
+            if task.stage not in self._ready:
+                stage.setup()
+                self._ready.add(task.stage)
+        return compute(stage, task, self.store)
+
+    def shutdown(self) -> None:
+        for pool in [self._cpu_pool, *self._io_pools.values()]:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if self._log_listener is not None:
+            self._log_listener.stop()
+
+
+class _Forward(logging.Handler):
+    """Hands a worker's log record to the same-named logger of the main process."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
+
+
+# State of a worker process: its own copies of the stages, each set up on first use.
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(stages: dict[str, Stage], store_root: str, queue: multiprocessing.Queue) -> None:
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    _WORKER.update(stages=stages, store=Store(Path(store_root)), ready=set())
+
+
+def _worker_compute(task: ComputeTask) -> ComputeResult:
+    stages: dict[str, Stage] = _WORKER["stages"]  # type: ignore[assignment]
+    ready: set[str] = _WORKER["ready"]  # type: ignore[assignment]
+    stage = stages[task.stage]
+    if task.stage not in ready:
+        stage.setup()
+        ready.add(task.stage)
+    return compute(stage, task, _WORKER["store"])  # type: ignore[arg-type]

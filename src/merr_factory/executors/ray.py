@@ -1,0 +1,107 @@
+"""The Ray executor: the same stages on a Ray cluster, one pool of actors per stage.
+
+Actors keep a stage's models loaded between samples; each stage's actors ask for the
+resources given in ``executor.resources.<stage>`` (CPUs, GPUs) and that stage's
+``concurrency()`` as their thread count. Workers write to the output folder themselves, so it
+must be a path every node sees (a shared filesystem).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from ..compute import ComputeResult, ComputeTask, compute
+from ..logs import setup_console_logging
+from ..optional import require
+from ..stages.base import Stage
+from ..store import Store
+from .base import Executor
+from .settings import ExecutorSettings, StageResources
+
+log = logging.getLogger(__name__)
+
+
+class StageActor:
+    """Holds one stage with its models loaded; computes samples of that stage."""
+
+    def __init__(self, stage: Stage, store_root: str) -> None:
+        setup_console_logging(False)
+        self.stage = stage
+        self.store = Store(Path(store_root))
+        self.stage.setup()
+
+    def compute(self, task: ComputeTask) -> ComputeResult:
+        return compute(self.stage, task, self.store)
+
+
+class RayExecutor(Executor):
+    def __init__(self, settings: ExecutorSettings, stages: dict[str, Stage], store: Store) -> None:
+        self.ray = require("ray", "ray", "executor kind 'ray'")
+        self.settings = settings
+        self.stages = stages
+        self.store = store
+        self._started_ray = False
+        if not self.ray.is_initialized():
+            self.ray.init(address=settings.address, include_dashboard=False, log_to_driver=True)
+            self._started_ray = True
+        self._actors: dict[str, list[Any]] = {}
+        self._turn: dict[str, int] = {}
+        self._check_fits()
+
+    def _check_fits(self) -> None:
+        """Actors hold their resources for the whole run, and every stage's actors live at once
+        (samples flow between stages): more than the cluster has would wait forever."""
+        cluster = self.ray.cluster_resources()
+        for kind, key in (("CPU", "num_cpus"), ("GPU", "num_gpus")):
+            needs = {
+                name: self._resources(name).actors * getattr(self._resources(name), key)
+                for name in self.stages
+            }
+            total, available = sum(needs.values()), cluster.get(kind, 0)
+            if total > available:
+                parts = ", ".join(f"{name} {need:g}" for name, need in needs.items() if need)
+                raise ValueError(
+                    f"ray: the stages' actors need {total:g} {kind}s ({parts}) but the cluster "
+                    f"has {available:g}; lower executor.resources.<stage>.{key} (fractions are "
+                    "allowed) or .actors"
+                )
+
+    def _resources(self, stage: str) -> StageResources:
+        return self.settings.resources.get(stage, StageResources())
+
+    def lane(self, stage: str) -> str:
+        return stage
+
+    def capacity(self, lane: str) -> int:
+        return self._resources(lane).actors * max(1, self.stages[lane].concurrency())
+
+    def submit(self, task: ComputeTask) -> Future[ComputeResult]:
+        actors = self._pool(task.stage)
+        turn = self._turn.get(task.stage, 0)
+        self._turn[task.stage] = turn + 1
+        return actors[turn % len(actors)].compute.remote(task).future()
+
+    def _pool(self, stage: str) -> list[Any]:
+        if stage not in self._actors:
+            resources = self._resources(stage)
+            actor_class = self.ray.remote(StageActor).options(
+                num_cpus=resources.num_cpus,
+                num_gpus=resources.num_gpus,
+                max_concurrency=max(1, self.stages[stage].concurrency()),
+            )
+            self._actors[stage] = [
+                actor_class.remote(self.stages[stage], str(self.store.root))
+                for _ in range(resources.actors)
+            ]
+            log.debug("ray: %d actors for stage %s", resources.actors, stage)
+        return self._actors[stage]
+
+    def shutdown(self) -> None:
+        for actors in self._actors.values():
+            for actor in actors:
+                self.ray.kill(actor)
+        if self._started_ray:
+            self.ray.shutdown()

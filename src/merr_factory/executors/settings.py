@@ -1,0 +1,37 @@
+"""Executor settings (the ``executor:`` section of the config)."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StageResources(BaseModel):
+    """What one worker of a stage needs on a Ray cluster, and how many workers to start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_cpus: float = Field(default=1, ge=0)
+    num_gpus: float = Field(default=0, ge=0)
+    actors: int = Field(default=1, ge=1, description="workers that keep the stage's models loaded")
+
+
+class ExecutorSettings(BaseModel):
+    """Where and how samples are computed.
+
+    ``local``: CPU-bound stages run on ``workers`` processes (each loads its models once), or
+    in-process threads when ``workers`` is 1; I/O-bound stages (LLM calls) run concurrently on
+    threads of the main process. ``ray``: the same stages on a Ray cluster, one pool of actors
+    per stage with the resources given under ``resources``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["local", "ray"] = "local"
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    address: str | None = Field(
+        default=None, description="ray: 'auto', ray://host:port, or none for a local Ray"
+    )
+    resources: dict[str, StageResources] = Field(default_factory=dict)

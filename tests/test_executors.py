@@ -1,0 +1,134 @@
+"""Executors: worker processes and Ray give the same records as one in-process worker;
+samples flow from stage to stage without waiting for the whole set; shards split a run."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from typer.testing import CliRunner
+
+from merr_factory.cli import app
+from merr_factory.config import load_config
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.workspace import SelectionError, Shard, open_workspace
+
+from .conftest import run_pipeline, tally
+
+VOLATILE = ("created_at", "seconds")
+FACTS = RunFacts(label_set=("happy",))
+
+
+def stored(output: Path) -> dict[str, dict]:
+    result = {}
+    for path in sorted((output / "stages").glob("*/*.json")):
+        record = json.loads(path.read_text())
+        for key in VOLATILE:
+            record.pop(key)
+        result[f"{path.parent.name}/{path.name}"] = record
+    return result
+
+
+def test_worker_processes_match_one_in_process_worker(write_config, tmp_path: Path) -> None:
+    serial = run_pipeline(write_config("a.yaml", output=str(tmp_path / "one")))
+    parallel = run_pipeline(
+        write_config("b.yaml", output=str(tmp_path / "two"), executor={"workers": 2})
+    )
+    assert tally(parallel, "filter") == tally(serial, "filter")
+    assert stored(tmp_path / "two") == stored(tmp_path / "one")
+    assert len(stored(tmp_path / "one")) == 12
+
+
+class EventStage(Stage[StageSettings]):
+    """Notes the order in which (stage, sample) pairs are computed."""
+
+    name = "first"
+    summary = "test stage"
+    settings_model = StageSettings
+    requires = ("filter",)
+    events: ClassVar[list[tuple[str, str]]] = []
+    lock = threading.Lock()
+
+    def process(self, sample: SampleContext) -> StageResult:
+        with self.lock:
+            self.events.append((self.name, sample.source.id))
+        return StageResult(data={})
+
+
+class SecondStage(EventStage):
+    name = "second"
+    requires = ("first",)
+
+
+def test_samples_flow_to_the_next_stage_without_a_barrier(write_config) -> None:
+    path = write_config()
+    workspace = open_workspace(load_config(path))
+    workspace.stages["first"] = EventStage(StageSettings(), FACTS)
+    workspace.stages["second"] = SecondStage(StageSettings(), FACTS)
+    EventStage.events.clear()
+    run_pipeline(path, ["ingest", "filter", "first", "second"], workspace)
+    events = EventStage.events
+    assert len(events) == 12
+    first_second = events.index(("second", workspace.samples[0].id))
+    last_first = events.index(("first", workspace.samples[-1].id))
+    assert first_second < last_first  # sample 1 finished before sample 6 began stage "first"
+
+
+def test_shards_partition_the_samples(write_config) -> None:
+    workspace = open_workspace(load_config(write_config()))
+    shards = [workspace.select(shard=Shard(index, 3)) for index in range(3)]
+    ids = [sample.id for shard in shards for sample in shard]
+    assert sorted(ids) == sorted(sample.id for sample in workspace.samples)
+    assert len(set(ids)) == len(ids)
+    assert Shard.parse("2/3") == Shard(2, 3)
+    for bad in ("3/3", "1", "a/b", "0/0"):
+        with pytest.raises(SelectionError):
+            Shard.parse(bad)
+
+
+def test_shard_option_runs_a_subset(write_config, tmp_path: Path) -> None:
+    config = str(write_config())
+    runner = CliRunner()
+    for index in range(2):
+        result = runner.invoke(app, ["run", "--config", config, "--shard", f"{index}/2", "--quiet"])
+        assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out" / "stages" / "filter").glob("*.json"))) == 6
+    assert len(list((tmp_path / "out" / "runs").glob("*shard0of2*.json"))) == 1
+    bad = runner.invoke(app, ["run", "--config", config, "--shard", "2/2"])
+    assert bad.exit_code == 2
+
+
+def test_ray_executor_matches_the_local_executor(write_config, tmp_path: Path, monkeypatch) -> None:
+    """A real local Ray (2 CPUs) started by the test; the records must equal the local ones."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    run_pipeline(write_config("local.yaml", output=str(tmp_path / "local")))
+    resources = {"ingest": {"num_cpus": 0.5, "actors": 2}, "filter": {"num_cpus": 1}}
+    ray_config = write_config(
+        "ray.yaml", output=str(tmp_path / "ray"), executor={"kind": "ray", "resources": resources}
+    )
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        summary = run_pipeline(ray_config)
+    finally:
+        ray.shutdown()
+    assert tally(summary, "ingest")["computed"] == 6
+    assert stored(tmp_path / "ray") == stored(tmp_path / "local")
+
+
+def test_ray_refuses_more_actors_than_the_cluster_holds(write_config, monkeypatch) -> None:
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    resources = {"ingest": {"num_cpus": 1, "actors": 2}, "filter": {"num_cpus": 1}}
+    config = write_config(executor={"kind": "ray", "resources": resources})
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        with pytest.raises(
+            ValueError, match=r"need 3 CPUs \(ingest 2, filter 1\) but the cluster has 2"
+        ):
+            run_pipeline(config)
+    finally:
+        ray.shutdown()
