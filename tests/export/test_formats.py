@@ -79,7 +79,7 @@ def test_parquet_loads_with_hugging_face_datasets(export_run: ExportRun, tmp_pat
         split="train",
         cache_dir=str(tmp_path / "hf-cache"),
     )
-    assert loaded.num_rows == 6  # one row per sample, every tier
+    assert loaded.num_rows == 5  # one row per coarse or fine sample
     rows = {row["sample_id"]: row for row in loaded}
     first = rows["sample_00000001"]
     assert first["tier"] == "fine" and first["label"] == "happy" and first["in_merr_fine"]
@@ -89,11 +89,10 @@ def test_parquet_loads_with_hugging_face_datasets(export_run: ExportRun, tmp_pat
     assert (export / first["audio"]).read_bytes()[:4] == b"RIFF"
     assert rows["samplenew_00000004"]["peak_frame"] is None  # no face, no frame
     assert not rows["samplenew_00000004"]["in_merr_coarse"]
-    rejected = rows["sample_00000006"]
-    assert rejected["tier"] == "rejected"
-    assert rejected["reasons"] == [
-        {"code": "au_rule_disagrees", "message": "AUs disagree with the label"}
+    assert rows["sample_00000003"]["reasons"] == [
+        {"code": "not_reviewed", "message": "reasoning not checked"}
     ]
+    assert "sample_00000006" not in rows  # rejected
 
 
 def test_curation_csv_round_trips(export_run: ExportRun) -> None:

@@ -22,7 +22,7 @@ FILES = {
     "MERR_fine_grained.json / .txt": "fine set, Emotion-LLaMA format",
     "merr_sharegpt.json, dataset_info.json": "ShareGPT conversations for LLaMA-Factory",
     "emotion_llama_instructions.json": "[emotion] / [reason] / [reason_v2] instruction pairs",
-    "merr.parquet": "one row per sample (every tier), for Hugging Face datasets",
+    "merr.parquet": "one row per coarse or fine sample, for Hugging Face datasets",
     "curation.csv": "one row per sample for manual review (accept: empty, yes or no)",
     "plots/*.png": "label distribution, AU frequency, clip durations",
     "report.html": "browsable report (open it in a browser; no server needed)",

@@ -14,12 +14,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..records import Record
-from ..stages.ingest import IngestData
 from ..store import Store
 from .upstream import (
     AsrView,
     AudioView,
     FacesView,
+    IngestView,
     LabelView,
     PeakView,
     ReasonView,
@@ -108,7 +108,7 @@ def build_entry(
     store: Store,
 ) -> ExportEntry:
     """Gather one sample's export entry from its upstream records (read as dicts)."""
-    ingest = IngestData.model_validate(upstream["ingest"].data)
+    ingest = IngestView.model_validate(upstream["ingest"].data)
     faces = _view(upstream, "faces", FacesView)
     peak = _view(upstream, "peak", PeakView) or PeakView()
     visual = _view(upstream, "visual", VisualView) or VisualView()

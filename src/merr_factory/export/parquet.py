@@ -1,4 +1,8 @@
-"""A Parquet file Hugging Face ``datasets`` loads: one row per sample, every tier.
+"""A Parquet file Hugging Face ``datasets`` loads: one row per coarse or fine sample.
+
+Rejected samples are left out (the card counts them, the curation CSV and the report list
+them); coarse samples the MERR files could not take (no peak, say) are in, with
+``in_merr_coarse`` false.
 
 ``datasets.load_dataset("parquet", data_files="merr.parquet")`` reads it; the dataset card's
 front matter points the default config at it. Paths (peak frame, audio, video) are relative
@@ -105,9 +109,10 @@ def _schema(pa: Any) -> Any:
     )
 
 
-def parquet_row(entry: ExportEntry, media: ExportMedia, sets: MerrSets) -> dict[str, Any]:
-    coarse = {item.sample_id for item in sets.coarse}
-    fine = {item.sample_id for item in sets.fine}
+def parquet_row(
+    entry: ExportEntry, media: ExportMedia, coarse: set[str], fine: set[str]
+) -> dict[str, Any]:
+    """One row; ``coarse`` and ``fine`` are the sample ids in the MERR files."""
     return {
         **entry.model_dump(include=set(FROM_ENTRY)),
         "video": media.video(entry),
@@ -131,7 +136,11 @@ def write_parquet(
     pa = require("pyarrow", "export", "the Parquet export")
     pq = require("pyarrow.parquet", "export", "the Parquet export")
     schema = _schema(pa)
-    rows = [parquet_row(entry, media, sets) for entry in entries]
+    coarse = {entry.sample_id for entry in sets.coarse}
+    fine = {entry.sample_id for entry in sets.fine}
+    rows = [
+        parquet_row(entry, media, coarse, fine) for entry in entries if entry.tier != "rejected"
+    ]
     table = pa.Table.from_pylist(rows, schema=schema)
     path = folder / PARQUET_FILE
     pq.write_table(table, path, compression="zstd")

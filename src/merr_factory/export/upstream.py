@@ -14,6 +14,26 @@ class _Upstream(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class ProbeView(_Upstream):
+    duration: float | None = None
+    fps: float | None = None
+    frames: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+class IngestView(_Upstream):
+    """ingest is built (stages/ingest.py: IngestData); this view keeps the export's imports
+    free of the stage registry."""
+
+    source: str
+    name: str
+    kind: str
+    probe: ProbeView
+    label: str | None = None
+    valence: float | None = None
+
+
 class ReasonView(_Upstream):
     code: str
     message: str = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .card import CARD_FILE, CardInfo, render_card
 from .curation import write_curation
@@ -19,9 +20,11 @@ from .merr import MerrSets, select_merr, write_merr
 from .parquet import write_parquet
 from .plots import write_plots
 from .report import write_report
-from .settings import ExportSettings
 from .sharegpt import write_sharegpt
 from .stats import ExportStats, compute_stats
+
+if TYPE_CHECKING:
+    from ..stages.export import ExportSettings
 
 log = logging.getLogger(__name__)
 
