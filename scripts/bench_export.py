@@ -102,8 +102,13 @@ def upstream_records(index: int, store: Store, frame: Path, wav: Path) -> dict[s
     return records
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+def snapshot(folder: Path) -> dict[str, str]:
+    """Each file's SHA-256, by path (digests, not bytes: the clips are in there too)."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
 
 
 def fresh(root: Path, name: str) -> Path:
