@@ -137,6 +137,7 @@ def test_selection_rules() -> None:
             entry("f", AU_list=["AU12", "AU06"]),
             entry("g g", sample_id="g_g-1234abcd"),
             entry("h", tier="rejected"),
+            entry("i", kind="image"),
         ]
     )
     assert [item.name for item in sets.coarse] == ["a", "b", "c"]
@@ -148,7 +149,30 @@ def test_selection_rules() -> None:
         ("e", "coarse"): "no_peak",
         ("f", "coarse"): "misaligned_aus",
         ("g_g-1234abcd", "coarse"): "unsafe_name",
+        ("i", "coarse"): "not_a_clip",
     }
+
+
+def test_formats_can_be_chosen_and_clips_left_in_place(tmp_path: Path) -> None:
+    clips = copy_clips(tmp_path)
+    settings = {"formats": ["sharegpt", "merr"], "link_videos": False, "link_audio": False}
+    run = run_export(write_export_config(tmp_path, clips, export=settings))
+    names = sorted(path.name for path in run.export.iterdir())
+    assert names == [
+        "MERR_coarse_grained.json",
+        "MERR_coarse_grained.txt",
+        "MERR_fine_grained.json",
+        "MERR_fine_grained.txt",
+        "dataset_info.json",
+        "merr_sharegpt.json",
+    ]
+    records = json.loads((run.export / "merr_sharegpt.json").read_text())
+    videos = [record["videos"][0] for record in records]
+    assert videos[0] == str((clips / "sample_00000001.mp4").resolve())
+    assert all(Path(video).is_file() for video in videos)
+    audios = [record["audios"] for record in records]
+    assert [len(files) for files in audios] == [1, 1, 1, 0]  # samplenew_00000005: no audio
+    assert all(Path(files[0]).is_absolute() and Path(files[0]).is_file() for files in audios[:3])
 
 
 def test_collision_is_an_error_naming_both_samples() -> None:

@@ -50,17 +50,25 @@ class ExportMedia:
         return self.audio.get(entry.sample_id)
 
 
-def place_frames(entries: list[ExportEntry], output_root: Path, folder: Path, media: ExportMedia):
+def place_frames(
+    entries: list[ExportEntry], output_root: Path, folder: Path, media: ExportMedia
+) -> None:
     for entry in entries:
         relative = f"{FRAMES_DIR}/{entry.sample_id}.jpg"
         if _place(entry.peak_frame, output_root, folder / relative, media):
             media.frames[entry.sample_id] = relative
 
 
-def place_audio(entries: list[ExportEntry], output_root: Path, folder: Path, media: ExportMedia):
+def place_audio(
+    entries: list[ExportEntry], output_root: Path, folder: Path, media: ExportMedia, link: bool
+) -> None:
+    """Link the wavs into the export, or (``link`` false) refer to them where they are."""
     for entry in entries:
         relative = f"{AUDIO_DIR}/{entry.sample_id}.wav"
-        if _place(entry.audio_file, output_root, folder / relative, media):
+        if not link:
+            if entry.audio_file is not None:
+                media.audio[entry.sample_id] = str((output_root / entry.audio_file.path).resolve())
+        elif _place(entry.audio_file, output_root, folder / relative, media):
             media.audio[entry.sample_id] = relative
 
 

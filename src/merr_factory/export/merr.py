@@ -74,6 +74,8 @@ def select_merr(entries: list[ExportEntry]) -> MerrSets:
 def _coarse_problem(entry: ExportEntry) -> tuple[str, str] | None:
     if entry.label not in MERR_LABELS:
         return "label_outside_nine", f"label {entry.label!r} is not one of Emotion-LLaMA's nine"
+    if entry.kind != "video":
+        return "not_a_clip", "a still image; Emotion-LLaMA reads clips"
     if not is_valid_sample_id(entry.name):
         return "unsafe_name", f"clip name {entry.name!r} has spaces or unsafe characters"
     if entry.peak_index is None:

@@ -88,8 +88,8 @@ def _place_media(
     media = ExportMedia()
     if formats & {"report", "parquet"}:
         place_frames(entries, output_root, folder, media)
-    if "sharegpt" in formats and settings.link_audio:
-        place_audio(sets.coarse, output_root, folder, media)
+    if "sharegpt" in formats:
+        place_audio(sets.coarse, output_root, folder, media, link=settings.link_audio)
     if formats & {"sharegpt", "merr", "instructions"} and settings.link_videos:
         place_videos(sets.coarse, folder, media)
     return media

@@ -40,7 +40,9 @@ class ExportSettings(StageSettings):
         "false: ShareGPT refers to the clips where they are",
     )
     link_audio: bool = Field(
-        default=True, description="hard-link (else copy) the 16 kHz wavs into export/audio/"
+        default=True,
+        description="hard-link (else copy) the 16 kHz wavs into export/audio/; false: "
+        "ShareGPT refers to them in the output's stage folders",
     )
 
     @field_validator("formats")
