@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from ..records import Record
 from ..store import Store
@@ -108,7 +108,7 @@ def build_entry(
     store: Store,
 ) -> ExportEntry:
     """Gather one sample's export entry from its upstream records (read as dicts)."""
-    ingest = IngestView.model_validate(upstream["ingest"].data)
+    ingest = _view(upstream, "ingest", IngestView)
     faces = _view(upstream, "faces", FacesView)
     peak = _view(upstream, "peak", PeakView) or PeakView()
     visual = _view(upstream, "visual", VisualView) or VisualView()
@@ -159,9 +159,22 @@ def build_entry(
     )
 
 
+class UpstreamDataError(ValueError):
+    """An upstream record does not hold what docs/stage-data.md promises."""
+
+
 def _view(upstream: Mapping[str, Record], stage: str, model: type[Any]) -> Any:
     record = upstream.get(stage)
-    return None if record is None else model.model_validate(record.data)
+    if record is None:
+        return None
+    try:
+        return model.model_validate(record.data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "data"
+        raise UpstreamDataError(
+            f"{stage} record does not match the stage contract: {where}: {first['msg']}"
+        ) from None
 
 
 def _models(
