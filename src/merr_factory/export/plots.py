@@ -30,7 +30,10 @@ def _figure() -> Any:
 
 def _save(figure: Any, path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.ticker import MaxNLocator
 
+    for axes in figure.axes:  # counts: whole numbers only
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     FigureCanvasAgg(figure)
     figure.tight_layout()
     figure.savefig(path, format="png", metadata={"Software": None})
@@ -43,8 +46,8 @@ def plot_labels(stats: ExportStats, path: Path) -> Path:
     positions = range(len(MERR_LABELS))
     coarse = [stats.coarse_labels[label] for label in MERR_LABELS]
     fine = [stats.fine_labels[label] for label in MERR_LABELS]
-    axes.bar([x - 0.2 for x in positions], coarse, width=0.4, label="coarse")
-    axes.bar([x + 0.2 for x in positions], fine, width=0.4, label="fine")
+    axes.bar([x - 0.2 for x in positions], coarse, width=0.4, label="MERR coarse (coarse + fine)")
+    axes.bar([x + 0.2 for x in positions], fine, width=0.4, label="MERR fine")
     axes.set_xticks(list(positions), MERR_LABELS, rotation=30)
     axes.set_ylabel("samples")
     axes.set_title("Labels: coarse vs fine")
