@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 EXTRAS ?= all,dev
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
-DEB_PACKAGES :=
+# chromium: the export's HTML report test renders the page headless.
+DEB_PACKAGES := chromium
 
 .PHONY: setup system-deps demo test lint bench clean
 

@@ -19,6 +19,7 @@ from . import __version__
 from .atomic import write_text_atomic
 from .config import Config, ConfigError, config_as_yaml, load_config
 from .discovery import DiscoveryError
+from .export.refresh import ReportError, refresh_report
 from .labels import LabelFileError
 from .logs import PACKAGE_LOGGER, add_log_file, setup_console_logging
 from .pipeline import Runner, RunOptions
@@ -220,6 +221,24 @@ def status(
     setup_console_logging(False)
     workspace = _open(_load(config, input, labels, output))
     typer.echo(render_status(collect_status(workspace), len(workspace.samples)))
+
+
+@app.command()
+def report(
+    config: ConfigOption,
+    input: InputOption = None,
+    labels: LabelsOption = None,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Build or refresh the HTML report from the stored records; prints its path."""
+    setup_console_logging(False)
+    workspace = _open(_load(config, input, labels, output))
+    try:
+        path = refresh_report(workspace, progress=not quiet)
+    except ReportError as error:
+        raise _fail(str(error)) from None
+    typer.echo(str(path))
 
 
 @app.command()

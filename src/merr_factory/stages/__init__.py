@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import PlannedStage, Stage
+from .export import ExportStage
 from .filter import FilterStage
 from .ingest import IngestStage
 
@@ -26,7 +27,7 @@ STAGES: tuple[type[Stage], ...] = (
     _planned("visual", "AU phrases and an optional scene description.", ("peak",)),
     _planned("synthesize", "Coarse caption and LLM fine reasoning.", ("visual", "asr")),
     _planned("label", "Pseudo-labels and the coarse / fine / rejected tiers.", ("synthesize",)),
-    _planned("export", "MERR json/txt, ShareGPT, Parquet, dataset card, report.", ("label",)),
+    ExportStage,
 )
 
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)

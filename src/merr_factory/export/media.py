@@ -1,0 +1,95 @@
+"""Files the export folder holds beside the tables: peak frames, audio, and the clips.
+
+They are hard links where the filesystem allows (free and instant), else copies, so the
+report, the Parquet and the ShareGPT file refer to files inside the export folder. Names are
+sample ids (always safe file names) for frames and audio, and clip names for the videos, as
+Emotion-LLaMA looks clips up by name (MERR-written names are checked to be safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .entry import ExportEntry, MediaFile
+
+log = logging.getLogger(__name__)
+
+FRAMES_DIR = "frames"
+AUDIO_DIR = "audio"
+VIDEOS_DIR = "videos"
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+@dataclass
+class ExportMedia:
+    """Where each sample's files are inside the export folder (relative POSIX paths)."""
+
+    frames: dict[str, str] = field(default_factory=dict)
+    audio: dict[str, str] = field(default_factory=dict)
+    videos: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    def frame(self, entry: ExportEntry) -> str | None:
+        return self.frames.get(entry.sample_id)
+
+    def video(self, entry: ExportEntry) -> str:
+        return self.videos.get(entry.sample_id, entry.video_path)
+
+    def audio_file(self, entry: ExportEntry) -> str | None:
+        return self.audio.get(entry.sample_id)
+
+
+def place_frames(
+    entries: list[ExportEntry], output_root: Path, folder: Path, media: ExportMedia
+) -> None:
+    for entry in entries:
+        relative = f"{FRAMES_DIR}/{entry.sample_id}.jpg"
+        if _place(entry.peak_frame, output_root, folder / relative, media):
+            media.frames[entry.sample_id] = relative
+
+
+def place_audio(
+    entries: list[ExportEntry], output_root: Path, folder: Path, media: ExportMedia, link: bool
+) -> None:
+    """Link the wavs into the export, or (``link`` false) refer to them where they are."""
+    for entry in entries:
+        relative = f"{AUDIO_DIR}/{entry.sample_id}.wav"
+        if not link:
+            if entry.audio_file is not None:
+                media.audio[entry.sample_id] = str((output_root / entry.audio_file.path).resolve())
+        elif _place(entry.audio_file, output_root, folder / relative, media):
+            media.audio[entry.sample_id] = relative
+
+
+def place_videos(entries: list[ExportEntry], folder: Path, media: ExportMedia) -> None:
+    for entry in entries:
+        suffix = PurePosixPath(entry.source).suffix.lower()
+        relative = f"{VIDEOS_DIR}/{entry.name}{suffix}"
+        source = Path(entry.video_path)
+        if source.is_file():
+            link_or_copy(source, folder / relative)
+            media.videos[entry.sample_id] = relative
+        else:
+            media.missing.append(f"{entry.sample_id}: clip {source} is gone")
+
+
+def _place(file: MediaFile | None, output_root: Path, target: Path, media: ExportMedia) -> bool:
+    if file is None:
+        return False
+    source = output_root / file.path
+    if not source.is_file():
+        media.missing.append(f"{target.stem}: {file.path} is gone")
+        return False
+    link_or_copy(source, target)
+    return True

@@ -1,0 +1,141 @@
+"""The MERR files Emotion-LLaMA loads unchanged (see ../shared/DESIGN.md, "MERR file formats").
+
+``MERR_coarse_grained.json/.txt`` hold the coarse AND fine samples (fine is a subset of
+coarse), ``MERR_fine_grained.json/.txt`` the fine ones. Each JSON value has exactly the keys
+Emotion-LLaMA reads, in its order; ``peak_index`` and ``audio_prior_list`` are strings.
+The ``.txt`` lines are ``<name> <frame_count> <label> <valence>``: the frame count is the
+ingest probe's (duration x fps when the header had none, else 0) and the valence the label
+stage's (else the CSV's), written as a float; an unknown valence is written ``0.0`` (the
+Parquet and the card keep it unknown). A sample that cannot be written correctly is skipped
+with a reason, never written half right.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..knowledge.emotions import MERR_LABELS
+from ..sample_ids import is_valid_sample_id
+from .entry import ExportEntry
+
+COARSE = "MERR_coarse_grained"
+FINE = "MERR_fine_grained"
+WRITTEN_TIERS = ("coarse", "fine")
+
+
+class MerrNameError(ValueError):
+    """Two samples would be written under the same MERR name."""
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A coarse or fine sample left out of a MERR file, and why."""
+
+    sample_id: str
+    file: str  # "coarse" or "fine"
+    code: str
+    message: str
+
+
+@dataclass
+class MerrSets:
+    coarse: list[ExportEntry] = field(default_factory=list)
+    fine: list[ExportEntry] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+
+
+def select_merr(entries: list[ExportEntry]) -> MerrSets:
+    """Which samples go to which MERR file, sorted by name; raises on a name collision."""
+    sets = MerrSets()
+    for entry in entries:
+        if entry.tier not in WRITTEN_TIERS:
+            continue
+        problem = _coarse_problem(entry)
+        if problem:
+            sets.skipped.append(Skip(entry.sample_id, "coarse", *problem))
+            continue
+        sets.coarse.append(entry)
+        if entry.tier == "fine":
+            if entry.smp_reason_caption:
+                sets.fine.append(entry)
+            else:
+                sets.skipped.append(
+                    Skip(entry.sample_id, "fine", "no_reasoning", "fine tier without reasoning")
+                )
+    _check_unique_names(sets.coarse)
+    sets.coarse.sort(key=lambda entry: entry.name)
+    sets.fine.sort(key=lambda entry: entry.name)
+    return sets
+
+
+def _coarse_problem(entry: ExportEntry) -> tuple[str, str] | None:
+    if entry.label not in MERR_LABELS:
+        return "label_outside_nine", f"label {entry.label!r} is not one of Emotion-LLaMA's nine"
+    if entry.kind != "video":
+        return "not_a_clip", "a still image; Emotion-LLaMA reads clips"
+    if not is_valid_sample_id(entry.name):
+        return "unsafe_name", f"clip name {entry.name!r} has spaces or unsafe characters"
+    if entry.peak_index is None:
+        return "no_peak", "no peak frame (no face found)"
+    if len(entry.AU_list) != len(entry.visual_prior_list):
+        message = f"{len(entry.AU_list)} AUs but {len(entry.visual_prior_list)} visual phrases"
+        return "misaligned_aus", message
+    return None
+
+
+def _check_unique_names(entries: list[ExportEntry]) -> None:
+    seen: dict[str, str] = {}
+    for entry in entries:
+        if entry.name in seen:
+            raise MerrNameError(
+                f"samples {seen[entry.name]!r} and {entry.sample_id!r} share the clip name "
+                f"{entry.name!r}; MERR files are keyed by clip name, rename one of the clips"
+            )
+        seen[entry.name] = entry.sample_id
+
+
+def merr_value(entry: ExportEntry, fine: bool) -> dict[str, Any]:
+    """One JSON value, with Emotion-LLaMA's keys in its order."""
+    value: dict[str, Any] = {
+        "AU_list": list(entry.AU_list),
+        "visual_prior_list": list(entry.visual_prior_list),
+        "audio_prior_list": entry.audio_prior,
+        "peak_index": str(entry.peak_index),
+        "peak_AU_list": list(entry.peak_AU_list),
+        "pseu_emotion": entry.label,
+        "text": entry.subtitle,
+    }
+    if fine:
+        value["smp_reason_caption"] = entry.smp_reason_caption
+    else:
+        value["caption"] = entry.caption
+    return value
+
+
+def frame_count(entry: ExportEntry) -> int:
+    if entry.frame_count is not None:
+        return entry.frame_count
+    if entry.duration is not None and entry.fps:
+        return round(entry.duration * entry.fps)
+    return 0
+
+
+def txt_line(entry: ExportEntry) -> str:
+    valence = float(entry.valence) if entry.valence is not None else 0.0
+    return f"{entry.name} {frame_count(entry)} {entry.label} {valence!r}"
+
+
+def write_merr(sets: MerrSets, folder: Path) -> list[Path]:
+    """Write the four MERR files; returns their paths."""
+    written = []
+    for stem, entries, fine in ((COARSE, sets.coarse, False), (FINE, sets.fine, True)):
+        document = {entry.name: merr_value(entry, fine) for entry in entries}
+        json_path = folder / f"{stem}.json"
+        json_path.write_text(json.dumps(document, indent=4, ensure_ascii=False) + "\n", "utf-8")
+        txt_path = folder / f"{stem}.txt"
+        txt_path.write_text("".join(txt_line(entry) + "\n" for entry in entries), "utf-8")
+        written += [json_path, txt_path]
+    return written

@@ -1,0 +1,93 @@
+"""The card's plots as PNG: label distribution (coarse vs fine), AU frequency, clip durations.
+
+Rendered with matplotlib's Agg canvas on private Figure objects (no pyplot global state, safe
+beside other threads), with the PNG's "Software" tag removed so that the same numbers give
+byte-identical files whatever the date.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..knowledge.emotions import MERR_LABELS
+from ..optional import require
+from .stats import ExportStats
+
+PLOTS_DIR = "plots"
+LABELS_PNG = "labels.png"
+AUS_PNG = "au_frequency.png"
+DURATIONS_PNG = "durations.png"
+TIER_ORDER = ("coarse", "fine", "rejected")
+
+
+def _figure() -> Any:
+    require("matplotlib", "export", "the export plots")
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(7, 4), dpi=100)
+
+
+def _save(figure: Any, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.ticker import MaxNLocator
+
+    for axes in figure.axes:  # counts: whole numbers only
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    FigureCanvasAgg(figure)
+    figure.tight_layout()
+    figure.savefig(path, format="png", metadata={"Software": None})
+    return path
+
+
+def plot_labels(stats: ExportStats, path: Path) -> Path:
+    figure = _figure()
+    axes = figure.add_subplot()
+    positions = range(len(MERR_LABELS))
+    coarse = [stats.coarse_labels[label] for label in MERR_LABELS]
+    fine = [stats.fine_labels[label] for label in MERR_LABELS]
+    axes.bar([x - 0.2 for x in positions], coarse, width=0.4, label="MERR coarse (coarse + fine)")
+    axes.bar([x + 0.2 for x in positions], fine, width=0.4, label="MERR fine")
+    axes.set_xticks(list(positions), MERR_LABELS, rotation=30)
+    axes.set_ylabel("samples")
+    axes.set_title("Labels: coarse vs fine")
+    axes.legend()
+    return _save(figure, path)
+
+
+def plot_aus(stats: ExportStats, path: Path) -> Path:
+    figure = _figure()
+    axes = figure.add_subplot()
+    names = sorted(set(stats.au_rule) | set(stats.au_peak))
+    positions = range(len(names))
+    axes.bar([x - 0.2 for x in positions], [stats.au_rule[n] for n in names], 0.4, label="AU_list")
+    axes.bar([x + 0.2 for x in positions], [stats.au_peak[n] for n in names], 0.4, label="peak")
+    axes.set_xticks(list(positions), names, rotation=60)
+    axes.set_ylabel("samples (coarse set)")
+    axes.set_title("Action Unit frequency")
+    if names:
+        axes.legend()
+    return _save(figure, path)
+
+
+def plot_durations(stats: ExportStats, path: Path) -> Path:
+    figure = _figure()
+    axes = figure.add_subplot()
+    tiers = [tier for tier in TIER_ORDER if stats.durations.get(tier)]
+    if tiers:
+        axes.hist([stats.durations[tier] for tier in tiers], bins=20, stacked=True, label=tiers)
+        axes.legend()
+    axes.set_xlabel("clip duration (s)")
+    axes.set_ylabel("samples")
+    axes.set_title("Clip durations by tier")
+    return _save(figure, path)
+
+
+def write_plots(stats: ExportStats, folder: Path) -> list[Path]:
+    target = folder / PLOTS_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    return [
+        plot_labels(stats, target / LABELS_PNG),
+        plot_aus(stats, target / AUS_PNG),
+        plot_durations(stats, target / DURATIONS_PNG),
+    ]

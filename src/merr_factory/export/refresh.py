@@ -1,0 +1,31 @@
+"""``merr-build report``: bring the export (and its HTML report) up to date from the stored
+records, without running any model, and say where the report is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..pipeline import Runner, RunOptions
+from ..workspace import Workspace
+from .report import REPORT_FILE
+
+
+class ReportError(RuntimeError):
+    """The report cannot be built yet; the message says why."""
+
+
+def refresh_report(workspace: Workspace, progress: bool = False) -> Path:
+    """Run the export stage over the stored records and return the report's path."""
+    if "report" not in workspace.stages["export"].settings.formats:
+        raise ReportError("'report' is not in stages.export.formats")
+    summary = Runner(workspace, RunOptions(stages=["export"], progress=progress)).run()
+    tally = summary.tallies[0]
+    path = workspace.store.final_dir("export") / REPORT_FILE
+    if tally.final == "failed":
+        raise ReportError("the export failed; see the log above")
+    if not path.is_file():
+        raise ReportError(
+            f"no export yet: {tally.waiting} samples wait for earlier stages, "
+            f"{tally.blocked} are blocked by failures; run the pipeline first"
+        )
+    return path

@@ -1,0 +1,60 @@
+"""``report.html``: a static page to browse the samples, no server needed.
+
+The samples are embedded as JSON and rendered by the page's own script (peak frame, AUs,
+tone, transcript, caption, reasoning, label, tier), with filters by label and tier that also
+read the URL fragment (``report.html#label=happy&tier=fine``). All text from clips is set as
+text, never as HTML, and the embedded JSON cannot close its script element.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .entry import ExportEntry
+from .media import ExportMedia
+
+REPORT_FILE = "report.html"
+
+
+def report_row(entry: ExportEntry, media: ExportMedia) -> dict[str, Any]:
+    reasons = "; ".join(reason.message or reason.code for reason in entry.reasons)
+    return {
+        "sample_id": entry.sample_id,
+        "name": entry.name,
+        "label": entry.label,
+        "tier": entry.tier,
+        "reasons": reasons,
+        "peak_frame": media.frame(entry),
+        "peak_aus": " ".join(entry.peak_AU_list),
+        "aus": " ".join(
+            f"{au} ({phrase})"
+            for au, phrase in zip(entry.AU_list, entry.visual_prior_list, strict=False)
+        ),
+        "tone": entry.audio_prior or entry.tone,
+        "transcript": entry.transcript,
+        "caption": entry.caption,
+        "reasoning": entry.smp_reason_caption,
+    }
+
+
+def embedded_json(value: Any) -> str:
+    """JSON that is safe inside a <script> element: no "<", ">" or "&" appear literally."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_report(entries: list[ExportEntry], media: ExportMedia, title: str) -> str:
+    template = resources.files(__package__).joinpath("templates/report.html").read_text("utf-8")
+    rows = [report_row(entry, media) for entry in sorted(entries, key=lambda e: e.sample_id)]
+    page = template.replace("__TITLE__", html.escape(title))
+    return page.replace("__DATA__", embedded_json(rows))
+
+
+def write_report(entries: list[ExportEntry], media: ExportMedia, folder: Path, title: str) -> Path:
+    path = folder / REPORT_FILE
+    path.write_text(render_report(entries, media, title), "utf-8")
+    return path

@@ -1,0 +1,64 @@
+"""ShareGPT JSON for LLaMA-Factory, and the ``dataset_info.json`` entry that registers it.
+
+Media placeholders always match the media lists: ``<video>`` once with one ``videos`` path,
+``<audio>`` once with one ``audios`` path and only when the clip has audio (an ``<audio>`` tag
+without its file is the fault of the nearest existing tool). Paths are relative to the
+export folder: point LLaMA-Factory's ``media_dir`` (or ``dataset_dir``) at it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .entry import ExportEntry
+from .media import ExportMedia
+from .prompts import CHAT_PROMPT, conclusion, said
+
+SHAREGPT_FILE = "merr_sharegpt.json"
+DATASET_INFO_FILE = "dataset_info.json"
+
+
+def sharegpt_record(entry: ExportEntry, video: str | None, audio: str | None) -> dict[str, Any]:
+    """One conversation: the clip (and its audio) and the question, then the reasoned label."""
+    tags = ("<video>" if video else "") + ("<audio>" if audio else "")
+    question = f"{tags}{said(entry.subtitle)} {CHAT_PROMPT}"
+    reasoning = entry.smp_reason_caption if entry.tier == "fine" else entry.caption
+    return {
+        "messages": [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": conclusion(reasoning or "", entry.label or "")},
+        ],
+        "videos": [video] if video else [],
+        "audios": [audio] if audio else [],
+    }
+
+
+def dataset_info(name: str) -> dict[str, Any]:
+    return {
+        name: {
+            "file_name": SHAREGPT_FILE,
+            "formatting": "sharegpt",
+            "columns": {"messages": "messages", "videos": "videos", "audios": "audios"},
+            "tags": {
+                "role_tag": "role",
+                "content_tag": "content",
+                "user_tag": "user",
+                "assistant_tag": "assistant",
+            },
+        }
+    }
+
+
+def write_sharegpt(
+    entries: list[ExportEntry], media: ExportMedia, folder: Path, name: str
+) -> list[Path]:
+    records = [
+        sharegpt_record(entry, media.video(entry), media.audio_file(entry)) for entry in entries
+    ]
+    data_path = folder / SHAREGPT_FILE
+    data_path.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    info_path = folder / DATASET_INFO_FILE
+    info_path.write_text(json.dumps(dataset_info(name), indent=2) + "\n", "utf-8")
+    return [data_path, info_path]

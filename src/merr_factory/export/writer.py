@@ -1,0 +1,95 @@
+"""Writes every export format into one folder from the export entries.
+
+The same entries and settings give byte-identical files: entries are sorted, keys are fixed
+or sorted, no file holds a date, and the plots carry no version tag.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .card import CARD_FILE, CardInfo, render_card
+from .curation import write_curation
+from .entry import ExportEntry
+from .instructions import write_instructions
+from .media import ExportMedia, place_audio, place_frames, place_videos
+from .merr import MerrSets, select_merr, write_merr
+from .parquet import write_parquet
+from .plots import write_plots
+from .report import write_report
+from .sharegpt import write_sharegpt
+from .stats import ExportStats, compute_stats
+
+if TYPE_CHECKING:
+    from ..stages.export import ExportSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExportSummary:
+    sets: MerrSets
+    stats: ExportStats
+    media: ExportMedia
+    files: list[Path] = field(default_factory=list)
+
+
+def write_export(
+    entries: list[ExportEntry], settings: ExportSettings, output_root: Path, folder: Path
+) -> ExportSummary:
+    """Write the formats ``settings.formats`` names into ``folder`` (which exists)."""
+    entries = sorted(entries, key=lambda entry: entry.sample_id)
+    formats = set(settings.formats)
+    sets = select_merr(entries)  # raises on a clip name collision, before anything is written
+    stats = compute_stats(entries, sets)
+    media = _place_media(entries, sets, settings, output_root, folder)
+    summary = ExportSummary(sets=sets, stats=stats, media=media)
+    files = summary.files
+    if "merr" in formats:
+        files += write_merr(sets, folder)
+    if "sharegpt" in formats:
+        files += write_sharegpt(sets.coarse, media, folder, settings.dataset_name)
+    if "instructions" in formats:
+        files.append(write_instructions(sets.coarse, sets.fine, folder))
+    if "parquet" in formats:
+        files.append(write_parquet(entries, media, sets, folder))
+    if "curation" in formats:
+        files.append(write_curation(entries, folder))
+    if "plots" in formats:
+        files += write_plots(stats, folder)
+    if "report" in formats:
+        files.append(write_report(entries, media, folder, settings.pretty_name))
+    if "card" in formats:
+        info = CardInfo(
+            pretty_name=settings.pretty_name,
+            license=settings.license,
+            dataset_name=settings.dataset_name,
+            formats=settings.formats,
+        )
+        card = folder / CARD_FILE
+        card.write_text(render_card(stats, info), "utf-8")
+        files.append(card)
+    for problem in media.missing:
+        log.warning("export: %s", problem)
+    return summary
+
+
+def _place_media(
+    entries: list[ExportEntry],
+    sets: MerrSets,
+    settings: ExportSettings,
+    output_root: Path,
+    folder: Path,
+) -> ExportMedia:
+    formats = set(settings.formats)
+    media = ExportMedia()
+    if formats & {"report", "parquet"}:
+        place_frames(entries, output_root, folder, media)
+    if "sharegpt" in formats:
+        place_audio(sets.coarse, output_root, folder, media, link=settings.link_audio)
+    if formats & {"sharegpt", "merr", "instructions"} and settings.link_videos:
+        place_videos(sets.coarse, folder, media)
+    return media

@@ -1,0 +1,81 @@
+"""export: the dataset files (MERR json/txt, ShareGPT, instructions, Parquet, curation CSV,
+dataset card, plots, HTML report) from every stage's output.
+
+Per sample, ``process`` gathers the upstream fields into one export entry (the record data);
+``finalize`` writes all files from the entries of the current, kept samples. The runner
+builds them in a fresh folder and swaps it into ``<output>/export/`` atomically, and only
+when an entry or a setting changed, so a re-export costs nothing when nothing changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from ..discovery import SampleSource
+from ..export.entry import ExportEntry, build_entry
+from ..export.settings import ALL_FORMATS, Format
+from ..export.writer import write_export
+from ..labels import LabelRow
+from ..records import Record
+from ..store import Store
+from .base import SampleContext, Stage, StageResult, StageSettings
+
+
+class ExportSettings(StageSettings):
+    """What the export writes. ``parquet`` needs pyarrow and ``plots`` matplotlib
+    (``pip install 'merr-factory[export]'``); leave them out of ``formats`` without them."""
+
+    formats: list[Format] = Field(default_factory=lambda: list(ALL_FORMATS))
+    dataset_name: str = Field(
+        default="merr", pattern=r"^[A-Za-z0-9_.-]+$", description="LLaMA-Factory dataset key"
+    )
+    pretty_name: str = "MERR-style emotion reasoning dataset"
+    license: str = "other"
+    link_videos: bool = Field(
+        default=True,
+        description="hard-link (else copy) the MERR clips into export/videos/<name>.<ext>; "
+        "false: ShareGPT refers to the clips where they are",
+    )
+    link_audio: bool = Field(
+        default=True,
+        description="hard-link (else copy) the 16 kHz wavs into export/audio/; false: "
+        "ShareGPT refers to them in the output's stage folders",
+    )
+
+    @field_validator("formats")
+    @classmethod
+    def _ordered(cls, formats: list[Format]) -> list[Format]:
+        return [name for name in ALL_FORMATS if name in formats]
+
+
+class ExportStage(Stage[ExportSettings]):
+    name = "export"
+    summary = "MERR json/txt, ShareGPT, Parquet, dataset card, plots and HTML report."
+    settings_model = ExportSettings
+    requires = ("label",)
+
+    def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
+        # The entry holds the clip's absolute path (to link it into the export), so a moved
+        # input folder makes it stale; the file's content is never read here.
+        return str(source.path.resolve())
+
+    def process(self, sample: SampleContext) -> StageResult:
+        entry = build_entry(
+            sample.source.id, sample.source.path.resolve(), sample.upstream, sample.store
+        )
+        return StageResult(data=entry)
+
+    def finalize(self, records: list[Record], target: Path) -> None:
+        entries = [ExportEntry.model_validate(record.data) for record in records]
+        write_export(entries, self.settings, output_root(target), target)
+
+
+def output_root(target: Path) -> Path:
+    """The output folder: the runner builds whole-set outputs in ``<output>/.tmp/<name>``."""
+    root = target.parent.parent
+    if target.parent != Store(root).temp_root:
+        raise RuntimeError(f"{target}: not a work folder of an output folder's store")
+    return root

@@ -1,0 +1,56 @@
+"""The export entry: what process gathers, and a clear failure when upstream data is wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from merr_factory.export.writer import write_export
+from merr_factory.stages.export import ExportSettings
+
+from .conftest import copy_clips, run_export, write_export_config
+from .stand_ins import LabelStandIn
+
+
+def test_entries_gather_every_stage(tmp_path: Path) -> None:
+    run = run_export(write_export_config(tmp_path, copy_clips(tmp_path)))
+    record = json.loads((run.output / "stages/export/sample_00000002.json").read_text())
+    entry = record["data"]
+    assert entry["name"] == "sample_00000002" and entry["tier"] == "fine"
+    assert entry["language"] == "zh" and entry["text_en"] is None
+    assert entry["transcript"] == "我今天非常高兴"
+    assert entry["visual_objective"] == "A person faces the camera in a room."  # one line
+    assert entry["peak_frame"]["path"] == "stages/peak/sample_00000002/peak_frame.jpg"
+    assert entry["audio_file"]["path"] == "stages/audio/sample_00000002/audio.wav"
+    assert entry["models"]["llm"] == "stand-in/test-llm"
+    assert entry["valence"] == 2.0
+
+
+def test_a_bad_upstream_record_fails_that_sample_only(tmp_path: Path, monkeypatch) -> None:
+    original = LabelStandIn.process
+
+    def broken(self, sample):
+        result = original(self, sample)
+        if sample.source.id == "sample_00000003":
+            del result.data["tier"]
+        return result
+
+    monkeypatch.setattr(LabelStandIn, "process", broken)
+    run = run_export(write_export_config(tmp_path, copy_clips(tmp_path)))
+    assert run.tally().failed == 1 and run.tally().computed == 5
+    record = json.loads((run.output / "stages/export/sample_00000003.json").read_text())
+    assert record["error"]["message"] == (
+        "label record does not match the stage contract: tier: Field required"
+    )
+    # The others are exported all the same.
+    assert "sample_00000001" in (run.export / "MERR_coarse_grained.txt").read_text()
+
+
+def test_an_empty_export_still_writes_every_file(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    summary = write_export([], ExportSettings(), tmp_path, folder)
+    assert (folder / "MERR_coarse_grained.txt").read_text() == ""
+    assert json.loads((folder / "MERR_fine_grained.json").read_text()) == {}
+    assert (folder / "merr.parquet").stat().st_size > 0
+    assert len(summary.files) == 14 and all(path.is_file() for path in summary.files)
