@@ -37,6 +37,7 @@ def write_export_config(root: Path, clips: Path, **stage_settings: Any) -> Path:
         "input": str(clips),
         "labels": str(clips / "labels.csv"),
         "output": str(root / "out"),
+        "executor": {"workers": 1},
     }
     if stage_settings:
         raw["stages"] = stage_settings
