@@ -364,7 +364,7 @@ class GatherStage(Stage[NoteSettings]):
     def process(self, sample: SampleContext) -> StageResult:
         return StageResult(data={"line": sample.input_data("note")["text"]})
 
-    def finalize(self, records, target: Path) -> None:
+    def finalize(self, records, target: Path, store) -> None:
         GatherStage.finalized += 1
         lines = [f"{record.sample} {record.data['line']}" for record in records]
         (target / "all.txt").write_text("\n".join(lines) + "\n")

@@ -258,7 +258,7 @@ class Runner:
             return
         workdir = self.store.new_workdir(stage.name, "final")
         try:
-            stage.finalize(records, workdir)
+            stage.finalize(records, workdir, self.store)
             self.store.commit_final(stage.name, workdir, fingerprint, len(records))
             tally.final = "written"
         except Exception as error:

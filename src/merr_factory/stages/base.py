@@ -130,11 +130,12 @@ class Stage(ABC, Generic[SettingsT]):
     def process(self, sample: SampleContext) -> StageResult:
         """Compute this stage for one sample. Raise on failure: the runner records it."""
 
-    def finalize(self, records: list[Record], target: Path) -> None:
+    def finalize(self, records: list[Record], target: Path, store: Store) -> None:
         """Optional: build outputs over the whole sample set (an export) into ``target``.
 
         Called after the per-sample pass with this stage's current, kept records in sample
-        order, only when they (or the settings) changed since the last finalize.
+        order, only when they (or the settings) changed since the last finalize. ``target``
+        is a fresh folder that replaces ``store.final_dir(stage)`` when this returns.
         """
 
     @classmethod

@@ -68,14 +68,6 @@ class ExportStage(Stage[ExportSettings]):
         )
         return StageResult(data=entry)
 
-    def finalize(self, records: list[Record], target: Path) -> None:
+    def finalize(self, records: list[Record], target: Path, store: Store) -> None:
         entries = [ExportEntry.model_validate(record.data) for record in records]
-        write_export(entries, self.settings, output_root(target), target)
-
-
-def output_root(target: Path) -> Path:
-    """The output folder: the runner builds whole-set outputs in ``<output>/.tmp/<name>``."""
-    root = target.parent.parent
-    if target.parent != Store(root).temp_root:
-        raise RuntimeError(f"{target}: not a work folder of an output folder's store")
-    return root
+        write_export(entries, self.settings, store.root, target)
