@@ -294,8 +294,9 @@ def test_planner_fingerprint_depends_on_upstream_content(write_config, tmp_path:
     source = workspace.samples[0]
     before = planner.verdict("note", source)
     assert before.state is State.DONE
-    filter_record = planner.record("filter", source.id)
+    filter_record = Store(tmp_path / "out").load("filter", source.id)
     assert filter_record is not None
+    assert planner.record("filter", source.id).data_hash == filter_record.data_hash
     filter_record.data["decode"]["frames_read"] += 1
     changed = planner.fingerprint(
         workspace.stages["note"], source, {"filter": filter_record.seal()}
@@ -395,3 +396,62 @@ def test_whole_set_output_is_written_once_and_refreshed_on_change(
     assert GatherStage.finalized == 2
     assert output.read_text().splitlines()[0] == "sample_00000001 hi 480x270"
     assert not list((tmp_path / "out" / ".tmp").iterdir())
+
+
+class NoWeightsStage(Stage[StageSettings]):
+    """Its set-up fails like a model whose weights cannot be downloaded."""
+
+    name = "noweights"
+    summary = "test stage"
+    settings_model = StageSettings
+    requires = ("filter",)
+    setups: ClassVar[int] = 0
+
+    def setup(self) -> None:
+        NoWeightsStage.setups += 1
+        raise FileNotFoundError("weights not found in /models; set model_path")
+
+    def process(self, sample: SampleContext) -> StageResult:
+        raise AssertionError("never called without a set-up")
+
+
+def test_a_failed_setup_fails_each_sample_with_one_logged_reason(
+    write_config, tmp_path: Path, caplog
+) -> None:
+    path = write_config()
+    workspace = open_workspace(load_config(path))
+    workspace.stages["noweights"] = NoWeightsStage(StageSettings(), FACTS)
+    NoWeightsStage.setups = 0
+    with caplog.at_level("ERROR", logger="merr_factory"):
+        summary = run_pipeline(path, ["ingest", "filter", "noweights"], workspace)
+    assert tally(summary, "noweights")["failed"] == 6
+    assert NoWeightsStage.setups == 1
+    assert caplog.text.count("weights not found") == 1
+    failure = records(tmp_path / "out", "noweights")["sample_00000001"]
+    assert failure["error"]["type"] == "StageSetupError"
+    assert "weights not found in /models" in failure["error"]["message"]
+
+
+def test_no_op_rerun_reads_heads_from_the_index(write_config, tmp_path: Path, monkeypatch) -> None:
+    path = write_config()
+    run_pipeline(path, ALL, workspace_with_test_stages(path))
+    loads: list[tuple[str, str]] = []
+    real_load = Store.load
+
+    def counting_load(self, stage: str, sample_id: str):
+        loads.append((stage, sample_id))
+        return real_load(self, stage, sample_id)
+
+    monkeypatch.setattr(Store, "load", counting_load)
+    summary = run_pipeline(path, ALL, workspace_with_test_stages(path))
+    assert tally(summary, "note")["skipped"] == 6
+    # Only the failed sample is read: failures are not indexed, and its retry reads its inputs.
+    assert {sample for _, sample in loads} == {"sample_00000002"}
+    assert ("boom", "sample_00000002") in loads
+    # A record rewritten behind the index's back is read and verified again.
+    record = tmp_path / "out" / "stages" / "filter" / "sample_00000003.json"
+    record.write_text(record.read_text().replace('"keep": true', '"keep": false'))
+    loads.clear()
+    summary = run_pipeline(path, ALL, workspace_with_test_stages(path))
+    assert ("filter", "sample_00000003") in loads
+    assert tally(summary, "filter")["computed"] == 1

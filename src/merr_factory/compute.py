@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -31,7 +32,7 @@ class ComputeTask:
     source: SampleSource
     label: LabelRow | None
     fingerprint: str
-    upstream: Mapping[str, Record]
+    upstream: Mapping[str, str]  # upstream stage -> the data hash the fingerprint was made from
 
 
 @dataclass
@@ -40,7 +41,40 @@ class ComputeResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def compute(stage: Stage, task: ComputeTask, store: Store) -> ComputeResult:
+class StageHost:
+    """A stage in one worker: set up once on first use; a failed set-up fails every sample.
+
+    A stage whose models cannot load (no weights, no network) thus reports one clear reason
+    per sample and logs it once, instead of crashing the run or retrying the load per sample.
+    """
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        self._lock = threading.Lock()
+        self._ready = False
+        self._setup_error: Exception | None = None
+
+    def compute(self, task: ComputeTask, store: Store) -> ComputeResult:
+        self._set_up()
+        if self._setup_error is not None:
+            return compute(self.stage, task, store, setup_error=self._setup_error)
+        return compute(self.stage, task, store)
+
+    def _set_up(self) -> None:
+        with self._lock:
+            if self._ready:
+                return
+            self._ready = True
+            try:
+                self.stage.setup()
+            except Exception as error:
+                self._setup_error = error
+                log.error("%s: set-up failed: %s: %s", self.stage.name, type(error).__name__, error)
+
+
+def compute(
+    stage: Stage, task: ComputeTask, store: Store, setup_error: Exception | None = None
+) -> ComputeResult:
     """Run ``stage.process`` for one sample and store its record: a result or a failure.
 
     The old record goes first and the new one is written last, after the sample's files are
@@ -49,12 +83,15 @@ def compute(stage: Stage, task: ComputeTask, store: Store) -> ComputeResult:
     source = task.source
     store.forget(stage.name, source.id)
     workdir = store.new_workdir(stage.name, source.id)
-    context = SampleContext(
-        source=source, label=task.label, upstream=task.upstream, workdir=workdir, store=store
-    )
     start = time.perf_counter()
     metrics: dict[str, float] = {}
     try:
+        if setup_error is not None:
+            raise StageSetupError(f"{stage.name} could not be set up: {setup_error}")
+        upstream = _load_upstream(task, store)
+        context = SampleContext(
+            source=source, label=task.label, upstream=upstream, workdir=workdir, store=store
+        )
         result = stage.process(context)
         metrics = result.metrics
         record = Record(
@@ -67,7 +104,9 @@ def compute(stage: Stage, task: ComputeTask, store: Store) -> ComputeResult:
             artifacts=store.commit_artifacts(stage.name, source.id, workdir),
         )
     except Exception as error:  # one bad sample must not stop the others
-        record = _failure(stage.name, source, task.fingerprint, error)
+        record = _failure(
+            stage.name, source, task.fingerprint, error, quiet=setup_error is not None
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     record.seconds = round(time.perf_counter() - start, 4)
@@ -75,9 +114,33 @@ def compute(stage: Stage, task: ComputeTask, store: Store) -> ComputeResult:
     return ComputeResult(record=record, metrics=metrics)
 
 
-def _failure(stage: str, source: SampleSource, fingerprint: str, error: Exception) -> Record:
+class StageSetupError(RuntimeError):
+    """The stage's models or resources could not be loaded in this worker."""
+
+
+class UpstreamChangedError(RuntimeError):
+    """An upstream record changed or vanished between planning and computing."""
+
+
+def _load_upstream(task: ComputeTask, store: Store) -> dict[str, Record]:
+    """The full upstream records, checked to be the ones the fingerprint was made from."""
+    records = {}
+    for name, data_hash in task.upstream.items():
+        record = store.load(name, task.source.id)
+        if record is None or record.data_hash != data_hash:
+            raise UpstreamChangedError(
+                f"the {name} record changed or was damaged since planning; run again"
+            )
+        records[name] = record
+    return records
+
+
+def _failure(
+    stage: str, source: SampleSource, fingerprint: str, error: Exception, quiet: bool = False
+) -> Record:
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    log.error("%s: %s failed: %s: %s", source.relpath, stage, type(error).__name__, message)
+    if not quiet:  # a set-up failure was logged once already
+        log.error("%s: %s failed: %s: %s", source.relpath, stage, type(error).__name__, message)
     return Record(
         stage=stage,
         sample=source.id,

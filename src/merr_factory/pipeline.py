@@ -24,11 +24,13 @@ from .compute import ComputeResult, ComputeTask
 from .discovery import SampleSource
 from .executors import Executor, make_executor
 from .planning import Planner, State, Verdict
-from .records import Record, digest
+from .records import Record, RecordHead, digest
 from .stages.base import Stage
 from .workspace import Shard, Workspace
 
 log = logging.getLogger(__name__)
+
+INDEX_FLUSH_EVERY = 500  # completed samples between index writes (the index is only a cache)
 
 
 @dataclass
@@ -108,6 +110,7 @@ class Runner:
         self._in_flight: dict[Future[ComputeResult], tuple[str, SampleSource]] = {}
         self._lane_load: Counter[str] = Counter()
         self._bars: dict[str, tqdm] = {}
+        self._completed = 0
 
     def run(self) -> RunSummary:
         start = time.perf_counter()
@@ -126,6 +129,7 @@ class Runner:
             self._drain(executor)
         finally:
             executor.shutdown()
+            self.store.flush_indexes()
             for bar in self._bars.values():
                 bar.close()
         self._finalize_all(samples)
@@ -204,7 +208,7 @@ class Runner:
             source=entry.source,
             label=self.workspace.labels.get(entry.source.id),
             fingerprint=entry.verdict.fingerprint,
-            upstream=entry.verdict.upstream,
+            upstream={name: head.data_hash for name, head in entry.verdict.upstream.items()},
         )
 
     def _complete(
@@ -212,6 +216,9 @@ class Runner:
     ) -> None:
         record = result.record
         self.planner.remember(record)
+        self._completed += 1
+        if self._completed % INDEX_FLUSH_EVERY == 0:
+            self.store.flush_indexes()
         self.tallies[name].count(result)
         self._bars[name].update()
         if record.halt:
@@ -246,11 +253,11 @@ class Runner:
         if tally.waiting:
             tally.final = "not ready"
             return
-        records = self._kept_records(stage.name, samples)
+        heads = self._kept_heads(stage.name, samples)
         fingerprint = digest(
             {
                 "stage": self.planner.identity(stage.name),
-                "records": [[record.sample, record.data_hash] for record in records],
+                "records": [[head.sample, head.data_hash] for head in heads],
             }
         )
         if self.store.final_fingerprint(stage.name) == fingerprint and not self.options.force:
@@ -258,8 +265,8 @@ class Runner:
             return
         workdir = self.store.new_workdir(stage.name, "final")
         try:
-            stage.finalize(records, workdir, self.store)
-            self.store.commit_final(stage.name, workdir, fingerprint, len(records))
+            stage.finalize(self._load_all(heads), workdir, self.store)
+            self.store.commit_final(stage.name, workdir, fingerprint, len(heads))
             tally.final = "written"
         except Exception as error:
             log.error(
@@ -271,10 +278,19 @@ class Runner:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _kept_records(self, stage: str, samples: list[SampleSource]) -> list[Record]:
-        records = []
+    def _kept_heads(self, stage: str, samples: list[SampleSource]) -> list[RecordHead]:
+        heads = []
         for source in samples:
             verdict = self.planner.verdict(stage, source)
             if verdict.state is State.DONE and verdict.record and not verdict.record.halted:
-                records.append(verdict.record)
+                heads.append(verdict.record)
+        return heads
+
+    def _load_all(self, heads: list[RecordHead]) -> list[Record]:
+        records = []
+        for head in heads:
+            record = self.store.load(head.stage, head.sample)
+            if record is None or record.data_hash != head.data_hash:
+                raise RuntimeError(f"the {head.stage} record of {head.sample} changed; run again")
+            records.append(record)
         return records

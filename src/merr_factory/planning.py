@@ -16,7 +16,7 @@ from enum import Enum
 
 from .discovery import SampleSource
 from .labels import LabelRow
-from .records import Record, digest
+from .records import Record, RecordHead, digest
 from .stages.base import Stage
 from .store import Store
 
@@ -36,9 +36,9 @@ class Verdict:
     """The state of one (stage, sample), and what computing it would need."""
 
     state: State
-    record: Record | None = None
+    record: RecordHead | None = None
     fingerprint: str | None = None
-    upstream: dict[str, Record] = field(default_factory=dict)
+    upstream: dict[str, RecordHead] = field(default_factory=dict)
     reason: str = ""
 
     @property
@@ -61,22 +61,24 @@ class Planner:
         self.labels = labels
         self._identity = {name: digest(stage.identity()) for name, stage in stages.items()}
         self._ancestors = {name: _ancestors(name, stages) for name in stages}
-        self._records: dict[tuple[str, str], Record | None] = {}
+        self._records: dict[tuple[str, str], RecordHead | None] = {}
         self._verdicts: dict[str, dict[str, Verdict]] = {}  # sample id -> stage -> verdict
 
     def identity(self, stage: str) -> str:
         """The digest of what, besides its inputs, decides a stage's output."""
         return self._identity[stage]
 
-    def record(self, stage: str, sample_id: str) -> Record | None:
+    def record(self, stage: str, sample_id: str) -> RecordHead | None:
+        """The head of the stored record of (stage, sample), if there is an intact one."""
         key = (stage, sample_id)
         if key not in self._records:
-            self._records[key] = self.store.load(stage, sample_id)
+            self._records[key] = self.store.head(stage, sample_id)
         return self._records[key]
 
     def remember(self, record: Record) -> None:
         """Take note of a record just written; later verdicts of that sample are re-derived."""
-        self._records[(record.stage, record.sample)] = record
+        self.store.remember(record)
+        self._records[(record.stage, record.sample)] = RecordHead.of(record)
         self._verdicts.pop(record.sample, None)
 
     def verdict(self, stage_name: str, source: SampleSource) -> Verdict:
@@ -88,7 +90,7 @@ class Planner:
     def _evaluate(self, stage: Stage, source: SampleSource) -> Verdict:
         if not stage.built:
             return Verdict(State.NOT_BUILT, reason=f"stage {stage.name!r} is not built yet")
-        upstream: dict[str, Record] = {}
+        upstream: dict[str, RecordHead] = {}
         for dependency in self._ancestors[stage.name]:
             before = self.verdict(dependency, source)
             if before.state is State.DONE and before.record and not before.record.halted:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -83,3 +84,35 @@ class Record(BaseModel):
         self.data_hash = self.content_hash()
         self.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         return self
+
+
+@dataclass(frozen=True)
+class RecordHead:
+    """What deciding staleness needs of a record, without its data: cheap to hold for 100k.
+
+    The planner works on heads; the full record is read only when a stage computes.
+    """
+
+    stage: str
+    sample: str
+    status: Literal["done", "failed"]
+    fingerprint: str
+    data_hash: str
+    halt: tuple[Reason, ...] = ()
+    error: ErrorInfo | None = None
+
+    @property
+    def halted(self) -> bool:
+        return bool(self.halt)
+
+    @classmethod
+    def of(cls, record: Record) -> RecordHead:
+        return cls(
+            stage=record.stage,
+            sample=record.sample,
+            status=record.status,
+            fingerprint=record.fingerprint,
+            data_hash=record.data_hash,
+            halt=tuple(record.halt),
+            error=record.error,
+        )

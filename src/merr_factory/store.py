@@ -2,7 +2,8 @@
 
     <output>/stages/<stage>/<sample>.json   the record of one (stage, sample)
     <output>/stages/<stage>/<sample>/...    files the stage wrote for that sample
-    <output>/stages/<stage>/_final.json     marker of a stage's whole-set output (export)
+    <output>/.state/<stage>.final.json      marker of a stage's whole-set output (export)
+    <output>/.state/<stage>.index.json      a cache of record heads, keyed by file size and time
     <output>/<stage>/                       that whole-set output
     <output>/runs/<time>.json               the summary of each run
     <output>/logs/<time>.log                the log of each run
@@ -10,6 +11,12 @@
 
 A record is written last, atomically, and lists its files with their sizes, so a record
 that exists and verifies describes a complete result; anything else is recomputed.
+
+Verifying means reading and hashing the record; to keep a no-op re-run over 100k records
+quick, each stage keeps an index of the heads of records it has verified, with the record
+file's size and modification time. A record whose file (and listed files) still have those
+sizes and times is taken from the index; any other is read and verified again. The index is
+only a cache: deleting it costs time, never correctness.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 import uuid
@@ -24,13 +32,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .atomic import write_json_atomic
-from .records import Artifact, Record
+from .atomic import write_json_atomic, write_text_atomic
+from .records import Artifact, Reason, Record, RecordHead
 from .sample_ids import is_valid_sample_id
 
 log = logging.getLogger(__name__)
 
 STALE_WORKDIR_SECONDS = 3600
+INDEX_FORMAT = 1
 
 
 class Store:
@@ -39,6 +48,8 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.temp_root = root / ".tmp"
+        self._indexes: dict[str, dict[str, list]] = {}
+        self._dirty: set[str] = set()
 
     def stage_dir(self, stage: str) -> Path:
         return self.root / "stages" / stage
@@ -54,7 +65,10 @@ class Store:
         return self.artifact_dir(record.stage, record.sample) / name
 
     def load(self, stage: str, sample_id: str) -> Record | None:
-        """The stored record if it is intact and its files are all there, else None."""
+        """The stored record if it is intact and its files are all there, else None.
+
+        A damaged record is removed, so that nothing (the index included) trusts it again.
+        """
         path = self.record_path(stage, sample_id)
         try:
             record = Record.model_validate_json(path.read_bytes())
@@ -62,12 +76,83 @@ class Store:
             return None
         except (OSError, ValidationError, ValueError) as error:
             log.warning("%s: damaged record, will recompute (%s)", path, _first_line(error))
+            path.unlink(missing_ok=True)
             return None
         problem = self._verify(record, stage, sample_id)
         if problem:
             log.warning("%s: %s, will recompute", path, problem)
+            path.unlink(missing_ok=True)
             return None
         return record
+
+    def head(self, stage: str, sample_id: str) -> RecordHead | None:
+        """The head of the stored record: from the index when the files are unchanged."""
+        path = self.record_path(stage, sample_id)
+        entry = self._index(stage).get(sample_id)
+        if entry is not None and self._unchanged(path, entry):
+            return _head_from_entry(stage, sample_id, entry)
+        record = self.load(stage, sample_id)
+        if record is None:
+            return None
+        self.remember(record)
+        return RecordHead.of(record)
+
+    def remember(self, record: Record) -> None:
+        """Put a verified, stored record in its stage's index (done records only)."""
+        index = self._index(record.stage)
+        if record.status != "done":
+            if index.pop(record.sample, None) is not None:
+                self._dirty.add(record.stage)
+            return
+        try:
+            stat = self.record_path(record.stage, record.sample).stat()
+        except OSError:
+            return
+        index[record.sample] = [
+            stat.st_size,
+            stat.st_mtime_ns,
+            record.fingerprint,
+            record.data_hash,
+            [[reason.code, reason.message] for reason in record.halt],
+            [[artifact.path, artifact.size] for artifact in record.artifacts],
+        ]
+        self._dirty.add(record.stage)
+
+    def flush_indexes(self) -> None:
+        """Write the indexes that changed (atomically; a lost index only costs time)."""
+        for stage in sorted(self._dirty):
+            document = {"format": INDEX_FORMAT, "entries": self._indexes[stage]}
+            write_text_atomic(self._index_path(stage), json.dumps(document, separators=(",", ":")))
+        self._dirty.clear()
+
+    def _index_path(self, stage: str) -> Path:
+        return self.root / ".state" / f"{stage}.index.json"
+
+    def _index(self, stage: str) -> dict[str, list]:
+        if stage not in self._indexes:
+            try:
+                document = json.loads(self._index_path(stage).read_bytes())
+                entries = document["entries"] if document.get("format") == INDEX_FORMAT else {}
+            except (OSError, ValueError, KeyError, AttributeError):
+                entries = {}
+            self._indexes[stage] = entries if isinstance(entries, dict) else {}
+        return self._indexes[stage]
+
+    def _unchanged(self, path: Path, entry: list) -> bool:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return False
+        if (stat.st_size, stat.st_mtime_ns) != (entry[0], entry[1]):
+            return False
+        folder = path.with_suffix("")
+        for name, size in entry[5]:
+            try:
+                if os.stat(folder / name).st_size != size:
+                    return False
+            except OSError:
+                return False
+        return True
 
     def _verify(self, record: Record, stage: str, sample_id: str) -> str | None:
         if record.stage != stage or record.sample != sample_id:
@@ -116,7 +201,7 @@ class Store:
         return self.root / stage
 
     def final_marker(self, stage: str) -> Path:
-        return self.stage_dir(stage) / "_final.json"
+        return self.root / ".state" / f"{stage}.final.json"
 
     def final_fingerprint(self, stage: str) -> str | None:
         """The fingerprint the current whole-set output was made from, if it is intact."""
@@ -179,3 +264,14 @@ def _describe(file: Path, workdir: Path) -> Artifact:
 
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _head_from_entry(stage: str, sample_id: str, entry: list) -> RecordHead:
+    return RecordHead(
+        stage=stage,
+        sample=sample_id,
+        status="done",
+        fingerprint=entry[2],
+        data_hash=entry[3],
+        halt=tuple(Reason(code=code, message=message) for code, message in entry[4]),
+    )

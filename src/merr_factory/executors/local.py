@@ -12,12 +12,11 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import multiprocessing
-import threading
 from concurrent.futures import Executor as FuturesExecutor
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
-from ..compute import ComputeResult, ComputeTask, compute
+from ..compute import ComputeResult, ComputeTask, StageHost
 from ..logs import PACKAGE_LOGGER
 from ..stages.base import Stage
 from ..store import Store
@@ -32,8 +31,7 @@ class LocalExecutor(Executor):
         self.stages = stages
         self.store = store
         self.workers = settings.workers
-        self._ready: set[str] = set()
-        self._setup_lock = threading.Lock()
+        self._hosts = {name: StageHost(stage) for name, stage in stages.items()}
         self._io_pools: dict[str, ThreadPoolExecutor] = {}
         self._log_listener: logging.handlers.QueueListener | None = None
         self._cpu_pool = self._make_cpu_pool()
@@ -77,12 +75,7 @@ class LocalExecutor(Executor):
         return self._io_pools[stage]
 
     def _compute_here(self, task: ComputeTask) -> ComputeResult:
-        stage = self.stages[task.stage]
-        with self._setup_lock:
-            if task.stage not in self._ready:
-                stage.setup()
-                self._ready.add(task.stage)
-        return compute(stage, task, self.store)
+        return self._hosts[task.stage].compute(task, self.store)
 
     def shutdown(self) -> None:
         for pool in [self._cpu_pool, *self._io_pools.values()]:
@@ -99,7 +92,8 @@ class _Forward(logging.Handler):
 
 
 # State of a worker process: its own copies of the stages, each set up on first use.
-_WORKER: dict[str, object] = {}
+_WORKER: dict[str, StageHost] = {}
+_STORE: list[Store] = []
 
 
 def _init_worker(stages: dict[str, Stage], store_root: str, queue: multiprocessing.Queue) -> None:
@@ -107,14 +101,9 @@ def _init_worker(stages: dict[str, Stage], store_root: str, queue: multiprocessi
     logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
-    _WORKER.update(stages=stages, store=Store(Path(store_root)), ready=set())
+    _WORKER.update({name: StageHost(stage) for name, stage in stages.items()})
+    _STORE.append(Store(Path(store_root)))
 
 
 def _worker_compute(task: ComputeTask) -> ComputeResult:
-    stages: dict[str, Stage] = _WORKER["stages"]  # type: ignore[assignment]
-    ready: set[str] = _WORKER["ready"]  # type: ignore[assignment]
-    stage = stages[task.stage]
-    if task.stage not in ready:
-        stage.setup()
-        ready.add(task.stage)
-    return compute(stage, task, _WORKER["store"])  # type: ignore[arg-type]
+    return _WORKER[task.stage].compute(task, _STORE[0])

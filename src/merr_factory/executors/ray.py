@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from ..compute import ComputeResult, ComputeTask, compute
+from ..compute import ComputeResult, ComputeTask, StageHost
 from ..logs import setup_console_logging
 from ..optional import require
 from ..stages.base import Stage
@@ -29,12 +29,11 @@ class StageActor:
 
     def __init__(self, stage: Stage, store_root: str) -> None:
         setup_console_logging(False)
-        self.stage = stage
+        self.host = StageHost(stage)
         self.store = Store(Path(store_root))
-        self.stage.setup()
 
     def compute(self, task: ComputeTask) -> ComputeResult:
-        return compute(self.stage, task, self.store)
+        return self.host.compute(task, self.store)
 
 
 class RayExecutor(Executor):
