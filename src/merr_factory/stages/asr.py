@@ -8,6 +8,7 @@ speech, are dropped for the same reason.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ from ..media.audio import read_wav_mono
 from ..optional import MissingDependencyError, require
 from .audio import WAV_NAME, AudioData
 from .base import SampleContext, Stage, StageResult, StageSettings
+
+log = logging.getLogger(__name__)
 
 NO_SPEECH_LOGPROB = -1.0  # Whisper's rule: no_speech_prob high AND avg_logprob below this
 
@@ -84,14 +87,25 @@ class AsrStage(Stage[AsrSettings]):
     def __init__(self, settings: AsrSettings, facts: Any) -> None:
         super().__init__(settings, facts)
         self._backend: AsrBackend | None = None
+        self._load_error: str | None = None
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "model_files": _model_files(self.settings.model)}
 
     def setup(self) -> None:
-        if self._backend is None:  # once per worker, however many runs
-            settings = self.settings
+        """Load the model once per worker. A model that cannot load fails each sample with one
+        line saying why (the run goes on, ``status`` shows it), instead of a traceback."""
+        if self._backend is not None:
+            return
+        settings = self.settings
+        try:
             self._backend = load_asr_backend(settings.backend, settings.model, settings.options)
+        except Exception as error:
+            self._load_error = (
+                f"cannot load asr model {settings.model!r} with backend {settings.backend!r}: "
+                f"{_first_line(error)}"
+            )
+            log.error("%s", self._load_error)
 
     def process(self, sample: SampleContext) -> StageResult:
         audio = AudioData.model_validate(sample.input_data("audio"))
@@ -126,7 +140,7 @@ class AsrStage(Stage[AsrSettings]):
 
     def _model(self) -> AsrBackend:
         if self._backend is None:
-            raise RuntimeError("asr: setup() was not called before process()")
+            raise RuntimeError(self._load_error or "asr: setup() was not called before process()")
         return self._backend
 
     def _empty(self) -> AsrData:
@@ -157,6 +171,11 @@ class AsrStage(Stage[AsrSettings]):
                 continue
             kept.append(segment)
         return kept
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _no_speech(segment: AsrSegment, threshold: float) -> bool:

@@ -8,6 +8,7 @@ audio-language model that must answer with one word of MERR's list.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Literal
 
@@ -19,6 +20,8 @@ from ..prosody.schema import PitchSettings, Prosody, VadSettings
 from ..prosody.tone import TONES, ToneThresholds, describe_tone, tone_phrase
 from .base import SampleContext, Stage, StageResult, StageSettings
 from .ingest import IngestData
+
+log = logging.getLogger(__name__)
 
 WAV_NAME = "audio.wav"
 ToneSource = Literal["prosody", "audio_llm"]
@@ -87,22 +90,33 @@ class AudioStage(Stage[AudioSettings]):
         super().__init__(settings, facts)
         self._detector: Any = None
         self._tone_llm: Any = None
+        self._load_error: str | None = None
 
     def setup(self) -> None:
-        require("numpy", "audio", "the audio stage")
-        from ..prosody.vad import SpeechDetector
+        """Load the VAD (and tone client) once per worker. If that fails (a missing extra),
+        each sample fails with that one line, so the run goes on and ``status`` says why."""
+        if self._detector is not None:
+            return
+        try:
+            require("numpy", "audio", "the audio stage")
+            from ..prosody.vad import SpeechDetector
 
-        self._detector = SpeechDetector(self.settings.vad)
-        if self.settings.tone_backend == "openai":
-            from ..backends.tone.openai_audio import OpenAiAudioTone
+            self._detector = SpeechDetector(self.settings.vad)
+            if self.settings.tone_backend == "openai":
+                from ..backends.tone.openai_audio import OpenAiAudioTone
 
-            assert self.settings.audio_llm is not None
-            self._tone_llm = OpenAiAudioTone(self.settings.audio_llm)
+                assert self.settings.audio_llm is not None
+                self._tone_llm = OpenAiAudioTone(self.settings.audio_llm)
+        except Exception as error:
+            self._load_error = f"audio: cannot set up: {str(error).splitlines()[0]}"
+            log.error("%s", self._load_error)
 
     def process(self, sample: SampleContext) -> StageResult:
         ingest = IngestData.model_validate(sample.input_data("ingest"))
         if ingest.kind == "image" or ingest.probe.audio is None:
             return StageResult(data=_no_speech(AudioExtract(has_audio=False), silent=True))
+        if self._detector is None:
+            raise RuntimeError(self._load_error or "audio: setup() was not called")
         wav = sample.workdir / WAV_NAME
         started = time.perf_counter()
         extract = extract_audio(sample.source.path, wav)
@@ -119,7 +133,6 @@ class AudioStage(Stage[AudioSettings]):
 
         pcm, rate = read_wav_mono(wav)
         samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
-        assert self._detector is not None, "setup() was not called"
         started = time.perf_counter()
         speech = self._detector.regions(samples, rate)
         metrics["vad_s"] = time.perf_counter() - started
