@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,10 @@ class SpeechDetector:
         silero = require("silero_vad", "audio", "voice activity detection (silero-vad)")
         self._torch: Any = require("torch", "audio", "voice activity detection (silero-vad)")
         self._get_speech_timestamps = silero.get_speech_timestamps
-        self._model = silero.load_silero_vad()
+        with warnings.catch_warnings():  # deprecations inside silero and torch.jit, not ours
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            warnings.simplefilter("ignore", category=FutureWarning)
+            self._model = silero.load_silero_vad()
 
     def regions(self, samples: np.ndarray, sample_rate: int) -> list[Segment]:
         """Speech regions ``[(start_s, end_s), ...]`` of a float32 mono signal, in order."""
