@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -45,9 +46,17 @@ class WhisperBackend(AsrBackend):
                 start=float(item["start"]),
                 end=float(item["end"]),
                 text=item["text"],
-                avg_logprob=float(item["avg_logprob"]),
-                no_speech_prob=float(item["no_speech_prob"]),
+                avg_logprob=_finite(item.get("avg_logprob")),
+                no_speech_prob=_finite(item.get("no_speech_prob")),
             )
             for item in result["segments"]
         ]
         return Transcription(language=result.get("language"), segments=segments)
+
+
+def _finite(value: Any) -> float | None:
+    """A score as a float, or None when the model gave none (or a NaN)."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
