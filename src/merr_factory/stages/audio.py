@@ -95,7 +95,7 @@ class AudioStage(Stage[AudioSettings]):
     def setup(self) -> None:
         """Load the VAD (and tone client) once per worker. If that fails (a missing extra),
         each sample fails with that one line, so the run goes on and ``status`` says why."""
-        if self._detector is not None:
+        if self._detector is not None or self._load_error is not None:
             return
         try:
             require("numpy", "audio", "the audio stage")
@@ -108,6 +108,7 @@ class AudioStage(Stage[AudioSettings]):
                 assert self.settings.audio_llm is not None
                 self._tone_llm = OpenAiAudioTone(self.settings.audio_llm)
         except Exception as error:
+            self._detector = self._tone_llm = None
             self._load_error = f"audio: cannot set up: {str(error).splitlines()[0]}"
             log.error("%s", self._load_error)
 
