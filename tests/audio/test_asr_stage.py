@@ -116,3 +116,20 @@ def test_segments_outside_speech_or_marked_non_speech_are_dropped() -> None:
     empty = AsrSegment(0.5, 1.0, "  ")
     kept = stage._speech_only([inside, outside, noise, empty], speech)
     assert kept == [inside]
+
+
+def test_an_english_only_model_refuses_another_language() -> None:
+    settings = AsrSettings(**{**OFFLINE_STAGES["asr"], "language": "zh"})
+    stage = AsrStage(settings, RunFacts(label_set=("happy",)))
+    stage.setup()
+    with pytest.raises(RuntimeError, match="English-only: language 'zh' needs a multilingual"):
+        stage._model()
+
+
+def test_a_model_that_cannot_load_is_one_line_per_sample(tmp_path: Path) -> None:
+    settings = AsrSettings(backend="faster-whisper", model=str(tmp_path / "no-such-model"))
+    stage = AsrStage(settings, RunFacts(label_set=("happy",)))
+    stage.setup()  # never raises: each sample's failure record will say why
+    with pytest.raises(RuntimeError, match=r"^cannot load asr model .*no-such-model") as caught:
+        stage._model()
+    assert "\n" not in str(caught.value)

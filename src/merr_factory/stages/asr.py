@@ -99,13 +99,22 @@ class AsrStage(Stage[AsrSettings]):
             return
         settings = self.settings
         try:
-            self._backend = load_asr_backend(settings.backend, settings.model, settings.options)
+            backend = load_asr_backend(settings.backend, settings.model, settings.options)
         except Exception as error:
             self._load_error = (
                 f"cannot load asr model {settings.model!r} with backend {settings.backend!r}: "
                 f"{_first_line(error)}"
             )
             log.error("%s", self._load_error)
+            return
+        if not backend.multilingual and settings.language not in ("auto", "en"):
+            self._load_error = (
+                f"asr model {settings.model!r} is English-only: language {settings.language!r} "
+                "needs a multilingual model (e.g. whisper small or medium)"
+            )
+            log.error("%s", self._load_error)
+            return
+        self._backend = backend
 
     def process(self, sample: SampleContext) -> StageResult:
         audio = AudioData.model_validate(sample.input_data("audio"))
@@ -135,7 +144,7 @@ class AsrStage(Stage[AsrSettings]):
             language_probability=heard.language_probability,
             dropped_segments=len(heard.segments) - len(kept),
         )
-        metrics = {"asr_s": time.perf_counter() - started, "speech_s": audio.duration}
+        metrics = {"asr_s": time.perf_counter() - started, "audio_seconds": audio.duration}
         return StageResult(data=data, metrics=metrics)
 
     def _model(self) -> AsrBackend:
