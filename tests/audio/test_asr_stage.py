@@ -133,3 +133,77 @@ def test_a_model_that_cannot_load_is_one_line_per_sample(tmp_path: Path) -> None
     with pytest.raises(RuntimeError, match=r"^cannot load asr model .*no-such-model") as caught:
         stage._model()
     assert "\n" not in str(caught.value)
+
+
+class _Scripted:
+    """A stand-in backend with scripted replies: it tests the stage's handling of languages
+    and translation (which calls happen, where text goes), not any model."""
+
+    multilingual = True
+
+    def __init__(self, language: str, heard: str, translated: str) -> None:
+        self.language, self.heard, self.translated = language, heard, translated
+        self.tasks: list[str] = []
+
+    def transcribe(self, audio: Any, language: str | None, task: str) -> Any:
+        from merr_factory.backends.asr import Transcription
+
+        self.tasks.append(task)
+        text = self.translated if task == "translate" else self.heard
+        return Transcription(language=self.language, segments=[AsrSegment(0.3, 1.5, text)])
+
+
+class _Store:
+    def __init__(self, wav: Path) -> None:
+        self.wav = wav
+
+    def artifact_path(self, record: Any, name: str) -> Path:
+        return self.wav
+
+
+def _context(tmp_path: Path, clip) -> Any:
+    from merr_factory.media.audio import extract_audio
+    from merr_factory.stages.base import SampleContext
+
+    wav = tmp_path / "audio.wav"
+    extract_audio(clip("sample_00000002.mp4"), wav)
+    audio = {
+        "has_audio": True,
+        "silent": False,
+        "duration": 3.2,
+        "prosody": None,
+        "speech_segments": [(0.25, 2.7)],
+        "tone": None,
+        "tone_phrase": None,
+        "tone_source": "prosody",
+    }
+    return SampleContext(
+        source=None,  # type: ignore[arg-type]
+        label=None,
+        upstream={"audio": _Upstream(audio)},  # type: ignore[dict-item]
+        workdir=tmp_path,
+        store=_Store(wav),  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "translate", "tasks", "text_en"),
+    [
+        ("zh", True, ["transcribe", "translate"], "I am very happy today."),
+        ("zh", False, ["transcribe"], None),
+        ("en", True, ["transcribe"], "我今天非常高兴"),  # English: the transcript itself
+    ],
+)
+def test_translation_is_asked_for_non_english_speech_only(
+    tmp_path: Path, clip, language: str, translate: bool, tasks: list[str], text_en: str | None
+) -> None:
+    stage = AsrStage(AsrSettings(translate=translate), RunFacts(label_set=("happy",)))
+    backend = _Scripted(language, "我今天非常高兴", "I am very happy today.")
+    stage._backend = backend  # type: ignore[assignment]
+    data = stage.process(_context(tmp_path, clip)).data_dict()
+    assert backend.tasks == tasks
+    assert (data["text"], data["language"], data["text_en"]) == (
+        "我今天非常高兴",
+        language,
+        text_en,
+    )

