@@ -41,6 +41,18 @@ class AudioLlmSettings(BaseModel):
     max_retries: int = Field(default=2, ge=0)
 
 
+class Qwen2AudioSettings(BaseModel):
+    """Qwen2-Audio run in process by transformers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        default="Qwen/Qwen2-Audio-7B-Instruct", description="a hub id or a local directory"
+    )
+    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:1 ...")
+    dtype: str = Field(default="auto", description="auto, bfloat16, float16, float32")
+
+
 class AudioSettings(StageSettings):
     """Extraction, speech detection, prosody and tone."""
 
@@ -50,8 +62,9 @@ class AudioSettings(StageSettings):
     vad: VadSettings = Field(default_factory=VadSettings)
     pitch: PitchSettings = Field(default_factory=PitchSettings)
     tone: ToneThresholds = Field(default_factory=ToneThresholds)
-    tone_backend: Literal["prosody", "openai"] = "prosody"
+    tone_backend: Literal["prosody", "openai", "qwen2-audio"] = "prosody"
     audio_llm: AudioLlmSettings | None = None
+    qwen2_audio: Qwen2AudioSettings = Field(default_factory=Qwen2AudioSettings)
 
     @model_validator(mode="after")
     def _llm_configured(self) -> AudioSettings:
@@ -102,15 +115,25 @@ class AudioStage(Stage[AudioSettings]):
             from ..prosody.vad import SpeechDetector
 
             self._detector = SpeechDetector(self.settings.vad)
-            if self.settings.tone_backend == "openai":
-                from ..backends.tone.openai_audio import OpenAiAudioTone
-
-                assert self.settings.audio_llm is not None
-                self._tone_llm = OpenAiAudioTone(self.settings.audio_llm)
+            self._tone_llm = self._load_tone_llm()
         except Exception as error:
             self._detector = self._tone_llm = None
             self._load_error = f"audio: cannot set up: {str(error).splitlines()[0]}"
             log.error("%s", self._load_error)
+
+    def _load_tone_llm(self) -> Any:
+        """The audio-language model that picks the tone, or None for the prosody rules."""
+        settings = self.settings
+        if settings.tone_backend == "openai":
+            from ..backends.tone.openai_audio import OpenAiAudioTone
+
+            assert settings.audio_llm is not None
+            return OpenAiAudioTone(settings.audio_llm)
+        if settings.tone_backend == "qwen2-audio":
+            from ..backends.tone.qwen2_audio import Qwen2AudioTone
+
+            return Qwen2AudioTone(settings.qwen2_audio)
+        return None
 
     def process(self, sample: SampleContext) -> StageResult:
         ingest = IngestData.model_validate(sample.input_data("ingest"))

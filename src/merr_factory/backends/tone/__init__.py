@@ -2,6 +2,7 @@
 
 ``openai_audio``: any OpenAI-compatible chat endpoint that accepts ``input_audio`` parts
 (vLLM serving Qwen2-Audio-7B-Instruct, or a hosted audio model).
+``qwen2_audio``: Qwen2-Audio run in process by transformers.
 """
 
 from __future__ import annotations
