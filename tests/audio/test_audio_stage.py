@@ -96,3 +96,18 @@ def test_audio_llm_backend_needs_its_settings(write_config) -> None:
 
     with pytest.raises(ConfigError, match="audio_llm"):
         load_config(write_config(stages={"audio": {"tone_backend": "openai"}}))
+
+
+def test_unused_tone_backend_settings_do_not_make_outputs_stale() -> None:
+    from merr_factory.stages.audio import AudioSettings
+
+    plain = AudioSettings().fingerprint_view()
+    other = AudioSettings(qwen2_audio={"model": "/elsewhere"}).fingerprint_view()
+    assert plain == other
+    llm = {"base_url": "http://h/v1", "model": "m"}
+    slow = AudioSettings(tone_backend="openai", audio_llm={**llm, "timeout_s": 500})
+    assert (
+        slow.fingerprint_view()
+        == AudioSettings(tone_backend="openai", audio_llm=llm).fingerprint_view()
+    )
+    assert AudioSettings(tone_backend="openai", audio_llm=llm).fingerprint_view() != plain

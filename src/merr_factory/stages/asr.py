@@ -51,6 +51,12 @@ class AsrSettings(StageSettings):
         default=0.1, ge=0, description="a segment must overlap VAD speech by this much"
     )
 
+    def fingerprint_view(self) -> dict[str, Any]:
+        """Where models are cached does not change what they say."""
+        view = super().fingerprint_view()
+        view["options"].pop("download_root")
+        return view
+
     @field_validator("language")
     @classmethod
     def _lower(cls, value: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -65,6 +66,18 @@ class AudioSettings(StageSettings):
     tone_backend: Literal["prosody", "openai", "qwen2-audio"] = "prosody"
     audio_llm: AudioLlmSettings | None = None
     qwen2_audio: Qwen2AudioSettings = Field(default_factory=Qwen2AudioSettings)
+
+    def fingerprint_view(self) -> dict[str, Any]:
+        """Only the chosen tone backend's settings, without timeouts and retries, decide."""
+        view = super().fingerprint_view()
+        if self.tone_backend != "openai":
+            view.pop("audio_llm")
+        elif view["audio_llm"]:
+            for key in ("timeout_s", "max_retries"):
+                view["audio_llm"].pop(key)
+        if self.tone_backend != "qwen2-audio":
+            view.pop("qwen2_audio")
+        return view
 
     @model_validator(mode="after")
     def _llm_configured(self) -> AudioSettings:
@@ -149,7 +162,7 @@ class AudioStage(Stage[AudioSettings]):
             return StageResult(data=_no_speech(extract, silent=True), metrics=metrics)
         return StageResult(data=self._analyse(wav, extract, metrics), metrics=metrics)
 
-    def _analyse(self, wav: Any, extract: AudioExtract, metrics: dict[str, float]) -> AudioData:
+    def _analyse(self, wav: Path, extract: AudioExtract, metrics: dict[str, float]) -> AudioData:
         import numpy as np
 
         from ..media.audio import read_wav_mono
@@ -185,7 +198,7 @@ class AudioStage(Stage[AudioSettings]):
             self._ask_llm(wav, data, metrics)
         return data
 
-    def _ask_llm(self, wav: Any, data: AudioData, metrics: dict[str, float]) -> None:
+    def _ask_llm(self, wav: Path, data: AudioData, metrics: dict[str, float]) -> None:
         """Let the audio LLM choose the tone; an answer outside the list keeps the rules' tone."""
         started = time.perf_counter()
         answer = self._tone_llm.choose(wav)
