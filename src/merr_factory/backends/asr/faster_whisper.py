@@ -37,6 +37,7 @@ class FasterWhisperBackend(AsrBackend):
             beam_size=self.options.beam_size,
             temperature=0.0,
             condition_on_previous_text=False,
+            initial_prompt=self.options.initial_prompt,
             vad_filter=False,  # the audio stage's VAD already gates the speech
         )
         found = [

@@ -18,6 +18,10 @@ class TransformersBackend(AsrBackend):
 
     def __init__(self, model: str, options: AsrOptions) -> None:
         super().__init__(model, options)
+        if options.initial_prompt:
+            raise ValueError(
+                "initial_prompt is supported by the whisper and faster-whisper backends"
+            )
         library: Any = require("transformers", "asr-transformers", "the transformers backend")
         self._torch: Any = require("torch", "asr-transformers", "the transformers backend")
         # A hub id ("openai/whisper-small", downloaded to the HF cache) or a local directory.

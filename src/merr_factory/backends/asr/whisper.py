@@ -38,6 +38,7 @@ class WhisperBackend(AsrBackend):
             temperature=0.0,
             beam_size=self.options.beam_size,
             condition_on_previous_text=False,
+            initial_prompt=self.options.initial_prompt,
             fp16=self._device != "cpu",
             verbose=None,
         )
