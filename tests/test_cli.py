@@ -58,7 +58,7 @@ def test_run_writes_records_summary_log_and_resolved_config(write_config, tmp_pa
     assert summary["stages"][0]["computed"] == 6
     (log_file,) = (out / "logs").glob("*.log")
     assert "6 samples from" in log_file.read_text()
-    assert "stages: ingest, filter" in log_file.read_text()
+    assert "stages: ingest, filter, audio, asr" in log_file.read_text()
     resolved = yaml.safe_load((out / "config.resolved.yaml").read_text())
     assert resolved["stages"]["filter"]["decode_check"] == "packets"
     assert "sample/s" not in result.output  # --quiet: no progress bars

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .asr import AsrStage
+from .audio import AudioStage
 from .base import PlannedStage, Stage
 from .export import ExportStage
 from .filter import FilterStage
@@ -22,8 +24,8 @@ STAGES: tuple[type[Stage], ...] = (
     FilterStage,
     _planned("faces", "Face boxes and Action Unit intensities per frame.", ("filter",)),
     _planned("peak", "Peak frame by the MERR rule (largest sum of AU intensities).", ("faces",)),
-    _planned("audio", "16 kHz mono audio, prosody and a tone description.", ("filter",)),
-    _planned("asr", "Speech transcript, language and segments.", ("audio",)),
+    AudioStage,
+    AsrStage,
     _planned("visual", "AU phrases and an optional scene description.", ("peak",)),
     _planned("synthesize", "Coarse caption and LLM fine reasoning.", ("visual", "asr")),
     _planned("label", "Pseudo-labels and the coarse / fine / rejected tiers.", ("synthesize",)),

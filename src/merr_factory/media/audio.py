@@ -1,0 +1,139 @@
+"""Extracting a clip's sound as 16 kHz mono 16-bit PCM wav, in one streaming decode.
+
+Only the audio stream is decoded (video packets are demuxed and skipped), frame by frame,
+through ffmpeg's resampler inside PyAV; samples go straight to the wav file, so memory stays
+flat however long the clip. Level statistics (peak, RMS) are gathered on the way, so deciding
+"pure silence" costs no second pass. Pure standard library besides PyAV: no numpy needed.
+"""
+
+from __future__ import annotations
+
+import math
+import wave
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from .probe import MEDIA_ERRORS, describe_error
+
+SAMPLE_RATE = 16_000
+SAMPLE_WIDTH = 2  # bytes: 16-bit signed PCM
+FULL_SCALE = 32768.0
+SILENCE_FLOOR_DB = -120.0  # the level reported for all-zero audio
+
+
+class AudioDecodeError(ValueError):
+    """The audio stream exists but cannot be decoded; the message names the file."""
+
+
+@dataclass(frozen=True)
+class AudioExtract:
+    """What extraction found. ``has_audio`` is false when the file has no audio stream
+    (nothing is written then); levels are in dB relative to full scale (dBFS)."""
+
+    has_audio: bool
+    duration: float = 0.0
+    samples: int = 0
+    peak_db: float = SILENCE_FLOOR_DB
+    rms_db: float = SILENCE_FLOOR_DB
+
+    def is_silent(self, threshold_db: float) -> bool:
+        """True when the whole track stays below ``threshold_db`` (or holds no samples)."""
+        return self.samples == 0 or self.peak_db < threshold_db
+
+
+class _LevelMeter:
+    """Running peak and sum of squares over 16-bit samples."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.peak = 0
+        self.squares = 0.0
+
+    def add(self, chunk: array) -> None:
+        if not chunk:
+            return
+        self.count += len(chunk)
+        self.peak = max(self.peak, max(chunk), -min(chunk))
+        self.squares += math.fsum(value * value for value in chunk)
+
+    def peak_db(self) -> float:
+        return _to_db(self.peak / FULL_SCALE)
+
+    def rms_db(self) -> float:
+        if not self.count:
+            return SILENCE_FLOOR_DB
+        return _to_db(math.sqrt(self.squares / self.count) / FULL_SCALE)
+
+
+def _to_db(ratio: float) -> float:
+    if ratio <= 0:
+        return SILENCE_FLOOR_DB
+    return round(max(SILENCE_FLOOR_DB, 20 * math.log10(ratio)), 2)
+
+
+def extract_audio(source: Path, target: Path, sample_rate: int = SAMPLE_RATE) -> AudioExtract:
+    """Decode the first audio stream of ``source`` into a mono wav at ``target``.
+
+    Returns ``AudioExtract(has_audio=False)`` and writes nothing when there is no audio
+    stream. Raises ``AudioDecodeError`` (one line, naming the file) when it cannot be read.
+    """
+    try:
+        with av.open(str(source), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                return AudioExtract(has_audio=False)
+            stream = container.streams.audio[0]
+            with wave.open(str(target), "wb") as sink:
+                sink.setnchannels(1)
+                sink.setsampwidth(SAMPLE_WIDTH)
+                sink.setframerate(sample_rate)
+                meter = _stream_to_wav(container, stream, sink, sample_rate)
+    except MEDIA_ERRORS as error:
+        target.unlink(missing_ok=True)
+        raise AudioDecodeError(
+            f"{source.name}: cannot decode the audio stream ({describe_error(error)})"
+        ) from error
+    return AudioExtract(
+        has_audio=True,
+        duration=round(meter.count / sample_rate, 4),
+        samples=meter.count,
+        peak_db=meter.peak_db(),
+        rms_db=meter.rms_db(),
+    )
+
+
+def _stream_to_wav(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    sink: wave.Wave_write,
+    sample_rate: int,
+) -> _LevelMeter:
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+    meter = _LevelMeter()
+    for frame in container.decode(stream):
+        for out in resampler.resample(frame):
+            _write(out, sink, meter)
+    for out in resampler.resample(None):  # flush what the resampler still holds
+        _write(out, sink, meter)
+    return meter
+
+
+def _write(frame: av.AudioFrame, sink: wave.Wave_write, meter: _LevelMeter) -> None:
+    # A plane may be padded past the last sample: keep exactly ``samples`` of them.
+    data = bytes(frame.planes[0])[: frame.samples * SAMPLE_WIDTH]
+    chunk = array("h")
+    chunk.frombytes(data)
+    meter.add(chunk)
+    sink.writeframes(data)
+
+
+def read_wav_mono(path: Path) -> tuple[array, int]:
+    """The 16-bit samples and the sample rate of a mono wav written by ``extract_audio``."""
+    with wave.open(str(path), "rb") as source:
+        if source.getnchannels() != 1 or source.getsampwidth() != SAMPLE_WIDTH:
+            raise ValueError(f"{path.name}: expected 16-bit mono wav")
+        samples = array("h")
+        samples.frombytes(source.readframes(source.getnframes()))
+        return samples, source.getframerate()

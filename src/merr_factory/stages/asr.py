@@ -1,0 +1,228 @@
+"""asr: what is said: transcript, language, timed segments, and English text for MERR.
+
+The audio stage's voice activity detection gates the model: a clip without audio or without
+speech regions gets an empty transcript and the model never runs (Whisper invents text on
+silence). Segments the model places outside every speech region, or marks as probably not
+speech, are dropped for the same reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from ..backends.asr import (
+    AsrBackend,
+    AsrBackendName,
+    AsrOptions,
+    AsrSegment,
+    load_asr_backend,
+    resolve_model,
+)
+from ..media.audio import read_wav_mono
+from ..optional import MissingDependencyError, require
+from .audio import WAV_NAME, AudioData
+from .base import SampleContext, Stage, StageResult, StageSettings
+
+log = logging.getLogger(__name__)
+
+NO_SPEECH_LOGPROB = -1.0  # Whisper's rule: no_speech_prob high AND avg_logprob below this
+
+
+class AsrSettings(StageSettings):
+    """Which model transcribes, in which language, and whether to translate into English."""
+
+    backend: AsrBackendName = "whisper"
+    model: str = Field(
+        default="small", description="a model name the backend downloads, or a local path"
+    )
+    language: str = Field(default="auto", description="auto (detect), or an ISO code: zh, en...")
+    translate: bool = Field(
+        default=False, description="also store an English translation of non-English speech"
+    )
+    options: AsrOptions = Field(default_factory=AsrOptions)
+    no_speech_threshold: float = Field(default=0.6, ge=0, le=1)
+    min_overlap_s: float = Field(
+        default=0.1, ge=0, description="a segment must overlap VAD speech by this much"
+    )
+
+    def fingerprint_view(self) -> dict[str, Any]:
+        """Where models are cached does not change what they say."""
+        view = super().fingerprint_view()
+        view["options"].pop("download_root")
+        return view
+
+    @field_validator("language")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower() or "auto"
+
+
+class AsrSegmentData(BaseModel):
+    start: float
+    end: float
+    text: str
+
+
+class AsrData(BaseModel):
+    """What the asr stage stores for one sample (see docs/stage-data.md)."""
+
+    backend: str
+    model: str
+    text: str
+    language: str | None
+    segments: list[AsrSegmentData]
+    text_en: str | None
+    confidence: float | None
+    # Additions to the contract.
+    language_probability: float | None = None
+    dropped_segments: int = 0
+
+
+class AsrStage(Stage[AsrSettings]):
+    name = "asr"
+    summary = "Speech transcript, language, segments, and English text."
+    settings_model = AsrSettings
+    requires = ("audio",)
+
+    def __init__(self, settings: AsrSettings, facts: Any) -> None:
+        super().__init__(settings, facts)
+        self._backend: AsrBackend | None = None
+        self._load_error: str | None = None
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "model_files": _model_files(self.settings.model)}
+
+    def setup(self) -> None:
+        """Load the model once per worker. A model that cannot load fails each sample with one
+        line saying why (the run goes on, ``status`` shows it), instead of a traceback."""
+        if self._backend is not None:
+            return
+        settings = self.settings
+        try:
+            backend = load_asr_backend(settings.backend, settings.model, settings.options)
+        except Exception as error:
+            self._load_error = (
+                f"cannot load asr model {settings.model!r} with backend {settings.backend!r}: "
+                f"{_first_line(error)}"
+            )
+            log.error("%s", self._load_error)
+            return
+        if not backend.multilingual and settings.language not in ("auto", "en"):
+            self._load_error = (
+                f"asr model {settings.model!r} is English-only: language {settings.language!r} "
+                "needs a multilingual model (e.g. whisper small or medium)"
+            )
+            log.error("%s", self._load_error)
+            return
+        self._backend = backend
+
+    def process(self, sample: SampleContext) -> StageResult:
+        audio = AudioData.model_validate(sample.input_data("audio"))
+        if not audio.has_audio or not audio.speech_segments:
+            return StageResult(data=self._empty())
+        np: Any = require("numpy", "audio", "the asr stage")
+        pcm, _ = read_wav_mono(sample.input_file("audio", WAV_NAME))
+        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        backend = self._model()
+        language = None if self.settings.language == "auto" else self.settings.language
+        started = time.perf_counter()
+        heard = backend.transcribe(samples, language=language, task="transcribe")
+        kept = self._speech_only(heard.segments, audio.speech_segments)
+        text = _join(kept, heard.language)
+        text_en = text if heard.language == "en" else None
+        if text and text_en is None and self.settings.translate and backend.multilingual:
+            translated = backend.transcribe(samples, language=heard.language, task="translate")
+            text_en = _join(self._speech_only(translated.segments, audio.speech_segments), "en")
+        data = AsrData(
+            backend=self.settings.backend,
+            model=self.settings.model,
+            text=text,
+            language=heard.language,
+            segments=[AsrSegmentData(start=s.start, end=s.end, text=s.text.strip()) for s in kept],
+            text_en=text_en,
+            confidence=_confidence(kept),
+            language_probability=heard.language_probability,
+            dropped_segments=len(heard.segments) - len(kept),
+        )
+        metrics = {"asr_s": time.perf_counter() - started, "audio_seconds": audio.duration}
+        return StageResult(data=data, metrics=metrics)
+
+    def _model(self) -> AsrBackend:
+        if self._backend is None:
+            raise RuntimeError(self._load_error or "asr: setup() was not called before process()")
+        return self._backend
+
+    def _empty(self) -> AsrData:
+        return AsrData(
+            backend=self.settings.backend,
+            model=self.settings.model,
+            text="",
+            language=None,
+            segments=[],
+            text_en="",
+            confidence=None,
+        )
+
+    def _speech_only(
+        self, segments: list[AsrSegment], speech: list[tuple[float, float]]
+    ) -> list[AsrSegment]:
+        """Drop segments outside the speech regions, or that Whisper itself calls non-speech."""
+        kept = []
+        for segment in segments:
+            if not segment.text.strip():
+                continue
+            overlap = sum(
+                max(0.0, min(segment.end, end) - max(segment.start, start)) for start, end in speech
+            )
+            if overlap < min(self.settings.min_overlap_s, segment.end - segment.start):
+                continue
+            if _no_speech(segment, self.settings.no_speech_threshold):
+                continue
+            kept.append(segment)
+        return kept
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def _no_speech(segment: AsrSegment, threshold: float) -> bool:
+    if segment.no_speech_prob is None or segment.avg_logprob is None:
+        return False
+    return segment.no_speech_prob > threshold and segment.avg_logprob < NO_SPEECH_LOGPROB
+
+
+def _join(segments: list[AsrSegment], language: str | None) -> str:
+    """Whisper puts a space before each word in spaced languages; none in zh, ja..."""
+    if language in {"zh", "ja", "yue", "th", "lo", "my", "bo"}:
+        return "".join(segment.text.strip() for segment in segments)
+    return " ".join(segment.text.strip() for segment in segments).strip()
+
+
+def _confidence(segments: list[AsrSegment]) -> float | None:
+    """Duration-weighted mean token probability, exp(avg_logprob), where the backend gives it."""
+    scored = [s for s in segments if s.avg_logprob is not None]
+    weights = [max(s.end - s.start, 0.01) for s in scored]
+    if not scored:
+        return None
+    total = sum(w * math.exp(s.avg_logprob or 0.0) for w, s in zip(weights, scored, strict=True))
+    return round(min(1.0, total / sum(weights)), 4)
+
+
+def _model_files(model: str) -> list[Any] | None:
+    """A local model's files (name, size), so replacing the model makes outputs stale."""
+    try:
+        path = Path(resolve_model(model)).expanduser()
+    except MissingDependencyError:
+        return None
+    if not path.exists():
+        return None  # a model name: the name is the identity
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return [[p.relative_to(path.parent).as_posix(), p.stat().st_size] for p in files]

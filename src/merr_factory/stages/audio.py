@@ -1,0 +1,229 @@
+"""audio: each clip's sound as a 16 kHz mono wav, its speech regions, prosody and tone.
+
+A clip without an audio track, an image, or a track of pure silence is a recorded fact
+(``has_audio`` / ``silent``), never a failure; later stages see no speech and go on.
+The tone comes from the prosody rules (``prosody/tone.py``) or, when configured, from an
+audio-language model that must answer with one word of MERR's list.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..media.audio import SAMPLE_RATE, AudioExtract, extract_audio
+from ..optional import require
+from ..prosody.schema import PitchSettings, Prosody, VadSettings
+from ..prosody.tone import TONES, ToneThresholds, describe_tone, tone_phrase
+from .base import SampleContext, Stage, StageResult, StageSettings
+from .ingest import IngestData
+
+log = logging.getLogger(__name__)
+
+WAV_NAME = "audio.wav"
+ToneSource = Literal["prosody", "audio_llm"]
+
+
+class AudioLlmSettings(BaseModel):
+    """An audio-language model behind an OpenAI-compatible endpoint that accepts audio."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(description="e.g. http://localhost:8000/v1 (vLLM serving Qwen2-Audio)")
+    model: str = Field(description="the model name the endpoint serves")
+    api_key_env: str | None = Field(
+        default=None, description="name of the environment variable holding the API key"
+    )
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0)
+
+
+class Qwen2AudioSettings(BaseModel):
+    """Qwen2-Audio run in process by transformers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        default="Qwen/Qwen2-Audio-7B-Instruct", description="a hub id or a local directory"
+    )
+    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:1 ...")
+    dtype: str = Field(default="auto", description="auto, bfloat16, float16, float32")
+
+
+class AudioSettings(StageSettings):
+    """Extraction, speech detection, prosody and tone."""
+
+    silence_db: float = Field(
+        default=-60.0, description="a track whose peak stays below this (dBFS) is silent"
+    )
+    vad: VadSettings = Field(default_factory=VadSettings)
+    pitch: PitchSettings = Field(default_factory=PitchSettings)
+    tone: ToneThresholds = Field(default_factory=ToneThresholds)
+    tone_backend: Literal["prosody", "openai", "qwen2-audio"] = "prosody"
+    audio_llm: AudioLlmSettings | None = None
+    qwen2_audio: Qwen2AudioSettings = Field(default_factory=Qwen2AudioSettings)
+
+    def fingerprint_view(self) -> dict[str, Any]:
+        """Only the chosen tone backend's settings, without timeouts and retries, decide."""
+        view = super().fingerprint_view()
+        if self.tone_backend != "openai":
+            view.pop("audio_llm")
+        elif view["audio_llm"]:
+            for key in ("timeout_s", "max_retries"):
+                view["audio_llm"].pop(key)
+        if self.tone_backend != "qwen2-audio":
+            view.pop("qwen2_audio")
+        return view
+
+    @model_validator(mode="after")
+    def _llm_configured(self) -> AudioSettings:
+        if self.tone_backend == "openai" and self.audio_llm is None:
+            raise ValueError("audio_llm (base_url, model) is required when tone_backend is openai")
+        return self
+
+
+class AudioData(BaseModel):
+    """What the audio stage stores for one sample (see docs/stage-data.md)."""
+
+    has_audio: bool
+    silent: bool
+    duration: float
+    prosody: Prosody | None
+    speech_segments: list[tuple[float, float]]
+    tone: str | None
+    tone_phrase: str | None
+    tone_source: ToneSource
+    # Additions to the contract: why the tone is what it is.
+    tone_cues: list[str] = Field(default_factory=list)
+    tone_rule: int | None = None
+    peak_db: float | None = None
+    rms_db: float | None = None
+    tone_llm_answer: str | None = None
+
+
+class AudioStage(Stage[AudioSettings]):
+    name = "audio"
+    summary = "16 kHz mono audio, speech regions, prosody and a tone description."
+    settings_model = AudioSettings
+    requires = ("filter",)
+    reads_media = True
+
+    def __init__(self, settings: AudioSettings, facts: Any) -> None:
+        super().__init__(settings, facts)
+        self._detector: Any = None
+        self._tone_llm: Any = None
+        self._load_error: str | None = None
+
+    def setup(self) -> None:
+        """Load the VAD (and tone client) once per worker. If that fails (a missing extra),
+        each sample fails with that one line, so the run goes on and ``status`` says why."""
+        if self._detector is not None or self._load_error is not None:
+            return
+        try:
+            require("numpy", "audio", "the audio stage")
+            from ..prosody.vad import SpeechDetector
+
+            self._detector = SpeechDetector(self.settings.vad)
+            self._tone_llm = self._load_tone_llm()
+        except Exception as error:
+            self._detector = self._tone_llm = None
+            self._load_error = f"audio: cannot set up: {str(error).splitlines()[0]}"
+            log.error("%s", self._load_error)
+
+    def _load_tone_llm(self) -> Any:
+        """The audio-language model that picks the tone, or None for the prosody rules."""
+        settings = self.settings
+        if settings.tone_backend == "openai":
+            from ..backends.tone.openai_audio import OpenAiAudioTone
+
+            assert settings.audio_llm is not None
+            return OpenAiAudioTone(settings.audio_llm)
+        if settings.tone_backend == "qwen2-audio":
+            from ..backends.tone.qwen2_audio import Qwen2AudioTone
+
+            return Qwen2AudioTone(settings.qwen2_audio)
+        return None
+
+    def process(self, sample: SampleContext) -> StageResult:
+        ingest = IngestData.model_validate(sample.input_data("ingest"))
+        if ingest.kind == "image" or ingest.probe.audio is None:
+            return StageResult(data=_no_speech(AudioExtract(has_audio=False), silent=True))
+        if self._detector is None:
+            raise RuntimeError(self._load_error or "audio: setup() was not called")
+        wav = sample.workdir / WAV_NAME
+        started = time.perf_counter()
+        extract = extract_audio(sample.source.path, wav)
+        metrics = {"audio_seconds": extract.duration, "decode_s": time.perf_counter() - started}
+        if extract.is_silent(self.settings.silence_db):
+            return StageResult(data=_no_speech(extract, silent=True), metrics=metrics)
+        return StageResult(data=self._analyse(wav, extract, metrics), metrics=metrics)
+
+    def _analyse(self, wav: Path, extract: AudioExtract, metrics: dict[str, float]) -> AudioData:
+        import numpy as np
+
+        from ..media.audio import read_wav_mono
+        from ..prosody.features import measure_prosody
+
+        pcm, rate = read_wav_mono(wav)
+        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        started = time.perf_counter()
+        speech = self._detector.regions(samples, rate)
+        metrics["vad_s"] = time.perf_counter() - started
+        if not speech:
+            return _no_speech(extract, silent=False)
+        started = time.perf_counter()
+        prosody = measure_prosody(samples, rate, speech, self.settings.pitch)
+        metrics["prosody_s"] = time.perf_counter() - started
+        assert prosody is not None
+        decision = describe_tone(prosody, self.settings.tone)
+        data = AudioData(
+            has_audio=True,
+            silent=False,
+            duration=extract.duration,
+            prosody=prosody,
+            speech_segments=speech,
+            tone=decision.tone,
+            tone_phrase=decision.phrase,
+            tone_source="prosody",
+            tone_cues=list(decision.cues),
+            tone_rule=decision.rule,
+            peak_db=extract.peak_db,
+            rms_db=extract.rms_db,
+        )
+        if self._tone_llm is not None:
+            self._ask_llm(wav, data, metrics)
+        return data
+
+    def _ask_llm(self, wav: Path, data: AudioData, metrics: dict[str, float]) -> None:
+        """Let the audio LLM choose the tone; an answer outside the list keeps the rules' tone."""
+        started = time.perf_counter()
+        answer = self._tone_llm.choose(wav)
+        metrics["tone_llm_s"] = time.perf_counter() - started
+        data.tone_llm_answer = answer.raw
+        if answer.tone is not None:
+            assert answer.tone in TONES
+            data.tone = answer.tone
+            data.tone_source = "audio_llm"
+            data.tone_phrase = tone_phrase(answer.tone, frozenset(data.tone_cues))
+
+
+def _no_speech(extract: AudioExtract, silent: bool) -> AudioData:
+    return AudioData(
+        has_audio=extract.has_audio,
+        silent=silent,
+        duration=extract.duration,
+        prosody=None,
+        speech_segments=[],
+        tone=None,
+        tone_phrase=None,
+        tone_source="prosody",
+        peak_db=extract.peak_db if extract.has_audio else None,
+        rms_db=extract.rms_db if extract.has_audio else None,
+    )
+
+
+__all__ = ["SAMPLE_RATE", "WAV_NAME", "AudioData", "AudioSettings", "AudioStage"]
