@@ -20,7 +20,7 @@ import yaml
 
 CLIPS = Path(__file__).parent / "data" / "clips"
 COPIES = 300
-VOLATILE = ("created_at", "seconds")
+VOLATILE = ("created_at", "seconds", "cpu_seconds")
 
 
 def make_input(folder: Path) -> Path:

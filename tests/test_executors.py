@@ -18,7 +18,7 @@ from merr_factory.workspace import SelectionError, Shard, open_workspace
 
 from .conftest import run_pipeline, tally
 
-VOLATILE = ("created_at", "seconds")
+VOLATILE = ("created_at", "seconds", "cpu_seconds")
 FACTS = RunFacts(label_set=("happy",))
 
 

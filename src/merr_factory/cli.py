@@ -254,5 +254,19 @@ def init(
     typer.echo(f"wrote {path}; edit input, labels and output, then: merr-build run --config {path}")
 
 
+@app.command()
+def bench(
+    copies: Annotated[int, typer.Option(min=1, help="Samples for the throughput runs.")] = 50,
+    noop_samples: Annotated[int, typer.Option(min=1, help="Samples for the resume run.")] = 10_000,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write the table as markdown.")] = None,
+) -> None:
+    """Benchmark the pipeline on the sample clips (throughput, workers, resume)."""
+    from .bench import main as run_bench  # imports the stages' settings only when asked
+
+    setup_console_logging(False)
+    run_bench(copies, noop_samples, json_path, markdown)
+
+
 def main() -> None:
     app()

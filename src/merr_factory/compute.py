@@ -83,7 +83,7 @@ def compute(
     source = task.source
     store.forget(stage.name, source.id)
     workdir = store.new_workdir(stage.name, source.id)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     metrics: dict[str, float] = {}
     try:
         if setup_error is not None:
@@ -110,6 +110,7 @@ def compute(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     record.seconds = round(time.perf_counter() - start, 4)
+    record.cpu_seconds = round(time.process_time() - cpu_start, 4)
     store.save(record.seal())
     return ComputeResult(record=record, metrics=metrics)
 

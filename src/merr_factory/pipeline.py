@@ -45,6 +45,7 @@ class StageTally:
     blocked: int = 0  # an upstream stage failed
     waiting: int = 0  # an upstream stage is not current (run it first)
     seconds: float = 0.0  # time spent computing this stage's samples (summed over workers)
+    cpu_seconds: float = 0.0
     final: str = ""  # whole-set output: "written", "current", "failed", "not ready" or ""
     errors: Counter[str] = field(default_factory=Counter)
     metrics: Counter[str] = field(default_factory=Counter)
@@ -52,6 +53,7 @@ class StageTally:
     def count(self, result: ComputeResult) -> None:
         record = result.record
         self.seconds += record.seconds
+        self.cpu_seconds += record.cpu_seconds
         if record.status == "failed":
             self.failed += 1
             self.errors[record.error.type if record.error else "Error"] += 1

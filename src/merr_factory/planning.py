@@ -10,10 +10,12 @@ changed what the next stage sees.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .atomic import canonical_json
 from .discovery import SampleSource
 from .labels import LabelRow
 from .records import Record, RecordHead, digest
@@ -63,6 +65,7 @@ class Planner:
         self._ancestors = {name: _ancestors(name, stages) for name in stages}
         self._records: dict[tuple[str, str], RecordHead | None] = {}
         self._verdicts: dict[str, dict[str, Verdict]] = {}  # sample id -> stage -> verdict
+        self._sources: dict[tuple[str, str], str] = {}
 
     def identity(self, stage: str) -> str:
         """The digest of what, besides its inputs, decides a stage's output."""
@@ -126,16 +129,23 @@ class Planner:
             state, record=record, reason=f"waits for {dependency} ({before.state.value})"
         )
 
+    def _source_text(self, stage: Stage, source: SampleSource) -> str:
+        """The canonical text of the raw input a stage reads, computed once per run."""
+        key = (stage.name, source.id)
+        if key not in self._sources:
+            identity = stage.source_identity(source, self.labels.get(source.id))
+            self._sources[key] = "" if identity is None else canonical_json(identity)
+        return self._sources[key]
+
     def fingerprint(
         self, stage: Stage, source: SampleSource, upstream: Mapping[str, Record]
     ) -> str:
-        return digest(
-            {
-                "stage": self._identity[stage.name],
-                "source": stage.source_identity(source, self.labels.get(source.id)),
-                "upstream": {name: record.data_hash for name, record in sorted(upstream.items())},
-            }
-        )
+        parts = [
+            self._identity[stage.name],
+            self._source_text(stage, source),
+            *(f"{name}={record.data_hash}" for name, record in sorted(upstream.items())),
+        ]
+        return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
 def _ancestors(name: str, stages: Mapping[str, Stage]) -> list[str]:

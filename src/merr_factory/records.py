@@ -63,6 +63,7 @@ class Record(BaseModel):
     error: ErrorInfo | None = None
     created_at: str = ""
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the computing process (approximate on threads)
 
     @property
     def halted(self) -> bool:

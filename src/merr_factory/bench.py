@@ -1,0 +1,216 @@
+"""The pipeline benchmark (``merr-build bench``, ``scripts/bench.py``).
+
+On the bundled sample clips replicated to N samples (hard links: no disk cost) it measures:
+
+- per stage: samples per second, wall and CPU seconds inside the stage, with one worker;
+- the pipeline's wall time against the time spent inside the stages (the overhead ratio);
+- the speed-up of two workers over one;
+- the wall time of a no-op re-run (and of ``status``) over many already-done samples, on ten
+  stages: the real ingest and filter plus eight light stand-in stages, since what a resume
+  costs does not depend on what the stages computed;
+- peak memory (of this process and, separately, of its largest worker process).
+
+It uses the sample config's stage settings (the offline models). Results go to the terminal
+as a markdown table and, if asked, to JSON and markdown files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import load_config
+from .pipeline import Runner, RunOptions, RunSummary
+from .stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from .status import collect_status
+from .workspace import Workspace, open_workspace
+
+REPO = Path(__file__).resolve().parents[2]
+CLIPS = REPO / "tests" / "data" / "clips"
+SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
+
+
+def replicate(target: Path, copies: int) -> Path:
+    """``copies`` hard links to the sample media (cycling through them) in ``target``."""
+    sources = sorted(path for path in CLIPS.iterdir() if path.name.startswith("sample"))
+    target.mkdir(parents=True, exist_ok=True)
+    for index in range(copies):
+        source = sources[index % len(sources)]
+        link = target / f"clip_{index:06d}{source.suffix}"
+        if not link.exists():
+            os.link(source, link)
+    return target
+
+
+def write_config(root: Path, name: str, clips: Path, workers: int) -> Path:
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw.update(input=str(clips), output=str(root / name), executor={"workers": workers})
+    raw.pop("labels", None)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def per_sample_stages(workspace: Workspace) -> list[str]:
+    """The built stages, without whole-set ones (the export is measured on its own)."""
+    return [
+        name for name, stage in workspace.stages.items() if stage.built and not stage.has_finalize()
+    ]
+
+
+def run(workspace: Workspace, stages: list[str]) -> tuple[RunSummary, float]:
+    start = time.perf_counter()
+    summary = Runner(workspace, RunOptions(stages=stages, progress=False)).run()
+    return summary, time.perf_counter() - start
+
+
+def measure_throughput(root: Path, clips: Path, workers: int) -> dict[str, Any]:
+    workspace = open_workspace(load_config(write_config(root, f"w{workers}", clips, workers)))
+    summary, wall = run(workspace, per_sample_stages(workspace))
+    inside = sum(tally.seconds for tally in summary.tallies)
+    return {
+        "workers": workers,
+        "wall_s": round(wall, 3),
+        "inside_stages_s": round(inside, 3),
+        "overhead_ratio": round(wall / inside, 3) if inside and workers == 1 else None,
+        "failed": summary.failed,
+        "stages": [
+            {
+                "stage": tally.stage,
+                "samples": tally.computed,
+                "samples_per_s": round(tally.computed / tally.seconds, 2)
+                if tally.seconds
+                else None,
+                "wall_s": round(tally.seconds, 3),
+                "cpu_s": round(tally.cpu_seconds, 3),
+            }
+            for tally in summary.tallies
+        ],
+    }
+
+
+class StandIn(Stage[StageSettings]):
+    """A light stage with a small record, for measuring what resuming costs."""
+
+    summary = "benchmark stand-in"
+    settings_model = StageSettings
+
+    def process(self, sample: SampleContext) -> StageResult:
+        return StageResult(data={"sample": sample.source.id, "stage": self.name})
+
+
+def _stand_in(name: str, after: str) -> Stage:
+    stage_class = type(f"StandIn_{name}", (StandIn,), {"name": name, "requires": (after,)})
+    return stage_class(StageSettings(), RunFacts(label_set=()))
+
+
+def measure_resume(root: Path, samples: int) -> dict[str, Any]:
+    clips = replicate(root / "noop-clips", samples)
+    config_path = write_config(root, "noop", clips, workers=1)
+    config = load_config(config_path)
+
+    def workspace() -> Workspace:
+        space = open_workspace(config)
+        previous = "filter"
+        for index in range(3, 11):
+            name = f"stage{index:02d}"
+            space.stages[name] = _stand_in(name, previous)
+            previous = name
+        return space
+
+    names = ["ingest", "filter", *(f"stage{index:02d}" for index in range(3, 11))]
+    _, first_wall = run(workspace(), names)
+    start = time.perf_counter()
+    space = workspace()  # discovery of the files is part of a re-run
+    again, _ = run(space, names)
+    noop_wall = time.perf_counter() - start
+    start = time.perf_counter()
+    collect_status(workspace())
+    status_wall = time.perf_counter() - start
+    return {
+        "samples": samples,
+        "stages": len(names),
+        "first_run_wall_s": round(first_wall, 2),
+        "noop_rerun_wall_s": round(noop_wall, 3),
+        "noop_skipped": sum(tally.skipped for tally in again.tallies),
+        "status_wall_s": round(status_wall, 3),
+    }
+
+
+def peak_rss_mb() -> dict[str, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"main_process": round(own, 1), "largest_worker": round(workers, 1)}
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def benchmark(copies: int, noop_samples: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="merr-bench-") as temp:
+        root = Path(temp)
+        clips = replicate(root / "clips", copies)
+        measure_throughput(root / "warm-up", replicate(root / "warm", 6), 1)  # one-time compiles
+        one = measure_throughput(root, clips, 1)
+        two = measure_throughput(root, clips, 2)
+        resume = measure_resume(root, noop_samples)
+    return {
+        "machine": machine(),
+        "copies": copies,
+        "one_worker": one,
+        "two_workers": two,
+        "speedup_2_over_1": round(one["wall_s"] / two["wall_s"], 2) if two["wall_s"] else None,
+        "resume": resume,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    one, two, resume = results["one_worker"], results["two_workers"], results["resume"]
+    lines = [
+        f"{results['copies']} samples (the sample clips replicated) on {results['machine']}",
+        "",
+        "| stage | samples/s (1 worker) | wall s | CPU s |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {s['stage']} | {s['samples_per_s']} | {s['wall_s']} | {s['cpu_s']} |"
+        for s in one["stages"]
+    ]
+    lines += [
+        "",
+        f"- pipeline wall, 1 worker: {one['wall_s']} s; inside the stages: "
+        f"{one['inside_stages_s']} s; overhead ratio {one['overhead_ratio']}",
+        f"- pipeline wall, 2 workers: {two['wall_s']} s; speed-up {results['speedup_2_over_1']}",
+        f"- no-op re-run over {resume['samples']} done samples x {resume['stages']} stages: "
+        f"{resume['noop_rerun_wall_s']} s (status: {resume['status_wall_s']} s)",
+        f"- peak RSS: main process {results['peak_rss_mb']['main_process']} MB, largest worker "
+        f"{results['peak_rss_mb']['largest_worker']} MB",
+    ]
+    return "\n".join(lines)
+
+
+def main(
+    copies: int = 50,
+    noop_samples: int = 10_000,
+    json_path: Path | None = None,
+    markdown_path: Path | None = None,
+) -> dict[str, Any]:
+    results = benchmark(copies, noop_samples)
+    text = render_markdown(results)
+    print(text)
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=1) + "\n")
+    if markdown_path:
+        markdown_path.write_text(text + "\n")
+    return results
