@@ -313,7 +313,11 @@ def test_output_paths_stay_inside_the_output_folder(tmp_path: Path) -> None:
 
 
 class SlowIOStage(Stage[StageSettings]):
-    """Waits like an HTTP call; reports how many calls overlap and a per-call metric."""
+    """Waits like an HTTP call; notes how many calls overlap and reports a per-call metric.
+
+    Calls meet at a barrier of three, so the test passes only if three really run at once,
+    however slow the machine is; a fourth at once would show in ``peak``.
+    """
 
     name = "slow"
     summary = "test stage"
@@ -324,6 +328,7 @@ class SlowIOStage(Stage[StageSettings]):
     def __init__(self, settings: StageSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)
         self.lock = threading.Lock()
+        self.barrier = threading.Barrier(self.limit, timeout=30)
         self.active = 0
         self.peak = 0
 
@@ -334,7 +339,8 @@ class SlowIOStage(Stage[StageSettings]):
         with self.lock:
             self.active += 1
             self.peak = max(self.peak, self.active)
-        time.sleep(0.05)
+        self.barrier.wait()
+        time.sleep(0.01)
         with self.lock:
             self.active -= 1
         return StageResult(data={"id": sample.source.id}, metrics={"tokens": 10, "calls": 1})
