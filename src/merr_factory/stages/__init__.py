@@ -5,6 +5,8 @@ from __future__ import annotations
 from .base import PlannedStage, Stage
 from .filter import FilterStage
 from .ingest import IngestStage
+from .label import LabelStage
+from .synthesize import SynthesizeStage
 
 
 def _planned(name: str, summary: str, requires: tuple[str, ...]) -> type[Stage]:
@@ -24,8 +26,8 @@ STAGES: tuple[type[Stage], ...] = (
     _planned("audio", "16 kHz mono audio, prosody and a tone description.", ("filter",)),
     _planned("asr", "Speech transcript, language and segments.", ("audio",)),
     _planned("visual", "AU phrases and an optional scene description.", ("peak",)),
-    _planned("synthesize", "Coarse caption and LLM fine reasoning.", ("visual", "asr")),
-    _planned("label", "Pseudo-labels and the coarse / fine / rejected tiers.", ("synthesize",)),
+    SynthesizeStage,
+    LabelStage,
     _planned("export", "MERR json/txt, ShareGPT, Parquet, dataset card, report.", ("label",)),
 )
 

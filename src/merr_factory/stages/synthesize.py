@@ -1,0 +1,177 @@
+"""synthesize: the coarse caption (a template) and the fine reasoning (an LLM).
+
+Two LLM modes, each optional: MERR's (the LLM is told the label and explains which clues
+support it) and the open mode (the LLM is not told the label and predicts one of the label
+set, with its reasoning). Missing cues (no face, no audio, no speech) are left out of the
+caption and said to be absent in the prompt, and listed in ``missing_cues``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..llm import LLMBackend, LLMClient, LLMError, LLMSettings, Usage, make_backend
+from ..llm.caption import CaptionTemplate, render_caption
+from ..llm.cues import Cues, clean_text
+from ..llm.messages import merr_messages, open_messages
+from ..llm.prompts import PromptSet, load_prompts
+from ..llm.schemas import MerrReasoning, open_prediction_model
+from .base import SampleContext, Stage, StageResult, StageSettings
+
+CACHE_FOLDER = ("cache", "llm")
+
+
+class SynthesizeSettings(StageSettings):
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    merr_reasoning: bool = Field(default=True, description="MERR mode: explain the given label")
+    open_prediction: bool = Field(default=True, description="predict a label without being told")
+    caption: CaptionTemplate = Field(default_factory=CaptionTemplate)
+    prompts_dir: Path | None = Field(
+        default=None, description="a folder with your own <name>.txt prompts (else the shipped)"
+    )
+
+    def fingerprint_view(self) -> dict[str, Any]:
+        view = super().fingerprint_view()
+        view["llm"] = self.llm.fingerprint_view()
+        return view
+
+
+class LLMInfo(BaseModel):
+    backend: str
+    model: str
+    prompt_version: str
+
+
+class UsageInfo(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+    cache_hits: int = 0
+    retries: int = 0
+    repairs: int = 0
+
+
+class SynthesizeData(BaseModel):
+    caption: str
+    smp_reason_caption: str | None = None
+    open_label: str | None = None
+    open_reasoning: str | None = None
+    llm: LLMInfo
+    usage: UsageInfo
+    reasoning_label: str | None = Field(
+        default=None, description="the label MERR mode explained (CSV label, else AU rule)"
+    )
+    missing_cues: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class SynthesizeStage(Stage[SynthesizeSettings]):
+    name = "synthesize"
+    summary = "Coarse caption (template) and LLM fine reasoning and open label prediction."
+    settings_model = SynthesizeSettings
+    requires = ("visual", "asr")
+    version = "1"
+
+    def __init__(self, settings: SynthesizeSettings, facts) -> None:
+        super().__init__(settings, facts)
+        self.prompts: PromptSet = load_prompts(settings.prompts_dir)
+        self._backend: LLMBackend | None = None
+        self._backend_error: str | None = None
+        self._client: LLMClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.settings.merr_reasoning or self.settings.open_prediction
+
+    def backend(self) -> LLMBackend:
+        """The configured backend (built lazily: a missing model only fails this stage)."""
+        if self._backend is None:
+            self._backend = make_backend(self.settings.llm)
+        return self._backend
+
+    def model_id(self) -> str:
+        try:
+            return self.backend().model_id
+        except LLMError as error:
+            return f"unavailable: {error}"
+
+    def identity(self) -> dict[str, Any]:
+        identity = super().identity()
+        if self.uses_llm:
+            identity["model"] = self.model_id()
+            identity["prompts"] = self.prompts.identity()
+        return identity
+
+    def concurrency(self) -> int:
+        return self.settings.llm.concurrency if self.uses_llm else 1
+
+    def setup(self) -> None:
+        if self.uses_llm:
+            self.backend().load()
+
+    def client(self, output_root: Path) -> LLMClient:
+        with self._lock:
+            if self._client is None:
+                self._client = LLMClient(
+                    self.backend(),
+                    self.settings.llm,
+                    cache_dir=output_root.joinpath(*CACHE_FOLDER),
+                    repair_prompt=self.prompts.texts["repair"],
+                )
+            return self._client
+
+    def process(self, sample: SampleContext) -> StageResult:
+        cues = Cues.of(sample)
+        label_set = self.facts.label_set
+        usage = Usage()
+        notes: list[str] = []
+        data = SynthesizeData(
+            caption=render_caption(self.settings.caption, cues),
+            llm=LLMInfo(
+                backend=self.settings.llm.backend,
+                model=self.model_id() if self.uses_llm else "",
+                prompt_version=self.prompts.version,
+            ),
+            usage=UsageInfo(),
+            missing_cues=cues.missing(),
+        )
+        if self.settings.merr_reasoning:
+            label = cues.csv_label(label_set) or cues.au_rule_label(label_set)
+            data.reasoning_label = label
+            if label is None:
+                notes.append("no label to explain: no CSV label and no AU-rule candidate")
+            else:
+                reply, cost = self.client(sample.store.root).ask(
+                    merr_messages(self.prompts, cues, label), MerrReasoning
+                )
+                usage.add(cost)
+                data.smp_reason_caption = clean_text(reply.reasoning)
+        if self.settings.open_prediction:
+            schema = open_prediction_model(label_set)
+            reply, cost = self.client(sample.store.root).ask(
+                open_messages(self.prompts, cues, label_set), schema
+            )
+            usage.add(cost)
+            data.open_label = reply.label
+            data.open_reasoning = clean_text(reply.reasoning)
+        data.usage = UsageInfo(**{**usage.__dict__, "seconds": round(usage.seconds, 4)})
+        data.notes = notes
+        return StageResult(data=data, metrics=usage_metrics(usage))
+
+
+def usage_metrics(usage: Usage) -> dict[str, float]:
+    """The per-sample numbers the runner adds up and prints per stage."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "calls": usage.calls,
+        "llm_seconds": round(usage.seconds, 4),
+        "cache_hits": usage.cache_hits,
+        "retries": usage.retries,
+    }
