@@ -43,7 +43,11 @@ HAPPY_VISUAL = {
 SAD_VISUAL = {
     "peak_AU_list": ["AU01", "AU04", "AU15"],
     "peak_index": 30,
-    "au_phrases": {"AU01": "inner brow raiser", "AU04": "brow lowerer", "AU15": "lip corner depressor"},
+    "au_phrases": {
+        "AU01": "inner brow raiser",
+        "AU04": "brow lowerer",
+        "AU15": "lip corner depressor",
+    },
     "rule_support": {"sad": ["AU01", "AU04", "AU15"], "angry": ["AU04"]},
     "candidates": [{"emotion": "sad", "score": 0.75}, {"emotion": "angry", "score": 0.17}],
     "reference_label": "sad",
@@ -182,8 +186,21 @@ def llama_server(gguf: Path) -> Iterator[str]:
     pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server]")
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "smollm2",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("openai", reason="needs the llm-openai extra (pip install openai)")
 
-from merr_factory.llm import (  # noqa: E402
+from merr_factory.llm import (
     LLMClient,
     LLMError,
     LLMReplyError,
@@ -24,9 +24,9 @@ from merr_factory.llm import (  # noqa: E402
     TransientLLMError,
     make_backend,
 )
-from merr_factory.llm.schemas import open_prediction_model  # noqa: E402
+from merr_factory.llm.schemas import open_prediction_model
 
-from .conftest import ScriptedServer, chat_reply  # noqa: E402
+from .conftest import ScriptedServer, chat_reply
 
 LABELS = ("neutral", "happy", "sad")
 SCHEMA = open_prediction_model(LABELS)
@@ -67,9 +67,11 @@ def test_429_and_503_are_retried_with_backoff_then_succeed() -> None:
 
 
 def test_retries_run_out_with_a_transient_error() -> None:
-    with ScriptedServer(lambda n, b: (429, {"error": {"message": "no"}}, 0.0)) as server:
-        with pytest.raises(TransientLLMError, match="gave up after 3 attempts"):
-            client_for(server, max_retries=2).ask(MESSAGES, SCHEMA)
+    with (
+        ScriptedServer(lambda n, b: (429, {"error": {"message": "no"}}, 0.0)) as server,
+        pytest.raises(TransientLLMError, match="gave up after 3 attempts"),
+    ):
+        client_for(server, max_retries=2).ask(MESSAGES, SCHEMA)
     assert len(server.requests) == 3
 
 
@@ -86,9 +88,11 @@ def test_a_reply_slower_than_the_timeout_is_retried() -> None:
 
 
 def test_a_bad_request_is_not_retried() -> None:
-    with ScriptedServer(lambda n, b: (400, {"error": {"message": "bad"}}, 0.0)) as server:
-        with pytest.raises(LLMError, match="400") as caught:
-            client_for(server).ask(MESSAGES, SCHEMA)
+    with (
+        ScriptedServer(lambda n, b: (400, {"error": {"message": "bad"}}, 0.0)) as server,
+        pytest.raises(LLMError, match="400") as caught,
+    ):
+        client_for(server).ask(MESSAGES, SCHEMA)
     assert not isinstance(caught.value, TransientLLMError)
     assert len(server.requests) == 1
 
@@ -113,9 +117,11 @@ def test_invalid_twice_is_a_failure_that_keeps_the_raw_reply_and_is_not_cached(
     tmp_path: Path,
 ) -> None:
     bad = json.dumps({"label": "disgust", "reasoning": "Nose wrinkled."})
-    with ScriptedServer(lambda n, b: (200, chat_reply(bad), 0.0)) as server:
-        with pytest.raises(LLMReplyError) as caught:
-            client_for(server, cache=tmp_path).ask(MESSAGES, SCHEMA)
+    with (
+        ScriptedServer(lambda n, b: (200, chat_reply(bad), 0.0)) as server,
+        pytest.raises(LLMReplyError) as caught,
+    ):
+        client_for(server, cache=tmp_path).ask(MESSAGES, SCHEMA)
     assert len(server.requests) == 2  # the reply and exactly one repair
     assert caught.value.raw_reply == bad
     assert "disgust" in str(caught.value).splitlines()[1]  # kept in the failure's text
