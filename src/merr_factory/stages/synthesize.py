@@ -112,8 +112,14 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         return self.settings.llm.concurrency if self.uses_llm else 1
 
     def setup(self) -> None:
-        if self.uses_llm:
+        """Load the model once. A model that cannot load fails each sample with the reason
+        (recorded, retried next run) instead of stopping the whole run."""
+        if not self.uses_llm:
+            return
+        try:
             self.backend().load()
+        except Exception as error:
+            self._backend_error = f"cannot load the LLM: {_first_line(error)}"
 
     def client(self, output_root: Path) -> LLMClient:
         with self._lock:
@@ -127,6 +133,8 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
             return self._client
 
     def process(self, sample: SampleContext) -> StageResult:
+        if self._backend_error:
+            raise LLMError(self._backend_error)
         cues = Cues.of(sample)
         label_set = self.facts.label_set
         usage = Usage()
@@ -163,6 +171,11 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         data.usage = UsageInfo(**{**usage.__dict__, "seconds": round(usage.seconds, 4)})
         data.notes = notes
         return StageResult(data=data, metrics=usage_metrics(usage))
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def usage_metrics(usage: Usage) -> dict[str, float]:
