@@ -29,6 +29,12 @@ class SynthesizeSettings(StageSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     merr_reasoning: bool = Field(default=True, description="MERR mode: explain the given label")
     open_prediction: bool = Field(default=True, description="predict a label without being told")
+    min_cues: int = Field(
+        default=1,
+        ge=0,
+        le=4,
+        description="skip the LLM when fewer cues (description, expression, tone, speech) exist",
+    )
     caption: CaptionTemplate = Field(default_factory=CaptionTemplate)
     prompts_dir: Path | None = Field(
         default=None, description="a folder with your own <name>.txt prompts (else the shipped)"
@@ -149,6 +155,10 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
             usage=UsageInfo(),
             missing_cues=cues.missing(),
         )
+        present = 4 - len(data.missing_cues)
+        if self.uses_llm and present < self.settings.min_cues:
+            data.notes = [f"LLM not asked: {present} cue(s), min_cues is {self.settings.min_cues}"]
+            return StageResult(data=data, metrics=usage_metrics(usage))
         if self.settings.merr_reasoning:
             label = cues.csv_label(label_set) or cues.au_rule_label(label_set)
             data.reasoning_label = label
