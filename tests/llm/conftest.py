@@ -184,32 +184,21 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def llama_server(gguf: Path) -> Iterator[str]:
+def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``python -m llama_cpp.server`` on 127.0.0.1 serving SmolLM2; yields base_url."""
     pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server]")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smollm2",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    command = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+        "--model_alias", "smollm2",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:  # a file, not a pipe: a full pipe would block the server
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        _wait_until_ready(f"{base_url}/models", process)
+        _wait_until_ready(f"{base_url}/models", process, log_path)
         yield base_url
     finally:
         process.terminate()
@@ -220,18 +209,20 @@ def llama_server(gguf: Path) -> Iterator[str]:
             process.wait()
 
 
-def _wait_until_ready(url: str, process: subprocess.Popen, limit: float = 60.0) -> None:
+def _wait_until_ready(
+    url: str, process: subprocess.Popen, log_path: Path, limit: float = 60.0
+) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            error = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
-            raise RuntimeError(f"llama_cpp.server exited ({process.returncode}): {error}")
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"llama_cpp.server exited ({process.returncode}): {tail}")
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"llama_cpp.server not ready within {limit} s")
+    raise RuntimeError(f"llama_cpp.server not ready within {limit} s; see {log_path}")
 
 
 # --- a scripted local server for fault tests ------------------------------------------------
