@@ -139,14 +139,19 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 def parse_reply(text: str, schema: type[ModelT]) -> ModelT:
     """The reply as ``schema``; ValueError with a short reason when it does not fit.
 
-    Tolerates a Markdown code fence or words around the one JSON object.
+    Reads the first JSON object in the reply and ignores a Markdown code fence or words
+    around it (small local models often ramble on after the object).
     """
     body = _FENCE.sub("", text.strip())
-    start, end = body.find("{"), body.rfind("}")
-    if start < 0 or end < start:
+    start = body.find("{")
+    if start < 0:
         raise ValueError("no JSON object in the reply")
     try:
-        return schema.model_validate_json(body[start : end + 1])
+        value, _ = json.JSONDecoder().raw_decode(body[start:])
+    except json.JSONDecodeError as error:
+        raise ValueError(f"invalid JSON: {error.msg} at character {error.pos}") from None
+    try:
+        return schema.model_validate(value)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in item['loc']) or 'reply'}: {item['msg']}"

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..stages.base import SampleContext
+if TYPE_CHECKING:  # the stages import this module: no import cycle at run time
+    from ..stages.base import SampleContext
 
 
 class _View(BaseModel):

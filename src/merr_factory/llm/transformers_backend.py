@@ -1,7 +1,8 @@
 """A local Hugging Face causal LM (a hub id, a folder, or a GGUF read by transformers).
 
 Loaded once per worker in ``load``. Replies are not grammar-constrained here: the schema is
-stated in the prompt and the reply is checked (and repaired once) by ``LLMClient``.
+stated in the prompt, the reply is started with the schema's first key (a prefill, which
+small models need to answer in JSON at all), and ``LLMClient`` checks (and repairs once).
 """
 
 from __future__ import annotations
@@ -51,10 +52,17 @@ class TransformersBackend(LLMBackend):
         self.load()
         torch = require("torch", "llm-transformers", "the transformers LLM backend")
         chat = [{"role": m.role, "content": m.content} for m in messages]
+        prefill = json_prefill(params.json_schema)
+        if prefill:
+            chat.append({"role": "assistant", "content": prefill})
         start = time.perf_counter()
         with self._lock:
             inputs = self._tokenizer.apply_chat_template(
-                chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
+                chat,
+                add_generation_prompt=not prefill,
+                continue_final_message=bool(prefill),
+                return_tensors="pt",
+                return_dict=True,
             ).to(self._model.device)
             options: dict[str, Any] = {"max_new_tokens": params.max_tokens}
             if params.temperature > 0:
@@ -70,8 +78,17 @@ class TransformersBackend(LLMBackend):
         prompt_length = inputs["input_ids"].shape[1]
         new_tokens = output[0][prompt_length:]
         return Completion(
-            text=self._tokenizer.decode(new_tokens, skip_special_tokens=True),
+            text=prefill + self._tokenizer.decode(new_tokens, skip_special_tokens=True),
             prompt_tokens=int(prompt_length),
             completion_tokens=len(new_tokens),
             seconds=time.perf_counter() - start,
         )
+
+
+def json_prefill(schema: dict[str, Any] | None) -> str:
+    """The start of a reply to ``schema``: ``{"<first key>": `` (and ``"`` for a string)."""
+    if not schema or not schema.get("properties"):
+        return ""
+    key, spec = next(iter(schema["properties"].items()))
+    is_text = spec.get("type") == "string" or all(isinstance(v, str) for v in spec.get("enum", [0]))
+    return f'{{"{key}": ' + ('"' if is_text else "")
