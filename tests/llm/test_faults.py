@@ -172,3 +172,17 @@ def test_the_api_key_comes_from_the_named_variable_and_is_sent_only_as_a_header(
     assert client.backend._client.api_key == secret
     assert not any(secret in body for body in seen)
     assert all(secret not in path.read_text() for path in tmp_path.rglob("*.json"))
+
+
+def test_images_travel_as_data_urls_and_key_the_cache(tmp_path: Path) -> None:
+    image = Path(__file__).parents[1] / "data" / "clips" / "sample_00000006.jpg"
+    with ScriptedServer(lambda n, b: (200, chat_reply(GOOD), 0.0)) as server:
+        client = client_for(server, cache=tmp_path / "cache")
+        with_image = [*MESSAGES[:1], Message("user", "How does she feel?", images=(image,))]
+        client.ask(with_image, SCHEMA)
+        _, usage = client.ask(MESSAGES, SCHEMA)  # the same text without the image
+    content = server.requests[0]["messages"][1]["content"]
+    assert content[0] == {"type": "text", "text": "How does she feel?"}
+    url = content[1]["image_url"]["url"]
+    assert url.startswith("data:image/jpeg;base64,") and len(url) > 1000
+    assert usage.calls == 1  # not served the reply to the message with the image

@@ -6,6 +6,7 @@ beyond passing one on, or usage totals: ``LLMClient`` adds those around any back
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,8 @@ class Message:
     images: tuple[Path, ...] = ()
 
     def as_key(self) -> dict[str, Any]:
-        """What identifies this message in a cache key (images by name and size)."""
-        images = [[image.name, image.stat().st_size] for image in self.images]
+        """What identifies this message in a cache key (images by their content)."""
+        images = [hashlib.sha256(image.read_bytes()).hexdigest() for image in self.images]
         return {"role": self.role, "content": self.content, "images": images}
 
 
