@@ -23,8 +23,13 @@ def ingest(label: str | None, status: str = "labelled", valence: float | None = 
     return {"name": "x", "label": label, "valence": valence, "label_status": status}
 
 
-def synth(open_label: str | None = "happy", reasoning: str | None = "She smiles.") -> dict:
+def synth(
+    open_label: str | None = "happy",
+    reasoning: str | None = "She smiles.",
+    judge: bool | None = None,
+) -> dict:
     return {
+        "judge_accepts": judge,
         "caption": "A caption.",
         "smp_reason_caption": reasoning,
         "open_label": open_label,
@@ -208,3 +213,35 @@ def test_curation_overrides_tier_and_label(tmp_path: Path) -> None:
     stage = LabelStage(settings, FACTS)
     source = context(tmp_path, "s1", ingest("happy"), HAPPY_VISUAL, synth()).source
     assert stage.source_identity(source, None) == ["no", "happy"]  # a row edit makes stale
+
+
+@pytest.mark.parametrize(
+    ("check", "open_label", "judge", "tier", "reason_codes"),
+    [
+        ("judge", "sad", True, "fine", []),
+        ("judge", "happy", False, "coarse", ["judge_rejects"]),
+        ("judge", "happy", None, "coarse", ["no_judge"]),
+        ("either", "sad", True, "fine", []),
+        ("either", "happy", False, "fine", []),
+        ("either", "sad", False, "coarse", ["llm_disagrees", "judge_rejects"]),
+        ("none", "sad", False, "fine", []),
+    ],
+)
+def test_fine_llm_check(tmp_path: Path, check, open_label, judge, tier, reason_codes) -> None:
+    data = decide(
+        tmp_path,
+        settings=LabelSettings(fine_llm_check=check),
+        synthesize=synth(open_label=open_label, judge=judge),
+    )
+    assert data.tier == tier and codes(data) == reason_codes
+
+
+def test_an_open_label_outside_the_set_never_votes(tmp_path: Path) -> None:
+    data = decide(
+        tmp_path,
+        settings=LabelSettings(sources=["llm", "au_rule"]),
+        ingest_data=ingest(None, status="unlabelled"),
+        synthesize=synth(open_label="disgust"),
+    )
+    assert data.votes["llm"] is None
+    assert (data.label, data.label_source) == ("happy", "au_rule")

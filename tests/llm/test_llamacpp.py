@@ -12,9 +12,9 @@ pytest.importorskip("llama_cpp", reason="needs the llm-llamacpp extra (llama-cpp
 from merr_factory.knowledge.emotions import MERR_LABELS
 from merr_factory.llm import LLMClient, LLMError, LLMSettings, Message, make_backend
 from merr_factory.llm.cues import Cues
-from merr_factory.llm.messages import merr_messages, open_messages
+from merr_factory.llm.messages import judge_messages, merr_messages, open_messages
 from merr_factory.llm.prompts import load_prompts
-from merr_factory.llm.schemas import MerrReasoning, open_prediction_model
+from merr_factory.llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
 
 from .conftest import HAPPY_VISUAL, SPEECH_AUDIO, asr
 
@@ -58,6 +58,15 @@ def test_merr_reasoning_reply(loaded) -> None:
     reply, usage = client.ask(merr_messages(load_prompts(), CUES, "happy"), MerrReasoning)
     assert 0 < len(reply.reasoning) <= 800
     assert usage.completion_tokens <= settings.max_tokens * (1 + usage.repairs)
+
+
+def test_judge_verdict_is_a_boolean_with_a_reason(loaded) -> None:
+    backend, settings = loaded
+    messages = judge_messages(load_prompts(), CUES, "happy", "She smiles and cheers.")
+    assert "reasoning_to_judge" in messages[1].content
+    verdict, usage = LLMClient(backend, settings).ask(messages, JudgeVerdict)
+    assert isinstance(verdict.accept, bool) and verdict.why
+    assert usage.calls >= 1
 
 
 def test_images_are_refused_by_a_text_only_backend(loaded) -> None:

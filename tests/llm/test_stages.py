@@ -34,7 +34,7 @@ def metrics(summary, stage: str) -> dict[str, float]:
 
 @pytest.fixture
 def first_run(write_config, tmp_path: Path, gguf: Path):
-    path = write_config(stages={"synthesize": {"llm": LLM}})
+    path = write_config(stages={"synthesize": {"llm": LLM, "judge": True}})
     summary = run_pipeline(path, LLM_STAGES, workspace=llm_workspace(path))
     return path, summary, tmp_path / "out"
 
@@ -55,6 +55,9 @@ def test_synthesize_and_label_records_follow_the_contract(first_run) -> None:
         assert data["llm"]["prompt_version"]
         assert set(data["usage"]) >= {"prompt_tokens", "completion_tokens", "calls", "seconds"}
         assert "\n" not in data["caption"]
+    for sample_id in asked:  # the judge ran on every MERR reasoning
+        data = synth[sample_id]["data"]
+        assert isinstance(data["judge_accepts"], bool) and data["judge_reason"]
     happy = synth["sample_00000001"]["data"]
     assert happy["caption"].endswith("Saying: I finally passed the exam!")
     assert happy["reasoning_label"] == "happy" and happy["smp_reason_caption"]
@@ -105,14 +108,16 @@ def test_resume_cache_and_staleness(first_run, write_config, tmp_path: Path) -> 
     edited = shipped.texts["merr_reasoning"].replace("two to four", "two or three")
     (prompts / "merr_reasoning.txt").write_text(edited, encoding="utf-8")
     changed = write_config(
-        "changed.yaml", stages={"synthesize": {"llm": LLM, "prompts_dir": str(prompts)}}
+        "changed.yaml",
+        stages={"synthesize": {"llm": LLM, "judge": True, "prompts_dir": str(prompts)}},
     )
     rerun = run_pipeline(changed, LLM_STAGES, workspace=llm_workspace(changed))
     computed = tally(rerun, "synthesize")["computed"]
     assert computed == len(records(out, "synthesize"))  # prompt text change: all stale
     totals = metrics(rerun, "synthesize")
     assert totals["calls"] >= len(CUED)  # MERR prompts changed: asked again
-    assert totals["cache_hits"] == len(CUED)  # open prompts unchanged: from the cache
+    # open prompts unchanged: from the cache (a judge prompt too, if a reasoning repeated)
+    assert totals["cache_hits"] >= len(CUED)
     shutil.rmtree(prompts)
 
 

@@ -65,6 +65,7 @@ class SynthesizeView(_View):
     open_label: str | None = None
     open_reasoning: str | None = None
     reasoning_label: str | None = None
+    judge_accepts: bool | None = None
 
 
 class Cues(BaseModel):

@@ -19,13 +19,14 @@ from .prompts import PromptSet
 OPEN_MARK, CLOSE_MARK = "<<<CLUES", "CLUES>>>"
 
 
-def clue_block(cues: Cues) -> str:
+def clue_block(cues: Cues, extra: dict[str, str] | None = None) -> str:
     """The clues as escaped JSON between the markers; absent cues are said to be absent."""
     clues: dict[str, Any] = {
         "visual_description": cues.visual_objective or "(none)",
         "facial_expression": join_phrases(cues.expression_phrases) or "(no face analysed)",
         "voice_tone": cues.tone_phrase or "(no audio or no speech)",
         "subtitle": cues.subtitle or "(no speech)",
+        **(extra or {}),
     }
     encoded = json.dumps(clues, ensure_ascii=False, indent=1)
     encoded = encoded.replace("<", "\\u003c").replace(">", "\\u003e")
@@ -41,4 +42,11 @@ def merr_messages(prompts: PromptSet, cues: Cues, label: str) -> list[Message]:
 def open_messages(prompts: PromptSet, cues: Cues, label_set: tuple[str, ...]) -> list[Message]:
     """The open mode: the LLM is not told the label and picks one of ``label_set``."""
     user = prompts.render("open_prediction", clues=clue_block(cues), labels=", ".join(label_set))
+    return [Message("system", prompts.render("system")), Message("user", user)]
+
+
+def judge_messages(prompts: PromptSet, cues: Cues, label: str, reasoning: str) -> list[Message]:
+    """The LLM judge: the reasoning to judge is model output, so it travels as data too."""
+    block = clue_block(cues, {"reasoning_to_judge": reasoning})
+    user = prompts.render("judge", clues=block, label=label)
     return [Message("system", prompts.render("system")), Message("user", user)]

@@ -14,7 +14,7 @@ from ..records import digest
 
 # Bump when the prompts change meaning (the text hash alone already makes outputs stale).
 PROMPT_VERSION = "merr-1"
-PROMPT_NAMES = ("system", "merr_reasoning", "open_prediction", "repair")
+PROMPT_NAMES = ("system", "merr_reasoning", "open_prediction", "judge", "repair")
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,12 @@ def open_prediction_model(label_set: tuple[str, ...]) -> type[OpenPrediction]:
         __base__=OpenPrediction,
         label=(allowed, Field(description="one of the allowed emotion labels")),
     )
+
+
+class JudgeVerdict(BaseModel):
+    """The LLM judge: does the MERR reasoning follow from the clues and support the label?"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accept: bool
+    why: str = Field(min_length=1, max_length=MAX_REASONING_CHARS)

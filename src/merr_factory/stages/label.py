@@ -49,7 +49,11 @@ class LabelSettings(StageSettings):
     min_rule_aus: int = Field(
         default=1, ge=1, description="AUs of the label's rule active at the peak for agreement"
     )
-    fine_requires_llm_agreement: bool = True
+    fine_llm_check: Literal["open_prediction", "judge", "either", "none"] = Field(
+        default="open_prediction",
+        description="fine needs the LLM's open prediction to agree, the judge to accept, "
+        "either of them, or neither",
+    )
     fine_requires_reasoning: bool = True
     deduplicate: bool = Field(default=True, description="near-identical reasoning is not fine")
     neutral_keep_fraction: float = Field(
@@ -196,12 +200,7 @@ class LabelStage(Stage[LabelSettings]):
         reasons: list[Reason] = []
         if settings.fine_requires_reasoning and not synth.smp_reason_caption:
             reasons.append(Reason(code="no_reasoning", message="no fine reasoning"))
-        if settings.fine_requires_llm_agreement:
-            if synth.open_label is None:
-                reasons.append(Reason(code="no_llm_prediction", message="no open LLM prediction"))
-            elif not data.llm_agrees:
-                message = f"the LLM predicted {synth.open_label}, not {data.label}"
-                reasons.append(Reason(code="llm_disagrees", message=message))
+        reasons += self._llm_check(synth, data)
         duplicate = None
         if settings.deduplicate:
             duplicate = self.duplicate_of(sample.source.id, synth.smp_reason_caption, sample.store)
@@ -215,6 +214,30 @@ class LabelStage(Stage[LabelSettings]):
         if not reasons:
             data.tier = "fine"
         return duplicate
+
+    def _llm_check(self, synth: SynthesizeView, data: LabelData) -> list[Reason]:
+        """Why the LLM does not back the label, per ``fine_llm_check`` ([] when it does)."""
+        check = self.settings.fine_llm_check
+        if check == "none":
+            return []
+        prediction: list[Reason] = []
+        if synth.open_label is None:
+            prediction.append(Reason(code="no_llm_prediction", message="no open LLM prediction"))
+        elif not data.llm_agrees:
+            message = f"the LLM predicted {synth.open_label}, not {data.label}"
+            prediction.append(Reason(code="llm_disagrees", message=message))
+        judge: list[Reason] = []
+        if synth.judge_accepts is None:
+            judge.append(Reason(code="no_judge", message="no LLM judge verdict"))
+        elif not synth.judge_accepts:
+            judge.append(
+                Reason(code="judge_rejects", message="the LLM judge rejected the reasoning")
+            )
+        if check == "open_prediction":
+            return prediction
+        if check == "judge":
+            return judge
+        return [] if not prediction or not judge else prediction + judge
 
     def _apply_curation(self, sample_id: str, data: LabelData) -> None:
         row = self.curation_row(sample_id)

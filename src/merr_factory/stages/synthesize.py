@@ -17,9 +17,9 @@ from pydantic import BaseModel, Field
 from ..llm import LLMBackend, LLMClient, LLMError, LLMSettings, Usage, make_backend
 from ..llm.caption import CaptionTemplate, render_caption
 from ..llm.cues import Cues, clean_text
-from ..llm.messages import merr_messages, open_messages
+from ..llm.messages import judge_messages, merr_messages, open_messages
 from ..llm.prompts import PromptSet, load_prompts
-from ..llm.schemas import MerrReasoning, open_prediction_model
+from ..llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
 from .base import SampleContext, Stage, StageResult, StageSettings
 
 CACHE_FOLDER = ("cache", "llm")
@@ -29,6 +29,9 @@ class SynthesizeSettings(StageSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     merr_reasoning: bool = Field(default=True, description="MERR mode: explain the given label")
     open_prediction: bool = Field(default=True, description="predict a label without being told")
+    judge: bool = Field(
+        default=False, description="ask the LLM whether the MERR reasoning holds (label stage)"
+    )
     min_cues: int = Field(
         default=1,
         ge=0,
@@ -69,6 +72,8 @@ class SynthesizeData(BaseModel):
     open_reasoning: str | None = None
     llm: LLMInfo
     usage: UsageInfo
+    judge_accepts: bool | None = None
+    judge_reason: str | None = None
     reasoning_label: str | None = Field(
         default=None, description="the label MERR mode explained (CSV label, else AU rule)"
     )
@@ -170,6 +175,11 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
                 )
                 usage.add(cost)
                 data.smp_reason_caption = clean_text(reply.reasoning)
+                if self.settings.judge and data.smp_reason_caption:
+                    messages = judge_messages(self.prompts, cues, label, data.smp_reason_caption)
+                    verdict, cost = self.client(sample.store.root).ask(messages, JudgeVerdict)
+                    usage.add(cost)
+                    data.judge_accepts, data.judge_reason = verdict.accept, clean_text(verdict.why)
         if self.settings.open_prediction:
             schema = open_prediction_model(label_set)
             reply, cost = self.client(sample.store.root).ask(
