@@ -10,6 +10,7 @@ from a real model (SmolLM2-135M-Instruct) or, in fault tests, is a deliberately 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -137,6 +138,29 @@ class VisualCueStage(_CueStage):
     position = 0
 
 
+class PeakCueStage(_CueStage):
+    """Writes a peak frame (a real JPEG from the sample clips) where the visual cue has a peak."""
+
+    name = "peak"
+    requires = ("filter",)
+    position = 0
+    FRAME = Path(__file__).parents[1] / "data" / "clips" / "sample_00000006.jpg"
+
+    def process(self, sample: SampleContext) -> StageResult:
+        visual = self.table.of(sample.source.id)[0]
+        if visual["peak_index"] is not None:
+            shutil.copyfile(self.FRAME, sample.workdir / "peak_frame.jpg")
+        return StageResult(
+            data={
+                "peak_index": visual["peak_index"],
+                "peak_time": None,
+                "peak_intensities": {},
+                "peak_AU_list": visual["peak_AU_list"],
+                "au_sum": 0.0,
+            }
+        )
+
+
 class AudioCueStage(_CueStage):
     name = "audio"
     requires = ("filter",)
@@ -152,13 +176,19 @@ class AsrCueStage(_CueStage):
 LLM_STAGES = ["ingest", "filter", "visual", "audio", "asr", "synthesize", "label"]
 
 
-def llm_workspace(config_path: Path, table: CueTable | None = None) -> Workspace:
-    """The configured workspace, with the test upstream stages in place of the planned ones."""
+def llm_workspace(
+    config_path: Path, table: CueTable | None = None, with_peak: bool = False
+) -> Workspace:
+    """The configured workspace, with the test upstream stages in place of the planned ones
+    (and a peak stage that writes peak frames before visual, with ``with_peak``)."""
     workspace = open_workspace(load_config(config_path))
     facts = next(iter(workspace.stages.values())).facts
     table = table or CueTable()
     for cls in (VisualCueStage, AudioCueStage, AsrCueStage):
         workspace.stages[cls.name] = cls(table, facts)
+    if with_peak:
+        workspace.stages["peak"] = PeakCueStage(table, facts)
+        workspace.stages["visual"].requires = ("peak",)
     return workspace
 
 
@@ -229,6 +259,18 @@ def _wait_until_ready(
 
 Behaviour = Callable[[int, dict[str, Any]], tuple[int, Any, float]]
 """(request number from 0, request body) -> (HTTP status, body (dict: JSON), delay s)."""
+
+
+def schema_valid_reply(body: dict[str, Any]) -> str:
+    """A fixed reply that fits the schema the request asks for (for mechanics tests only)."""
+    schema = body.get("response_format", {}).get("json_schema", {}).get("schema", {})
+    properties = schema.get("properties", {})
+    if "accept" in properties:
+        return json.dumps({"accept": True, "why": "The clues fit."})
+    reply = {"reasoning": "The smile and the voice show it."}
+    if "label" in properties:
+        reply = {"label": properties["label"]["enum"][0], **reply}
+    return json.dumps(reply)
 
 
 def chat_reply(content: str, prompt_tokens: int = 10, completion_tokens: int = 5) -> dict:

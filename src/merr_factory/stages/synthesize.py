@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..llm import LLMBackend, LLMClient, LLMError, LLMSettings, Usage, make_backend
+from ..llm import LLMBackend, LLMClient, LLMError, LLMSettings, Message, Usage, make_backend
 from ..llm.caption import CaptionTemplate, render_caption
 from ..llm.cues import Cues, clean_text
 from ..llm.messages import judge_messages, merr_messages, open_messages
@@ -23,6 +23,7 @@ from ..llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
 from .base import SampleContext, Stage, StageResult, StageSettings
 
 CACHE_FOLDER = ("cache", "llm")
+PEAK_FRAME = "peak_frame.jpg"
 
 
 class SynthesizeSettings(StageSettings):
@@ -31,6 +32,10 @@ class SynthesizeSettings(StageSettings):
     open_prediction: bool = Field(default=True, description="predict a label without being told")
     judge: bool = Field(
         default=False, description="ask the LLM whether the MERR reasoning holds (label stage)"
+    )
+    send_peak_frame: bool = Field(
+        default=False,
+        description="attach the peak stage's peak_frame.jpg for backends that take images",
     )
     min_cues: int = Field(
         default=1,
@@ -143,6 +148,16 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
                 )
             return self._client
 
+    def _with_image(self, sample: SampleContext, messages: list[Message]) -> list[Message]:
+        """The user message with the peak frame attached, when asked for and possible."""
+        if not (self.settings.send_peak_frame and self.backend().takes_images):
+            return messages
+        frame = _peak_frame(sample)
+        if frame is None:
+            return messages
+        *head, user = messages
+        return [*head, Message(user.role, user.content, images=(frame,))]
+
     def process(self, sample: SampleContext) -> StageResult:
         if self._backend_error:
             raise LLMError(self._backend_error)
@@ -170,9 +185,8 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
             if label is None:
                 notes.append("no label to explain: no CSV label and no AU-rule candidate")
             else:
-                reply, cost = self.client(sample.store.root).ask(
-                    merr_messages(self.prompts, cues, label), MerrReasoning
-                )
+                messages = self._with_image(sample, merr_messages(self.prompts, cues, label))
+                reply, cost = self.client(sample.store.root).ask(messages, MerrReasoning)
                 usage.add(cost)
                 data.smp_reason_caption = clean_text(reply.reasoning)
                 if self.settings.judge and data.smp_reason_caption:
@@ -182,15 +196,22 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
                     data.judge_accepts, data.judge_reason = verdict.accept, clean_text(verdict.why)
         if self.settings.open_prediction:
             schema = open_prediction_model(label_set)
-            reply, cost = self.client(sample.store.root).ask(
-                open_messages(self.prompts, cues, label_set), schema
-            )
+            messages = self._with_image(sample, open_messages(self.prompts, cues, label_set))
+            reply, cost = self.client(sample.store.root).ask(messages, schema)
             usage.add(cost)
             data.open_label = reply.label
             data.open_reasoning = clean_text(reply.reasoning)
         data.usage = UsageInfo(**{**usage.__dict__, "seconds": round(usage.seconds, 4)})
         data.notes = notes
         return StageResult(data=data, metrics=usage_metrics(usage))
+
+
+def _peak_frame(sample: SampleContext) -> Path | None:
+    """The peak stage's frame image, when that stage ran and found a face."""
+    record = sample.upstream.get("peak")
+    if record is None or not any(a.path == PEAK_FRAME for a in record.artifacts):
+        return None
+    return sample.input_file("peak", PEAK_FRAME)
 
 
 def _first_line(error: Exception) -> str:
