@@ -28,7 +28,7 @@ from ..labels import LabelRow
 from ..llm.cues import Cues, SynthesizeView
 from ..records import Reason
 from ..store import Store
-from .base import SampleContext, Stage, StageResult, StageSettings
+from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class LabelStage(Stage[LabelSettings]):
     requires = ("synthesize",)
     version = "1"
 
-    def __init__(self, settings: LabelSettings, facts) -> None:
+    def __init__(self, settings: LabelSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)
         self._lock = threading.Lock()
         self._curation: CurationTable | None = None

@@ -20,7 +20,7 @@ from ..llm.cues import Cues, clean_text
 from ..llm.messages import judge_messages, merr_messages, open_messages
 from ..llm.prompts import PromptSet, load_prompts
 from ..llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
-from .base import SampleContext, Stage, StageResult, StageSettings
+from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 CACHE_FOLDER = ("cache", "llm")
 PEAK_FRAME = "peak_frame.jpg"
@@ -93,7 +93,7 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
     requires = ("visual", "asr")
     version = "1"
 
-    def __init__(self, settings: SynthesizeSettings, facts) -> None:
+    def __init__(self, settings: SynthesizeSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)
         self.prompts: PromptSet = load_prompts(settings.prompts_dir)
         self._backend: LLMBackend | None = None
@@ -164,7 +164,6 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         cues = Cues.of(sample)
         label_set = self.facts.label_set
         usage = Usage()
-        notes: list[str] = []
         data = SynthesizeData(
             caption=render_caption(self.settings.caption, cues),
             llm=LLMInfo(
@@ -179,31 +178,43 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         if self.uses_llm and present < self.settings.min_cues:
             data.notes = [f"LLM not asked: {present} cue(s), min_cues is {self.settings.min_cues}"]
             return StageResult(data=data, metrics=usage_metrics(usage))
+        client = self.client(sample.store.root)
         if self.settings.merr_reasoning:
-            label = cues.csv_label(label_set) or cues.au_rule_label(label_set)
-            data.reasoning_label = label
-            if label is None:
-                notes.append("no label to explain: no CSV label and no AU-rule candidate")
-            else:
-                messages = self._with_image(sample, merr_messages(self.prompts, cues, label))
-                reply, cost = self.client(sample.store.root).ask(messages, MerrReasoning)
-                usage.add(cost)
-                data.smp_reason_caption = clean_text(reply.reasoning)
-                if self.settings.judge and data.smp_reason_caption:
-                    messages = judge_messages(self.prompts, cues, label, data.smp_reason_caption)
-                    verdict, cost = self.client(sample.store.root).ask(messages, JudgeVerdict)
-                    usage.add(cost)
-                    data.judge_accepts, data.judge_reason = verdict.accept, clean_text(verdict.why)
+            self._explain(sample, cues, client, data, usage)
         if self.settings.open_prediction:
             schema = open_prediction_model(label_set)
             messages = self._with_image(sample, open_messages(self.prompts, cues, label_set))
-            reply, cost = self.client(sample.store.root).ask(messages, schema)
+            reply, cost = client.ask(messages, schema)
             usage.add(cost)
             data.open_label = reply.label
             data.open_reasoning = clean_text(reply.reasoning)
         data.usage = UsageInfo(**{**usage.__dict__, "seconds": round(usage.seconds, 4)})
-        data.notes = notes
         return StageResult(data=data, metrics=usage_metrics(usage))
+
+    def _explain(
+        self,
+        sample: SampleContext,
+        cues: Cues,
+        client: LLMClient,
+        data: SynthesizeData,
+        usage: Usage,
+    ) -> None:
+        """MERR mode: explain the label (the CSV's, else the AU rule's), then maybe judge it."""
+        label_set = self.facts.label_set
+        label = cues.csv_label(label_set) or cues.au_rule_label(label_set)
+        data.reasoning_label = label
+        if label is None:
+            data.notes.append("no label to explain: no CSV label and no AU-rule candidate")
+            return
+        messages = self._with_image(sample, merr_messages(self.prompts, cues, label))
+        reply, cost = client.ask(messages, MerrReasoning)
+        usage.add(cost)
+        data.smp_reason_caption = clean_text(reply.reasoning)
+        if self.settings.judge and data.smp_reason_caption:
+            messages = judge_messages(self.prompts, cues, label, data.smp_reason_caption)
+            verdict, cost = client.ask(messages, JudgeVerdict)
+            usage.add(cost)
+            data.judge_accepts, data.judge_reason = verdict.accept, clean_text(verdict.why)
 
 
 def _peak_frame(sample: SampleContext) -> Path | None:
