@@ -245,3 +245,25 @@ def test_an_open_label_outside_the_set_never_votes(tmp_path: Path) -> None:
     )
     assert data.votes["llm"] is None
     assert (data.label, data.label_source) == ("happy", "au_rule")
+
+
+def test_a_missing_curation_file_is_a_config_error(write_config, tmp_path: Path) -> None:
+    from merr_factory.config import ConfigError, load_config
+
+    path = write_config(stages={"label": {"curation_csv": str(tmp_path / "none.csv")}})
+    with pytest.raises(
+        ConfigError, match=r"stages\.label\.curation_csv: .*none\.csv is not a file"
+    ):
+        load_config(path)
+
+
+def test_an_unusable_curation_file_fails_each_sample_with_the_reason(tmp_path: Path) -> None:
+    curation = tmp_path / "curation.csv"
+    curation.write_text("id,label\ns1,happy\n", encoding="utf-8")
+    stage = LabelStage(LabelSettings(curation_csv=curation), FACTS)
+    sample = context(tmp_path, "s1", ingest("happy"), HAPPY_VISUAL, synth())
+    assert stage.source_identity(sample.source, None) == {
+        "curation_error": f"{curation}: missing column(s): accept"
+    }
+    with pytest.raises(ValueError, match=r"missing column\(s\): accept"):
+        stage.process(sample)

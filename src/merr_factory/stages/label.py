@@ -20,9 +20,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from ..curation import CurationRow, CurationTable, read_curation_csv
+from ..curation import CurationError, CurationRow, CurationTable, read_curation_csv
 from ..discovery import SampleSource
 from ..labels import LabelRow
 from ..llm.cues import Cues, SynthesizeView
@@ -61,6 +61,13 @@ class LabelSettings(StageSettings):
     )
     curation_csv: Path | None = Field(default=None, description="decisions made by a person")
 
+    @field_validator("curation_csv")
+    @classmethod
+    def _curation_file_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"{path} is not a file")
+        return path
+
 
 class LabelData(BaseModel):
     label: str | None
@@ -85,23 +92,36 @@ class LabelStage(Stage[LabelSettings]):
         super().__init__(settings, facts)
         self._lock = threading.Lock()
         self._curation: CurationTable | None = None
+        self._curation_error: CurationError | None = None
         self._first_with_text: dict[str, str] | None = None  # normalised text -> sample id
         self._store: Store | None = None
 
     # -- per-sample inputs that live outside the upstream records --------------------------
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
         """The curation row of this sample: editing one row recomputes that sample only."""
-        row = self.curation_row(source.id)
+        try:
+            row = self.curation_row(source.id)
+        except CurationError as error:
+            return {"curation_error": str(error)}  # fixed file: a new fingerprint, recomputed
         return None if row is None else [row.accept, row.label]
 
     def curation_row(self, sample_id: str) -> CurationRow | None:
+        """This sample's row of the curation CSV; CurationError when the file is unusable."""
         if self.settings.curation_csv is None:
             return None
         with self._lock:
-            if self._curation is None:
-                self._curation = read_curation_csv(self.settings.curation_csv)
-                for problem in self._curation.problems:
-                    log.warning("%s", problem)
+            if self._curation is None and self._curation_error is None:
+                try:
+                    self._curation = read_curation_csv(self.settings.curation_csv)
+                except CurationError as error:
+                    self._curation_error = error
+                    log.error("%s", error)
+                else:
+                    for problem in self._curation.problems:
+                        log.warning("%s", problem)
+        if self._curation_error is not None:
+            raise self._curation_error
+        assert self._curation is not None
         return self._curation.rows.get(sample_id)
 
     def duplicate_of(self, sample_id: str, text: str | None, store: Store) -> str | None:
