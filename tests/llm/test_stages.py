@@ -58,6 +58,12 @@ def test_synthesize_and_label_records_follow_the_contract(first_run) -> None:
     for sample_id in asked:  # the judge ran on every MERR reasoning
         data = synth[sample_id]["data"]
         assert isinstance(data["judge_accepts"], bool) and data["judge_reason"]
+        purposes = [call["purpose"] for call in data["calls"]]
+        assert purposes == ["merr_reasoning", "judge", "open_prediction"]
+        assert (
+            sum(call["prompt_tokens"] for call in data["calls"]) == (data["usage"]["prompt_tokens"])
+        )
+        assert all(call["seconds"] > 0 or call["cache_hits"] for call in data["calls"])
     happy = synth["sample_00000001"]["data"]
     assert happy["caption"].endswith("Saying: I finally passed the exam!")
     assert happy["reasoning_label"] == "happy" and happy["smp_reason_caption"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -70,6 +70,12 @@ class UsageInfo(BaseModel):
     repairs: int = 0
 
 
+class CallUsage(UsageInfo):
+    """One question to the LLM (its repair included) and what it cost."""
+
+    purpose: Literal["merr_reasoning", "open_prediction", "judge"]
+
+
 class SynthesizeData(BaseModel):
     caption: str
     smp_reason_caption: str | None = None
@@ -84,6 +90,11 @@ class SynthesizeData(BaseModel):
     )
     missing_cues: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    calls: list[CallUsage] = Field(default_factory=list, description="usage per question")
+
+    def count(self, purpose: str, cost: Usage, total: Usage) -> None:
+        total.add(cost)
+        self.calls.append(CallUsage(purpose=purpose, **_usage_fields(cost)))
 
 
 class SynthesizeStage(Stage[SynthesizeSettings]):
@@ -185,10 +196,10 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
             schema = open_prediction_model(label_set)
             messages = self._with_image(sample, open_messages(self.prompts, cues, label_set))
             reply, cost = client.ask(messages, schema)
-            usage.add(cost)
+            data.count("open_prediction", cost, usage)
             data.open_label = reply.label
             data.open_reasoning = clean_text(reply.reasoning)
-        data.usage = UsageInfo(**{**usage.__dict__, "seconds": round(usage.seconds, 4)})
+        data.usage = UsageInfo(**_usage_fields(usage))
         return StageResult(data=data, metrics=usage_metrics(usage))
 
     def _explain(
@@ -208,13 +219,17 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
             return
         messages = self._with_image(sample, merr_messages(self.prompts, cues, label))
         reply, cost = client.ask(messages, MerrReasoning)
-        usage.add(cost)
+        data.count("merr_reasoning", cost, usage)
         data.smp_reason_caption = clean_text(reply.reasoning)
         if self.settings.judge and data.smp_reason_caption:
             messages = judge_messages(self.prompts, cues, label, data.smp_reason_caption)
             verdict, cost = client.ask(messages, JudgeVerdict)
-            usage.add(cost)
+            data.count("judge", cost, usage)
             data.judge_accepts, data.judge_reason = verdict.accept, clean_text(verdict.why)
+
+
+def _usage_fields(usage: Usage) -> dict[str, Any]:
+    return {**usage.__dict__, "seconds": round(usage.seconds, 4)}
 
 
 def _peak_frame(sample: SampleContext) -> Path | None:
