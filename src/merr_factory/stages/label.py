@@ -1,0 +1,318 @@
+"""label: the pseudo-label, the AU-rule check and the tier (coarse / fine / rejected), with
+every reason a sample is not fine or is rejected.
+
+- pseudo-label: the first of ``sources`` that gives one: the label CSV, the AU rule, the
+  LLM's open prediction, or the agreement of several of those;
+- coarse: the AU rule agrees with the label (MERR's filter);
+- fine: coarse, plus the LLM's open prediction agrees, plus the reasoning is not a near
+  duplicate of an earlier sample's, plus optional neutral down-sampling;
+- a curation CSV edited by a person overrides the tier (and may correct the label).
+A label outside the run's label set (e.g. disgust) is rejected by rule, never exported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from ..curation import CurationError, CurationRow, CurationTable, read_curation_csv
+from ..discovery import SampleSource
+from ..labels import LabelRow
+from ..llm.cues import Cues, SynthesizeView
+from ..records import Reason
+from ..store import Store
+from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+
+log = logging.getLogger(__name__)
+
+Source = Literal["csv", "au_rule", "llm", "agreement"]
+Voter = Literal["csv", "au_rule", "llm"]
+LabelSource = Literal["csv", "au_rule", "llm", "agreement", "curation"]
+Tier = Literal["coarse", "fine", "rejected"]
+
+
+class LabelSettings(StageSettings):
+    sources: list[Source] = Field(
+        default_factory=lambda: ["csv", "agreement"],
+        min_length=1,
+        description="where the pseudo-label comes from; the first that gives one wins",
+    )
+    agreement_of: list[Voter] = Field(default_factory=lambda: ["au_rule", "llm"], min_length=1)
+    min_agree: int = Field(default=2, ge=1, description="votes the agreed label needs")
+    min_rule_aus: int = Field(
+        default=1, ge=1, description="AUs of the label's rule active at the peak for agreement"
+    )
+    fine_llm_check: Literal["open_prediction", "judge", "either", "none"] = Field(
+        default="open_prediction",
+        description="fine needs the LLM's open prediction to agree, the judge to accept, "
+        "either of them, or neither",
+    )
+    fine_requires_reasoning: bool = True
+    deduplicate: bool = Field(default=True, description="near-identical reasoning is not fine")
+    neutral_keep_fraction: float = Field(
+        default=1.0, ge=0, le=1, description="share of neutral samples kept in the fine tier"
+    )
+    curation_csv: Path | None = Field(default=None, description="decisions made by a person")
+
+    @field_validator("curation_csv")
+    @classmethod
+    def _curation_file_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"{path} is not a file")
+        return path
+
+
+class LabelData(BaseModel):
+    label: str | None
+    label_source: LabelSource | None
+    valence: float | None
+    tier: Tier
+    reasons: list[Reason] = Field(default_factory=list)
+    au_rule_agrees: bool
+    llm_agrees: bool | None
+    votes: dict[str, str | None] = Field(default_factory=dict)
+    duplicate_of: str | None = None
+
+
+class LabelStage(Stage[LabelSettings]):
+    name = "label"
+    summary = "Pseudo-labels, the AU-rule check and the coarse / fine / rejected tiers."
+    settings_model = LabelSettings
+    requires = ("synthesize",)
+    version = "1"
+
+    def __init__(self, settings: LabelSettings, facts: RunFacts) -> None:
+        super().__init__(settings, facts)
+        self._lock = threading.Lock()
+        self._curation: CurationTable | None = None
+        self._curation_error: CurationError | None = None
+        self._first_with_text: dict[str, str] | None = None  # normalised text -> sample id
+        self._store: Store | None = None
+
+    # -- per-sample inputs that live outside the upstream records --------------------------
+    def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
+        """The curation row of this sample: editing one row recomputes that sample only."""
+        try:
+            row = self.curation_row(source.id)
+        except CurationError as error:
+            return {"curation_error": str(error)}  # fixed file: a new fingerprint, recomputed
+        return None if row is None else [row.accept, row.label]
+
+    def curation_row(self, sample_id: str) -> CurationRow | None:
+        """This sample's row of the curation CSV; CurationError when the file is unusable."""
+        if self.settings.curation_csv is None:
+            return None
+        with self._lock:
+            if self._curation is None and self._curation_error is None:
+                try:
+                    self._curation = read_curation_csv(self.settings.curation_csv)
+                except CurationError as error:
+                    self._curation_error = error
+                    log.error("%s", error)
+                else:
+                    for problem in self._curation.problems:
+                        log.warning("%s", problem)
+        if self._curation_error is not None:
+            raise self._curation_error
+        assert self._curation is not None
+        return self._curation.rows.get(sample_id)
+
+    def duplicate_of(self, sample_id: str, text: str | None, store: Store) -> str | None:
+        """The earliest other sample (by id) whose reasoning is the same once normalised."""
+        if not text:
+            return None
+        with self._lock:
+            if self._first_with_text is None:
+                self._first_with_text = _reasoning_index(store)
+        first = self._first_with_text.get(normalise(text))
+        return first if first is not None and first < sample_id else None
+
+    # -- the decision ------------------------------------------------------------------------
+    def process(self, sample: SampleContext) -> StageResult:
+        cues = Cues.of(sample)
+        synth = SynthesizeView.model_validate(sample.input_data("synthesize"))
+        votes = self._votes(cues, synth)
+        label, label_source = self._pseudo_label(votes)
+        reasons: list[Reason] = []
+        rule_agrees = self._rule_agrees(cues, label, reasons)
+        llm_agrees = (
+            None if synth.open_label is None or label is None else synth.open_label == label
+        )
+        if cues.ingest.label_status == "outside_label_set":
+            reasons.insert(0, _outside(cues.ingest.label))
+            label, label_source = None, None
+        elif label is None:
+            reasons.insert(0, Reason(code="no_label", message=_no_label_message(votes)))
+        data = LabelData(
+            label=label,
+            label_source=label_source,
+            valence=cues.ingest.valence,
+            tier="rejected",
+            reasons=reasons,
+            au_rule_agrees=rule_agrees,
+            llm_agrees=llm_agrees,
+            votes=dict(votes),
+        )
+        if label is not None and rule_agrees:
+            data.tier = "coarse"
+            data.duplicate_of = self._fine_checks(sample, synth, data)
+        self._apply_curation(sample.source.id, data)
+        return StageResult(data=data)
+
+    def _votes(self, cues: Cues, synth: SynthesizeView) -> dict[str, str | None]:
+        label_set = self.facts.label_set
+        open_label = synth.open_label if synth.open_label in label_set else None
+        return {
+            "csv": cues.csv_label(label_set),
+            "au_rule": cues.au_rule_label(label_set),
+            "llm": open_label,
+        }
+
+    def _pseudo_label(self, votes: dict[str, str | None]) -> tuple[str | None, Source | None]:
+        for source in self.settings.sources:
+            label = self._agreed(votes) if source == "agreement" else votes[source]
+            if label is not None:
+                return label, source
+        return None, None
+
+    def _agreed(self, votes: dict[str, str | None]) -> str | None:
+        counts = Counter(votes[v] for v in self.settings.agreement_of if votes[v] is not None)
+        ranked = counts.most_common(2)
+        if not ranked or ranked[0][1] < self.settings.min_agree:
+            return None
+        if len(ranked) == 2 and ranked[1][1] == ranked[0][1]:
+            return None  # a tie is no agreement
+        return ranked[0][0]
+
+    def _rule_agrees(self, cues: Cues, label: str | None, reasons: list[Reason]) -> bool:
+        visual = cues.visual
+        if visual is None or (visual.peak_index is None and not visual.peak_AU_list):
+            reasons.append(Reason(code="no_au_data", message="no face or Action Units analysed"))
+            return False
+        if label is None:
+            return False
+        if label == "neutral":
+            return True  # MERR's neutral rule is empty: nothing to contradict
+        support = visual.rule_support.get(label, [])
+        if len(support) >= self.settings.min_rule_aus:
+            return True
+        active = ", ".join(visual.peak_AU_list) or "none"
+        reasons.append(
+            Reason(
+                code="au_rule_disagrees",
+                message=f"no AU of the {label} rule is active at the peak (active: {active})",
+            )
+        )
+        return False
+
+    def _fine_checks(
+        self, sample: SampleContext, synth: SynthesizeView, data: LabelData
+    ) -> str | None:
+        """Add the reasons the sample is not fine; make it fine when there are none."""
+        settings = self.settings
+        reasons: list[Reason] = []
+        if settings.fine_requires_reasoning and not synth.smp_reason_caption:
+            reasons.append(Reason(code="no_reasoning", message="no fine reasoning"))
+        reasons += self._llm_check(synth, data)
+        duplicate = None
+        if settings.deduplicate:
+            duplicate = self.duplicate_of(sample.source.id, synth.smp_reason_caption, sample.store)
+            if duplicate:
+                message = f"reasoning repeats that of {duplicate}"
+                reasons.append(Reason(code="duplicate", message=message))
+        if data.label == "neutral" and not _kept(sample.source.id, settings.neutral_keep_fraction):
+            message = f"neutral down-sampled (keep fraction {settings.neutral_keep_fraction})"
+            reasons.append(Reason(code="neutral_downsampled", message=message))
+        data.reasons += reasons
+        if not reasons:
+            data.tier = "fine"
+        return duplicate
+
+    def _llm_check(self, synth: SynthesizeView, data: LabelData) -> list[Reason]:
+        """Why the LLM does not back the label, per ``fine_llm_check`` ([] when it does)."""
+        check = self.settings.fine_llm_check
+        if check == "none":
+            return []
+        prediction: list[Reason] = []
+        if synth.open_label is None:
+            prediction.append(Reason(code="no_llm_prediction", message="no open LLM prediction"))
+        elif not data.llm_agrees:
+            message = f"the LLM predicted {synth.open_label}, not {data.label}"
+            prediction.append(Reason(code="llm_disagrees", message=message))
+        judge: list[Reason] = []
+        if synth.judge_accepts is None:
+            judge.append(Reason(code="no_judge", message="no LLM judge verdict"))
+        elif not synth.judge_accepts:
+            judge.append(
+                Reason(code="judge_rejects", message="the LLM judge rejected the reasoning")
+            )
+        if check == "open_prediction":
+            return prediction
+        if check == "judge":
+            return judge
+        return [] if not prediction or not judge else prediction + judge
+
+    def _apply_curation(self, sample_id: str, data: LabelData) -> None:
+        row = self.curation_row(sample_id)
+        if row is None:
+            return
+        if row.label and row.label != data.label:
+            if row.label in self.facts.label_set:
+                data.label, data.label_source = row.label, "curation"
+            else:
+                message = f"curation label {row.label!r} is outside the label set; ignored"
+                data.reasons.append(Reason(code="curation_label_invalid", message=message))
+        if row.accept == "no":
+            data.tier = "rejected"
+            data.reasons.append(Reason(code="curated_out", message="rejected by a person"))
+        elif row.accept == "yes" and data.label is not None:
+            data.tier = "fine"
+
+
+def _outside(label: str | None) -> Reason:
+    return Reason(
+        code="outside_label_set",
+        message=f"label {label!r} is outside the run's label set; rejected by rule",
+    )
+
+
+def _no_label_message(votes: dict[str, str | None]) -> str:
+    given = ", ".join(f"{name}={value}" for name, value in votes.items() if value) or "none"
+    return f"no pseudo-label from the configured sources (votes: {given})"
+
+
+def _kept(sample_id: str, fraction: float) -> bool:
+    """A stable pseudo-random choice per sample: the same samples are kept on every run."""
+    if fraction >= 1:
+        return True
+    draw = int(hashlib.sha256(sample_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return draw < fraction
+
+
+_WORDS = re.compile(r"\w+")
+
+
+def normalise(text: str) -> str:
+    """Case, punctuation and spacing do not make two texts different."""
+    return " ".join(_WORDS.findall(text.lower()))
+
+
+def _reasoning_index(store: Store) -> dict[str, str]:
+    """Normalised reasoning -> the smallest sample id that has it, over stored synthesize
+    records (read once per run)."""
+    first: dict[str, str] = {}
+    for path in sorted(store.stage_dir("synthesize").glob("*.json")):
+        record = store.load("synthesize", path.stem)
+        if record is None or record.status != "done":
+            continue
+        text = record.data.get("smp_reason_caption")
+        if text:
+            first.setdefault(normalise(text), record.sample)
+    return first

@@ -1,0 +1,257 @@
+"""synthesize: the coarse caption (a template) and the fine reasoning (an LLM).
+
+Two LLM modes, each optional: MERR's (the LLM is told the label and explains which clues
+support it) and the open mode (the LLM is not told the label and predicts one of the label
+set, with its reasoning). Missing cues (no face, no audio, no speech) are left out of the
+caption and said to be absent in the prompt, and listed in ``missing_cues``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ..llm import LLMBackend, LLMClient, LLMError, LLMSettings, Message, Usage, make_backend
+from ..llm.caption import CaptionTemplate, render_caption
+from ..llm.cues import Cues, clean_text
+from ..llm.messages import judge_messages, merr_messages, open_messages
+from ..llm.prompts import PromptSet, load_prompts
+from ..llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
+from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+
+CACHE_FOLDER = ("cache", "llm")
+PEAK_FRAME = "peak_frame.jpg"
+
+
+class SynthesizeSettings(StageSettings):
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    merr_reasoning: bool = Field(default=True, description="MERR mode: explain the given label")
+    open_prediction: bool = Field(default=True, description="predict a label without being told")
+    judge: bool = Field(
+        default=False, description="ask the LLM whether the MERR reasoning holds (label stage)"
+    )
+    send_peak_frame: bool = Field(
+        default=False,
+        description="attach the peak stage's peak_frame.jpg for backends that take images",
+    )
+    min_cues: int = Field(
+        default=1,
+        ge=0,
+        le=4,
+        description="skip the LLM when fewer cues (description, expression, tone, speech) exist",
+    )
+    caption: CaptionTemplate = Field(default_factory=CaptionTemplate)
+    prompts_dir: Path | None = Field(
+        default=None, description="a folder with your own <name>.txt prompts (else the shipped)"
+    )
+
+    def fingerprint_view(self) -> dict[str, Any]:
+        view = super().fingerprint_view()
+        view["llm"] = self.llm.fingerprint_view()
+        return view
+
+
+class LLMInfo(BaseModel):
+    backend: str
+    model: str
+    prompt_version: str
+
+
+class UsageInfo(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+    cache_hits: int = 0
+    retries: int = 0
+    repairs: int = 0
+
+
+class CallUsage(UsageInfo):
+    """One question to the LLM (its repair included) and what it cost."""
+
+    purpose: Literal["merr_reasoning", "open_prediction", "judge"]
+
+
+class SynthesizeData(BaseModel):
+    caption: str
+    smp_reason_caption: str | None = None
+    open_label: str | None = None
+    open_reasoning: str | None = None
+    llm: LLMInfo
+    usage: UsageInfo
+    judge_accepts: bool | None = None
+    judge_reason: str | None = None
+    reasoning_label: str | None = Field(
+        default=None, description="the label MERR mode explained (CSV label, else AU rule)"
+    )
+    missing_cues: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    calls: list[CallUsage] = Field(default_factory=list, description="usage per question")
+
+    def count(self, purpose: str, cost: Usage, total: Usage) -> None:
+        total.add(cost)
+        self.calls.append(CallUsage(purpose=purpose, **_usage_fields(cost)))
+
+
+class SynthesizeStage(Stage[SynthesizeSettings]):
+    name = "synthesize"
+    summary = "Coarse caption (template) and LLM fine reasoning and open label prediction."
+    settings_model = SynthesizeSettings
+    requires = ("visual", "asr")
+    version = "1"
+
+    def __init__(self, settings: SynthesizeSettings, facts: RunFacts) -> None:
+        super().__init__(settings, facts)
+        self.prompts: PromptSet = load_prompts(settings.prompts_dir)
+        self._backend: LLMBackend | None = None
+        self._backend_error: str | None = None
+        self._client: LLMClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.settings.merr_reasoning or self.settings.open_prediction
+
+    def backend(self) -> LLMBackend:
+        """The configured backend (built lazily: a missing model only fails this stage)."""
+        if self._backend is None:
+            self._backend = make_backend(self.settings.llm)
+        return self._backend
+
+    def model_id(self) -> str:
+        try:
+            return self.backend().model_id
+        except LLMError as error:
+            return f"unavailable: {error}"
+
+    def identity(self) -> dict[str, Any]:
+        identity = super().identity()
+        if self.uses_llm:
+            identity["model"] = self.model_id()
+            identity["prompts"] = self.prompts.identity()
+        return identity
+
+    def concurrency(self) -> int:
+        return self.settings.llm.concurrency if self.uses_llm else 1
+
+    def setup(self) -> None:
+        """Load the model once. A model that cannot load fails each sample with the reason
+        (recorded, retried next run) instead of stopping the whole run."""
+        if not self.uses_llm:
+            return
+        try:
+            self.backend().load()
+        except Exception as error:
+            self._backend_error = f"cannot load the LLM: {_first_line(error)}"
+
+    def client(self, output_root: Path) -> LLMClient:
+        with self._lock:
+            if self._client is None:
+                self._client = LLMClient(
+                    self.backend(),
+                    self.settings.llm,
+                    cache_dir=output_root.joinpath(*CACHE_FOLDER),
+                    repair_prompt=self.prompts.texts["repair"],
+                )
+            return self._client
+
+    def _with_image(self, sample: SampleContext, messages: list[Message]) -> list[Message]:
+        """The user message with the peak frame attached, when asked for and possible."""
+        if not (self.settings.send_peak_frame and self.backend().takes_images):
+            return messages
+        frame = _peak_frame(sample)
+        if frame is None:
+            return messages
+        *head, user = messages
+        return [*head, Message(user.role, user.content, images=(frame,))]
+
+    def process(self, sample: SampleContext) -> StageResult:
+        if self._backend_error:
+            raise LLMError(self._backend_error)
+        cues = Cues.of(sample)
+        label_set = self.facts.label_set
+        usage = Usage()
+        data = SynthesizeData(
+            caption=render_caption(self.settings.caption, cues),
+            llm=LLMInfo(
+                backend=self.settings.llm.backend,
+                model=self.model_id() if self.uses_llm else "",
+                prompt_version=self.prompts.version,
+            ),
+            usage=UsageInfo(),
+            missing_cues=cues.missing(),
+        )
+        present = 4 - len(data.missing_cues)
+        if self.uses_llm and present < self.settings.min_cues:
+            data.notes = [f"LLM not asked: {present} cue(s), min_cues is {self.settings.min_cues}"]
+            return StageResult(data=data, metrics=usage_metrics(usage))
+        client = self.client(sample.store.root)
+        if self.settings.merr_reasoning:
+            self._explain(sample, cues, client, data, usage)
+        if self.settings.open_prediction:
+            schema = open_prediction_model(label_set)
+            messages = self._with_image(sample, open_messages(self.prompts, cues, label_set))
+            reply, cost = client.ask(messages, schema)
+            data.count("open_prediction", cost, usage)
+            data.open_label = reply.label
+            data.open_reasoning = clean_text(reply.reasoning)
+        data.usage = UsageInfo(**_usage_fields(usage))
+        return StageResult(data=data, metrics=usage_metrics(usage))
+
+    def _explain(
+        self,
+        sample: SampleContext,
+        cues: Cues,
+        client: LLMClient,
+        data: SynthesizeData,
+        usage: Usage,
+    ) -> None:
+        """MERR mode: explain the label (the CSV's, else the AU rule's), then maybe judge it."""
+        label_set = self.facts.label_set
+        label = cues.csv_label(label_set) or cues.au_rule_label(label_set)
+        data.reasoning_label = label
+        if label is None:
+            data.notes.append("no label to explain: no CSV label and no AU-rule candidate")
+            return
+        messages = self._with_image(sample, merr_messages(self.prompts, cues, label))
+        reply, cost = client.ask(messages, MerrReasoning)
+        data.count("merr_reasoning", cost, usage)
+        data.smp_reason_caption = clean_text(reply.reasoning)
+        if self.settings.judge and data.smp_reason_caption:
+            messages = judge_messages(self.prompts, cues, label, data.smp_reason_caption)
+            verdict, cost = client.ask(messages, JudgeVerdict)
+            data.count("judge", cost, usage)
+            data.judge_accepts, data.judge_reason = verdict.accept, clean_text(verdict.why)
+
+
+def _usage_fields(usage: Usage) -> dict[str, Any]:
+    return {**usage.__dict__, "seconds": round(usage.seconds, 4)}
+
+
+def _peak_frame(sample: SampleContext) -> Path | None:
+    """The peak stage's frame image, when that stage ran and found a face."""
+    record = sample.upstream.get("peak")
+    if record is None or not any(a.path == PEAK_FRAME for a in record.artifacts):
+        return None
+    return sample.input_file("peak", PEAK_FRAME)
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def usage_metrics(usage: Usage) -> dict[str, float]:
+    """The per-sample numbers the runner adds up and prints per stage."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "calls": usage.calls,
+        "llm_seconds": round(usage.seconds, 4),
+        "cache_hits": usage.cache_hits,
+        "retries": usage.retries,
+    }

@@ -1,0 +1,269 @@
+"""The label stage's rules, on contract-shaped upstream records (no model involved: the label
+stage only applies rules to what synthesize and the cue stages stored)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from merr_factory.discovery import SampleSource
+from merr_factory.knowledge.emotions import MERR_LABELS
+from merr_factory.records import Record
+from merr_factory.stages.base import RunFacts, SampleContext
+from merr_factory.stages.label import LabelSettings, LabelStage
+from merr_factory.store import Store
+
+from .conftest import HAPPY_VISUAL, NO_FACE_VISUAL, SAD_VISUAL
+
+FACTS = RunFacts(label_set=MERR_LABELS)
+
+
+def ingest(label: str | None, status: str = "labelled", valence: float | None = 1.0) -> dict:
+    return {"name": "x", "label": label, "valence": valence, "label_status": status}
+
+
+def synth(
+    open_label: str | None = "happy",
+    reasoning: str | None = "She smiles.",
+    judge: bool | None = None,
+) -> dict:
+    return {
+        "judge_accepts": judge,
+        "caption": "A caption.",
+        "smp_reason_caption": reasoning,
+        "open_label": open_label,
+        "open_reasoning": "because" if open_label else None,
+        "llm": {"backend": "llamacpp", "model": "m", "prompt_version": "v"},
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "calls": 1, "seconds": 0.1},
+    }
+
+
+def context(
+    tmp_path: Path, sample_id: str, ingest_data: dict, visual: dict, synthesize: dict
+) -> SampleContext:
+    store = Store(tmp_path / "out")
+    upstream = {
+        name: Record(stage=name, sample=sample_id, status="done", fingerprint="f", data=data)
+        for name, data in (("ingest", ingest_data), ("visual", visual), ("synthesize", synthesize))
+    }
+    source = SampleSource(
+        id=sample_id,
+        path=tmp_path / f"{sample_id}.mp4",
+        relpath=f"{sample_id}.mp4",
+        kind="video",
+        size=1,
+        mtime_ns=0,
+    )
+    return SampleContext(
+        source=source, label=None, upstream=upstream, workdir=tmp_path, store=store
+    )
+
+
+def decide(tmp_path: Path, *, sample_id: str = "s1", settings: LabelSettings | None = None, **up):
+    stage = LabelStage(settings or LabelSettings(), FACTS)
+    parts = {"ingest_data": ingest("happy"), "visual": HAPPY_VISUAL, "synthesize": synth()}
+    parts.update(up)
+    return stage.process(context(tmp_path, sample_id, **parts)).data
+
+
+def codes(data) -> list[str]:
+    return [reason.code for reason in data.reasons]
+
+
+def test_csv_label_rule_and_llm_agree_is_fine(tmp_path: Path) -> None:
+    data = decide(tmp_path)
+    assert (data.label, data.label_source, data.tier) == ("happy", "csv", "fine")
+    assert data.au_rule_agrees and data.llm_agrees
+    assert data.valence == 1.0 and data.reasons == []
+    assert data.votes == {"csv": "happy", "au_rule": "happy", "llm": "happy"}
+
+
+def test_llm_disagreement_keeps_coarse_with_the_reason(tmp_path: Path) -> None:
+    data = decide(tmp_path, synthesize=synth(open_label="sad"))
+    assert data.tier == "coarse" and data.llm_agrees is False
+    assert codes(data) == ["llm_disagrees"]
+    assert "predicted sad, not happy" in data.reasons[0].message
+
+
+def test_au_rule_disagreement_is_rejected(tmp_path: Path) -> None:
+    data = decide(tmp_path, visual=SAD_VISUAL)
+    assert data.tier == "rejected" and not data.au_rule_agrees
+    assert codes(data) == ["au_rule_disagrees"]
+    assert "AU01, AU04, AU15" in data.reasons[0].message
+
+
+def test_no_face_is_rejected_as_no_au_data(tmp_path: Path) -> None:
+    data = decide(tmp_path, visual=NO_FACE_VISUAL)
+    assert data.tier == "rejected" and codes(data) == ["no_au_data"]
+
+
+def test_missing_visual_stage_degrades_to_no_au_data(tmp_path: Path) -> None:
+    stage = LabelStage(LabelSettings(), FACTS)
+    sample = context(tmp_path, "s1", ingest("happy"), HAPPY_VISUAL, synth())
+    del sample.upstream["visual"]
+    data = stage.process(sample).data
+    assert data.tier == "rejected" and codes(data) == ["no_au_data"]
+
+
+def test_disgust_from_the_csv_is_rejected_by_rule_never_exported(tmp_path: Path) -> None:
+    data = decide(tmp_path, ingest_data=ingest("disgust", status="outside_label_set"))
+    assert data.label is None and data.tier == "rejected"
+    assert codes(data)[0] == "outside_label_set"
+    assert "'disgust'" in data.reasons[0].message
+
+
+def test_unlabelled_sample_takes_the_agreement_of_au_rule_and_llm(tmp_path: Path) -> None:
+    data = decide(tmp_path, ingest_data=ingest(None, status="unlabelled"))
+    assert (data.label, data.label_source, data.tier) == ("happy", "agreement", "fine")
+    disagree = decide(
+        tmp_path, ingest_data=ingest(None, status="unlabelled"), synthesize=synth("sad")
+    )
+    assert disagree.label is None and disagree.tier == "rejected"
+    assert codes(disagree)[0] == "no_label"
+    assert "au_rule=happy, llm=sad" in disagree.reasons[0].message
+
+
+@pytest.mark.parametrize(
+    ("sources", "expected"),
+    [(["au_rule"], ("happy", "au_rule")), (["llm"], ("sad", "llm")), (["csv"], (None, None))],
+)
+def test_single_sources(tmp_path: Path, sources, expected) -> None:
+    data = decide(
+        tmp_path,
+        settings=LabelSettings(sources=sources),
+        ingest_data=ingest(None, status="unlabelled"),
+        synthesize=synth("sad"),
+    )
+    assert (data.label, data.label_source) == expected
+
+
+def test_neutral_down_sampling_is_stable_per_sample(tmp_path: Path) -> None:
+    settings = LabelSettings(neutral_keep_fraction=0.5)
+    tiers = {}
+    for number in range(40):
+        data = decide(
+            tmp_path,
+            sample_id=f"s{number:02d}",
+            settings=settings,
+            ingest_data=ingest("neutral"),
+            synthesize=synth("neutral"),
+        )
+        tiers[number] = data.tier
+        assert data.au_rule_agrees  # MERR's neutral rule is empty
+        if data.tier == "coarse":
+            assert codes(data) == ["neutral_downsampled"]
+    kept = sum(tier == "fine" for tier in tiers.values())
+    assert 8 <= kept <= 32
+    again = decide(
+        tmp_path,
+        sample_id="s00",
+        settings=settings,
+        ingest_data=ingest("neutral"),
+        synthesize=synth("neutral"),
+    )
+    assert again.tier == tiers[0]
+
+
+def test_near_identical_reasoning_of_a_later_sample_is_not_fine(tmp_path: Path) -> None:
+    store = Store(tmp_path / "out")
+    for sample_id, text in (("a1", "She smiles,  widely!"), ("b2", "she smiles widely")):
+        record = Record(
+            stage="synthesize",
+            sample=sample_id,
+            status="done",
+            fingerprint="f",
+            data=synth(reasoning=text),
+        )
+        store.save(record.seal())
+    stage = LabelStage(LabelSettings(), FACTS)
+    first = stage.process(
+        context(
+            tmp_path, "a1", ingest("happy"), HAPPY_VISUAL, synth(reasoning="She smiles,  widely!")
+        )
+    ).data
+    second = stage.process(
+        context(tmp_path, "b2", ingest("happy"), HAPPY_VISUAL, synth(reasoning="she smiles widely"))
+    ).data
+    assert first.tier == "fine" and first.duplicate_of is None
+    assert second.tier == "coarse" and second.duplicate_of == "a1"
+    assert codes(second) == ["duplicate"]
+
+
+def test_curation_overrides_tier_and_label(tmp_path: Path) -> None:
+    curation = tmp_path / "curation.csv"
+    curation.write_text(
+        "id,label,tier,caption,reasoning,transcript,accept\n"
+        "s1,happy,fine,,,,no\n"
+        "s2,sad,coarse,,,,yes\n"
+        "s3,disgust,coarse,,,,\n",
+        encoding="utf-8",
+    )
+    settings = LabelSettings(curation_csv=curation)
+    out = decide(tmp_path, sample_id="s1", settings=settings)
+    assert out.tier == "rejected" and codes(out) == ["curated_out"]
+    relabelled = decide(tmp_path, sample_id="s2", settings=settings, synthesize=synth("sad"))
+    assert (relabelled.label, relabelled.label_source, relabelled.tier) == (
+        "sad",
+        "curation",
+        "fine",
+    )
+    invalid = decide(tmp_path, sample_id="s3", settings=settings)
+    assert invalid.label == "happy" and "curation_label_invalid" in codes(invalid)
+    stage = LabelStage(settings, FACTS)
+    source = context(tmp_path, "s1", ingest("happy"), HAPPY_VISUAL, synth()).source
+    assert stage.source_identity(source, None) == ["no", "happy"]  # a row edit makes stale
+
+
+@pytest.mark.parametrize(
+    ("check", "open_label", "judge", "tier", "reason_codes"),
+    [
+        ("judge", "sad", True, "fine", []),
+        ("judge", "happy", False, "coarse", ["judge_rejects"]),
+        ("judge", "happy", None, "coarse", ["no_judge"]),
+        ("either", "sad", True, "fine", []),
+        ("either", "happy", False, "fine", []),
+        ("either", "sad", False, "coarse", ["llm_disagrees", "judge_rejects"]),
+        ("none", "sad", False, "fine", []),
+    ],
+)
+def test_fine_llm_check(tmp_path: Path, check, open_label, judge, tier, reason_codes) -> None:
+    data = decide(
+        tmp_path,
+        settings=LabelSettings(fine_llm_check=check),
+        synthesize=synth(open_label=open_label, judge=judge),
+    )
+    assert data.tier == tier and codes(data) == reason_codes
+
+
+def test_an_open_label_outside_the_set_never_votes(tmp_path: Path) -> None:
+    data = decide(
+        tmp_path,
+        settings=LabelSettings(sources=["llm", "au_rule"]),
+        ingest_data=ingest(None, status="unlabelled"),
+        synthesize=synth(open_label="disgust"),
+    )
+    assert data.votes["llm"] is None
+    assert (data.label, data.label_source) == ("happy", "au_rule")
+
+
+def test_a_missing_curation_file_is_a_config_error(write_config, tmp_path: Path) -> None:
+    from merr_factory.config import ConfigError, load_config
+
+    path = write_config(stages={"label": {"curation_csv": str(tmp_path / "none.csv")}})
+    with pytest.raises(
+        ConfigError, match=r"stages\.label\.curation_csv: .*none\.csv is not a file"
+    ):
+        load_config(path)
+
+
+def test_an_unusable_curation_file_fails_each_sample_with_the_reason(tmp_path: Path) -> None:
+    curation = tmp_path / "curation.csv"
+    curation.write_text("id,label\ns1,happy\n", encoding="utf-8")
+    stage = LabelStage(LabelSettings(curation_csv=curation), FACTS)
+    sample = context(tmp_path, "s1", ingest("happy"), HAPPY_VISUAL, synth())
+    assert stage.source_identity(sample.source, None) == {
+        "curation_error": f"{curation}: missing column(s): accept"
+    }
+    with pytest.raises(ValueError, match=r"missing column\(s\): accept"):
+        stage.process(sample)
