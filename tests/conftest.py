@@ -47,7 +47,8 @@ def write_config(tmp_path: Path, clips: Path) -> WriteConfig:
             "labels": str(clips / "labels.csv"),
             "output": str(tmp_path / "out"),
         }
-        stages = overrides.pop("stages", {})
+        # The offline faces backend: the default (py-feat) needs weights from the network.
+        stages = {"faces": {"backend": "dlib"}, **overrides.pop("stages", {})}
         raw.update(overrides)
         if stages:
             raw["stages"] = stages

@@ -44,7 +44,10 @@ def write_config(path: Path, input_dir: Path, output: Path) -> Path:
 
 
 def command(config: Path) -> list[str]:
-    return [sys.executable, "-m", "merr_factory", "run", "--config", str(config), "--quiet"]
+    return [
+        sys.executable, "-m", "merr_factory", "run", "--config", str(config), "--quiet",
+        "--stages", "ingest,filter",
+    ]  # fmt: skip
 
 
 def count_records(output: Path, stage: str) -> int:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from .base import PlannedStage, Stage
+from .faces import FacesStage
 from .filter import FilterStage
 from .ingest import IngestStage
+from .peak import PeakStage
+from .visual import VisualStage
 
 
 def _planned(name: str, summary: str, requires: tuple[str, ...]) -> type[Stage]:
@@ -19,11 +22,11 @@ def _planned(name: str, summary: str, requires: tuple[str, ...]) -> type[Stage]:
 STAGES: tuple[type[Stage], ...] = (
     IngestStage,
     FilterStage,
-    _planned("faces", "Face boxes and Action Unit intensities per frame.", ("filter",)),
-    _planned("peak", "Peak frame by the MERR rule (largest sum of AU intensities).", ("faces",)),
+    FacesStage,
+    PeakStage,
     _planned("audio", "16 kHz mono audio, prosody and a tone description.", ("filter",)),
     _planned("asr", "Speech transcript, language and segments.", ("audio",)),
-    _planned("visual", "AU phrases and an optional scene description.", ("peak",)),
+    VisualStage,
     _planned("synthesize", "Coarse caption and LLM fine reasoning.", ("visual", "asr")),
     _planned("label", "Pseudo-labels and the coarse / fine / rejected tiers.", ("synthesize",)),
     _planned("export", "MERR json/txt, ShareGPT, Parquet, dataset card, report.", ("label",)),
