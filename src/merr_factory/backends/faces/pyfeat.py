@@ -1,10 +1,11 @@
 """``pyfeat`` backend: py-feat's detector (RetinaFace + its AU model), the default for real runs.
 
 Weights come from py-feat's normal download (Hugging Face, cached in
-``<site-packages>/feat/resources``), or from a local folder (``weights_dir``) holding the files
-that download would fetch: with ``weights_dir`` set we point py-feat's cache there and switch
-the hub off, so nothing is fetched. Without weights and without network py-feat fails in
-``setup()``, once, with the message below, not once per clip.
+``<site-packages>/feat/resources``), or from a local folder (``weights_dir``): a copy of that
+``resources`` folder from a machine that ran py-feat online (the Hugging Face cache layout,
+``models--py-feat--<model>/...``). With ``weights_dir`` set, py-feat's resource path points
+there and the hub is switched off, so nothing is fetched. Without weights and without network
+py-feat fails in ``setup()``, once, with the message below, not once per clip.
 
 Frames come from our own decoder (one pass, at the sample rate) and are handed to py-feat as
 a tensor batch; py-feat's own video reader is not used. py-feat's AU outputs are
@@ -14,6 +15,7 @@ probabilities (0-1): intensity = 5 x probability, presence = probability >= 0.5.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -73,10 +75,11 @@ class PyFeatBackend(FaceBackend):
         return self._au_names
 
     def setup(self) -> None:
+        if self.weights_dir is not None:
+            os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is first imported
         feat = require("feat", "faces-pyfeat", "The py-feat faces backend")
         if self.weights_dir is not None:
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            os.environ.setdefault("FEAT_MULTITASK_WEIGHTS", str(self._multitask_file()))
+            _use_local_weights(self.weights_dir)
         detector_class = getattr(feat, self.detector_name)
         try:
             self._detector = detector_class(device=self.device, **self._detector_options())
@@ -90,11 +93,6 @@ class PyFeatBackend(FaceBackend):
         if self.detector_name == "Detectorv2":
             return {"identity_model": None, "face_detection_threshold": self.face_threshold}
         return {"identity_model": None, "emotion_model": None, "gaze_model": None}
-
-    def _multitask_file(self) -> Path:
-        assert self.weights_dir is not None
-        found = sorted(self.weights_dir.rglob("*multitask*"))
-        return found[0] if found else self.weights_dir / "multitask.safetensors"
 
     def _detector_aus(self) -> list[str]:
         multitask = getattr(self._detector, "multitask", None)
@@ -146,6 +144,25 @@ class PyFeatBackend(FaceBackend):
             (frame.index, frame.time, [_unscale(face, frame.scale) for face in faces.get(i, [])])
             for i, frame in enumerate(batch)
         ]
+
+
+def _use_local_weights(folder: Path) -> None:
+    """Point py-feat's resource folder (its Hugging Face cache) at ``folder``, hub offline.
+
+    py-feat calls ``hf_hub_download(cache_dir=get_resource_path())``; both the module function
+    and the names it was imported under are replaced, and huggingface_hub's offline switch is
+    set even when it was imported before us.
+    """
+    import feat.utils.io as feat_io
+    import huggingface_hub.constants as hub_constants
+
+    path = str(folder)
+    for module_name in ("feat.utils.io", "feat.detector", "feat.MPDetector", "feat.utils"):
+        module = sys.modules.get(module_name)
+        if module is not None and hasattr(module, "get_resource_path"):
+            module.get_resource_path = lambda: path
+    feat_io.get_resource_path = lambda: path
+    hub_constants.HF_HUB_OFFLINE = True
 
 
 def faces_from_fex(fex: Any, au_names: list[str] | None = None) -> dict[int, list[MeasuredFace]]:
