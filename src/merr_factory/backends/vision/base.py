@@ -39,8 +39,9 @@ class SceneDescriber(ABC):
 
 
 def one_paragraph(text: str) -> str:
-    """Model output as one clean paragraph: no line breaks, no surrounding quotes."""
-    cleaned = " ".join(text.split()).strip().strip('"').strip()
+    """Model output as one clean paragraph: no line breaks (real or a literal backslash-n, a
+    known fault of MER-Factory's captions), no surrounding quotes."""
+    cleaned = " ".join(text.replace("\\n", " ").split()).strip().strip('"').strip()
     if not cleaned:
         raise SceneError("the vision model returned an empty description")
     return cleaned
