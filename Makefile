@@ -11,7 +11,7 @@ comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 DEB_PACKAGES :=
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup system-deps demo test lint bench bench-faces clean
 
 setup: system-deps $(STAMP)
 
@@ -43,6 +43,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+bench-faces: setup
+	$(BIN)/python scripts/bench_faces.py
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache
