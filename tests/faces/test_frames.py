@@ -78,3 +78,12 @@ def test_streaming_holds_one_frame_at_a_time() -> None:
     frame_bytes = 480 * 270 * 3
     assert count == 110
     assert at_end - after_ten < 2 * frame_bytes
+
+
+def test_read_frame_in_an_avi_and_past_the_end() -> None:
+    clip = CLIPS / "sample_00000003.avi"
+    reference = all_frames(clip)
+    frame = list(iter_frames(clip, sample_fps=1))[3]
+    assert np.array_equal(read_frame(clip, frame.index, frame.time), reference[frame.index])
+    with pytest.raises(ValueError, match=r"sample_00000003\.avi: frame 9999"):
+        read_frame(clip, 9999, 999.0)

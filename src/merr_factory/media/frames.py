@@ -118,26 +118,43 @@ def read_frame(path: Path, index: int, time: float) -> np.ndarray:
     """The full-size RGB frame ``index`` (at ``time`` s, as ``iter_frames`` reported it).
 
     Seeks to the keyframe at or before ``time`` and decodes forward to the frame, so one
-    group of pictures is decoded, never the whole clip.
+    group of pictures is decoded, never the whole clip. A stream without timestamps is read
+    from the start and the frame found by its index.
     """
     if is_image(path):
         return _image_frame(path, None).rgb
+    rgb = _seek_by_time(path, time)
+    if rgb is None:
+        rgb = _count_to_index(path, index)
+    if rgb is None:
+        raise ValueError(f"{path.name}: frame {index} at {time:.3f} s could not be decoded")
+    return rgb
+
+
+def _seek_by_time(path: Path, time: float) -> np.ndarray | None:
     with av.open(str(path), metadata_errors="ignore") as container:
         stream = container.streams.video[0]
         start = _start_seconds(stream)
         half_frame = 0.5 / float(stream.average_rate or 25)
-        seekable = stream.time_base is not None and time > half_frame
-        if seekable:
+        if stream.time_base is None:
+            return None
+        if time > half_frame:
             target = int((time + start - half_frame) / float(stream.time_base))
             container.seek(max(target, 0), stream=stream, backward=True, any_frame=False)
-        for position, frame in enumerate(container.decode(stream)):
-            if seekable and frame.pts is not None:
-                found = _frame_seconds(frame, stream, start, position) >= time - half_frame
-            else:
-                found = position == index
-            if found:
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                return None
+            if _frame_seconds(frame, stream, start, 0) >= time - half_frame:
                 return frame.to_ndarray(format="rgb24")
-    raise ValueError(f"{path.name}: frame {index} at {time:.3f} s could not be decoded")
+    return None
+
+
+def _count_to_index(path: Path, index: int) -> np.ndarray | None:
+    with av.open(str(path), metadata_errors="ignore") as container:
+        for position, frame in enumerate(container.decode(video=0)):
+            if position == index:
+                return frame.to_ndarray(format="rgb24")
+    return None
 
 
 def _image_frame(path: Path, max_side: int | None) -> Frame:
