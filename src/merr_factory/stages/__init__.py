@@ -6,10 +6,13 @@ from .asr import AsrStage
 from .audio import AudioStage
 from .base import PlannedStage, Stage
 from .export import ExportStage
+from .faces import FacesStage
 from .filter import FilterStage
 from .ingest import IngestStage
 from .label import LabelStage
+from .peak import PeakStage
 from .synthesize import SynthesizeStage
+from .visual import VisualStage
 
 
 def _planned(name: str, summary: str, requires: tuple[str, ...]) -> type[Stage]:
@@ -24,11 +27,11 @@ def _planned(name: str, summary: str, requires: tuple[str, ...]) -> type[Stage]:
 STAGES: tuple[type[Stage], ...] = (
     IngestStage,
     FilterStage,
-    _planned("faces", "Face boxes and Action Unit intensities per frame.", ("filter",)),
-    _planned("peak", "Peak frame by the MERR rule (largest sum of AU intensities).", ("faces",)),
+    FacesStage,
+    PeakStage,
     AudioStage,
     AsrStage,
-    _planned("visual", "AU phrases and an optional scene description.", ("peak",)),
+    VisualStage,
     SynthesizeStage,
     LabelStage,
     ExportStage,

@@ -1,0 +1,190 @@
+"""Streaming frames out of a clip at a sample rate, one decode pass, flat memory.
+
+Frames are numbered in the clip's own decode order from 0 (``index``); ``time`` is the
+frame's presentation time in seconds from the start of the stream. An image is a clip of one
+frame (index 0, time 0.0). Only the frame being handed out is held in memory, so a two-hour
+clip costs what a two-second one does.
+
+Sampling: with ``sample_fps`` set, a frame is kept when its time reaches the next sampling
+instant (0, 1/fps, 2/fps, ...); every frame is still decoded (inter frames need their
+references) but only kept frames are converted to RGB and resized, which is where the cost
+of "decoding" lies for a detector's input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame handed to a detector: RGB pixels, possibly downscaled by ``scale``."""
+
+    index: int
+    time: float
+    rgb: np.ndarray  # H x W x 3, uint8
+    scale: float = 1.0  # rgb size / the clip's size: boxes divide by it to get clip pixels
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+
+class FrameSampler:
+    """Decides which frame times to keep at ``fps`` samples per second (None: every frame).
+
+    A frame is kept when its time reaches the next sampling instant (0, 1/fps, 2/fps, ...);
+    a millisecond of tolerance (less at high rates) keeps frames whose timestamps are rounded
+    just below it.
+    """
+
+    def __init__(self, fps: float | None) -> None:
+        self.step = None if not fps else 1.0 / fps
+        self.next_time = 0.0
+
+    def keep(self, time: float) -> bool:
+        if self.step is None:
+            return True
+        tolerance = min(1e-3, self.step / 100)
+        if time < self.next_time - tolerance:
+            return False
+        while self.next_time <= time + tolerance:
+            self.next_time += self.step
+        return True
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+class FrameStream:
+    """The frames of one clip, iterated once; counts every decoded frame and the clip size."""
+
+    def __init__(
+        self, path: Path, sample_fps: float | None = None, max_side: int | None = None
+    ) -> None:
+        self.path = path
+        self.sample_fps = sample_fps
+        self.max_side = max_side
+        self.frames_decoded = 0
+        self.width: int | None = None
+        self.height: int | None = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        if is_image(self.path):
+            frame = _image_frame(self.path, self.max_side)
+            self.frames_decoded = 1
+            self.width = round(frame.width / frame.scale)
+            self.height = round(frame.height / frame.scale)
+            yield frame
+            return
+        sampler = FrameSampler(self.sample_fps)
+        with av.open(str(self.path), metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            start = _start_seconds(stream)
+            for index, frame in enumerate(container.decode(stream)):
+                self.frames_decoded = index + 1
+                self.width, self.height = frame.width, frame.height
+                time = _frame_seconds(frame, stream, start, index)
+                if not sampler.keep(time):
+                    continue
+                width, height, scale = _target_size(frame.width, frame.height, self.max_side)
+                rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+                yield Frame(index=index, time=round(time, 4), rgb=rgb, scale=scale)
+
+
+def iter_frames(
+    path: Path, sample_fps: float | None = None, max_side: int | None = None
+) -> Iterator[Frame]:
+    """The clip's frames at ``sample_fps`` (None: all), shrunk so that the longer side is at
+    most ``max_side`` pixels (None: full size)."""
+    return iter(FrameStream(path, sample_fps, max_side))
+
+
+def read_frame(path: Path, index: int, time: float) -> np.ndarray:
+    """The full-size RGB frame ``index`` (at ``time`` s, as ``iter_frames`` reported it).
+
+    Seeks to the keyframe at or before ``time`` and decodes forward to the frame, so one
+    group of pictures is decoded, never the whole clip. A stream without timestamps is read
+    from the start and the frame found by its index.
+    """
+    if is_image(path):
+        return _image_frame(path, None).rgb
+    rgb = _seek_by_time(path, time)
+    if rgb is None:
+        rgb = _count_to_index(path, index)
+    if rgb is None:
+        raise ValueError(f"{path.name}: frame {index} at {time:.3f} s could not be decoded")
+    return rgb
+
+
+def _seek_by_time(path: Path, time: float) -> np.ndarray | None:
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        start = _start_seconds(stream)
+        half_frame = 0.5 / float(stream.average_rate or 25)
+        if stream.time_base is None:
+            return None
+        if time > half_frame:
+            target = int((time + start - half_frame) / float(stream.time_base))
+            container.seek(max(target, 0), stream=stream, backward=True, any_frame=False)
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                return None
+            if _frame_seconds(frame, stream, start, 0) >= time - half_frame:
+                return frame.to_ndarray(format="rgb24")
+    return None
+
+
+def _count_to_index(path: Path, index: int) -> np.ndarray | None:
+    with av.open(str(path), metadata_errors="ignore") as container:
+        for position, frame in enumerate(container.decode(video=0)):
+            if position == index:
+                return frame.to_ndarray(format="rgb24")
+    return None
+
+
+def _image_frame(path: Path, max_side: int | None) -> Frame:
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        width, height, scale = _target_size(image.width, image.height, max_side)
+        if scale != 1.0:
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+        return Frame(index=0, time=0.0, rgb=np.asarray(image), scale=scale)
+
+
+def _target_size(width: int, height: int, max_side: int | None) -> tuple[int, int, float]:
+    longest = max(width, height)
+    if not max_side or longest <= max_side:
+        return width, height, 1.0
+    scale = max_side / longest
+    # Even sizes keep libswscale on its fast paths.
+    new_width = max(2, round(width * scale / 2) * 2)
+    new_height = max(2, round(height * scale / 2) * 2)
+    return new_width, new_height, new_width / width
+
+
+def _start_seconds(stream: av.VideoStream) -> float:
+    if stream.start_time is None or not stream.time_base:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def _frame_seconds(frame: av.VideoFrame, stream: av.VideoStream, start: float, index: int) -> float:
+    if frame.pts is not None and frame.time_base:
+        return max(0.0, float(frame.pts * frame.time_base) - start)
+    rate = float(stream.average_rate or 25)
+    return index / rate

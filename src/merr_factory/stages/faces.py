@@ -1,0 +1,285 @@
+"""faces: the main face's box and Action Unit intensities per sampled frame, one decode pass.
+
+The backend (``dlib``, ``pyfeat`` or ``openface``) is loaded once per worker in ``setup``. Each
+clip is decoded once at ``sample_fps`` and streamed frame by frame (memory stays flat however
+long the clip is). The per-frame table goes to the artifact ``frames.csv``; the record holds
+the counts and the face ratio. A sample whose face ratio is below ``min_face_ratio`` halts
+here (reason ``few_faces``), and so does a sample with no face at all whatever the minimum:
+without a face there is no peak frame and no AU evidence.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ..backends.faces.base import (
+    MAIN_FACE_RULES,
+    ClipRequest,
+    FaceBackend,
+    FaceBackendError,
+    FaceTable,
+    FrameRow,
+    MainFacePolicy,
+)
+from ..optional import MissingDependencyError
+from ..records import Reason
+from .base import SampleContext, Stage, StageResult, StageSettings
+from .ingest import IngestData
+
+FRAMES_CSV = "frames.csv"
+
+log = logging.getLogger(__name__)
+
+
+class DlibSettings(BaseModel):
+    """The offline geometric backend."""
+
+    model_config = {"extra": "forbid"}
+
+    landmarks_path: Path | None = Field(
+        default=None, description="68-landmark .dat; default: the face-recognition-models copy"
+    )
+    upsample: int = Field(default=1, ge=0, le=3, description="HOG upsampling: finds small faces")
+    baseline_percentile: float = Field(default=10.0, ge=0, le=50)
+
+
+class PyFeatSettings(BaseModel):
+    """py-feat's detector."""
+
+    model_config = {"extra": "forbid"}
+
+    detector: Literal["Detectorv2", "Detectorv1"] = "Detectorv2"
+    weights_dir: Path | None = Field(
+        default=None, description="local folder with py-feat's weights (no download)"
+    )
+    device: str = "cpu"
+    batch_size: int = Field(default=8, ge=1)
+    face_threshold: float = Field(default=0.5, ge=0, le=1)
+
+
+class OpenFaceSettings(BaseModel):
+    """OpenFace 2: run FeatureExtraction, or read CSVs it already wrote."""
+
+    model_config = {"extra": "forbid"}
+
+    executable: Path | None = None
+    csv_dir: Path | None = None
+    min_confidence: float = Field(default=0.0, ge=0, le=1)
+    extra_args: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=600.0, gt=0)
+
+
+class FacesSettings(StageSettings):
+    """How faces and AUs are measured.
+
+    ``min_face_ratio`` (default 0.5): the share of analysed frames that must show a face;
+    below it the sample halts with ``few_faces``. Half the frames is enough for a reliable
+    peak and baseline, yet drops title cards and clips where the speaker is mostly off screen.
+    """
+
+    backend: Literal["pyfeat", "dlib", "openface"] = "pyfeat"
+    sample_fps: float | None = Field(default=5.0, gt=0, description="null: every frame")
+    max_side: int | None = Field(
+        default=640, ge=64, description="shrink frames for detection (longer side, pixels)"
+    )
+    main_face: MainFacePolicy = "persistent"
+    min_face_ratio: float = Field(default=0.5, ge=0, le=1)
+    presence_threshold: float = Field(
+        default=1.0, ge=0, le=5, description="intensity at which an AU counts as present"
+    )
+    dlib: DlibSettings = Field(default_factory=DlibSettings)
+    pyfeat: PyFeatSettings = Field(default_factory=PyFeatSettings)
+    openface: OpenFaceSettings = Field(default_factory=OpenFaceSettings)
+
+    def fingerprint_view(self) -> dict[str, Any]:
+        """Only the chosen backend's settings decide the output; device and batch size never."""
+        view = self.model_dump(mode="json", exclude={"dlib", "pyfeat", "openface"})
+        chosen = self.model_dump(mode="json")[self.backend]
+        if self.backend == "pyfeat":
+            chosen = {k: v for k, v in chosen.items() if k not in ("device", "batch_size")}
+        view[self.backend] = chosen
+        return view
+
+
+class FacesData(BaseModel):
+    """What the faces stage stores for one sample (see docs/stage-data.md)."""
+
+    backend: str
+    model: str | None
+    sample_fps: float | None
+    frames_total: int
+    frames_analysed: int
+    frames_with_face: int
+    face_ratio: float
+    au_names: list[str]
+    main_face: str
+    faces_max: int = 0  # the most faces seen in one frame
+    width: int | None = None
+    height: int | None = None
+
+
+def make_backend(settings: FacesSettings) -> FaceBackend:
+    """The configured backend, not loaded yet."""
+    if settings.backend == "dlib":
+        from ..backends.faces.dlib_geometry import DlibGeometryBackend
+
+        options = settings.dlib
+        return DlibGeometryBackend(
+            landmarks_path=options.landmarks_path,
+            upsample=options.upsample,
+            baseline_percentile=options.baseline_percentile,
+            presence_threshold=settings.presence_threshold,
+        )
+    if settings.backend == "pyfeat":
+        from ..backends.faces.pyfeat import PyFeatBackend
+
+        feat = settings.pyfeat
+        return PyFeatBackend(
+            feat.detector, feat.weights_dir, feat.device, feat.batch_size, feat.face_threshold
+        )
+    from ..backends.faces.openface import OpenFaceBackend
+
+    openface = settings.openface
+    return OpenFaceBackend(
+        executable=openface.executable,
+        csv_dir=openface.csv_dir,
+        min_confidence=openface.min_confidence,
+        extra_args=tuple(openface.extra_args),
+        timeout_s=openface.timeout_s,
+    )
+
+
+class FacesStage(Stage[FacesSettings]):
+    name = "faces"
+    summary = "Face boxes and Action Unit intensities per frame."
+    settings_model = FacesSettings
+    requires = ("filter",)
+    reads_media = True
+    version = "1"
+
+    def __init__(self, settings: FacesSettings, facts: Any) -> None:
+        super().__init__(settings, facts)
+        self.backend: FaceBackend | None = None
+        self.setup_error: str | None = None
+
+    def setup(self) -> None:
+        """Load the backend once. If it cannot load (no weights, no executable, a missing
+        extra), say so once in the log; every sample then fails at once with that message
+        (no retries, no per-sample download attempts) and the run goes on to other stages."""
+        try:
+            backend = make_backend(self.settings)
+            backend.setup()
+        except (FaceBackendError, MissingDependencyError) as error:
+            self.setup_error = str(error)
+            log.error("faces: %s", self.setup_error)
+            return
+        self.backend = backend
+
+    def process(self, sample: SampleContext) -> StageResult:
+        if self.backend is None and self.setup_error is None:
+            self.setup()
+        if self.backend is None:
+            reason = (self.setup_error or "unknown error").split(" (")[0]
+            raise FaceBackendError(
+                f"the {self.settings.backend} faces backend did not load: {reason} "
+                "(the run log says how to fix it)"
+            )
+        ingest = IngestData.model_validate(sample.input_data("ingest"))
+        request = ClipRequest(
+            path=sample.source.path,
+            sample_fps=None if ingest.kind == "image" else self.settings.sample_fps,
+            max_side=self.settings.max_side,
+            main_face=self.settings.main_face,
+            width=ingest.probe.width,
+            height=ingest.probe.height,
+        )
+        table = self.backend.analyse(request)
+        write_frames_csv(sample.workdir / FRAMES_CSV, table)
+        data = self._data(table, request)
+        return StageResult(
+            data=data,
+            halt=self._halt(data),
+            metrics={
+                "frames_analysed": data.frames_analysed,
+                "decode_seconds": round(table.decode_seconds, 3),
+                "detect_seconds": round(table.detect_seconds, 3),
+            },
+        )
+
+    def _data(self, table: FaceTable, request: ClipRequest) -> FacesData:
+        assert self.backend is not None
+        analysed = len(table.rows)
+        with_face = table.frames_with_face
+        return FacesData(
+            backend=self.backend.name,
+            model=self.backend.model,
+            sample_fps=request.sample_fps,
+            frames_total=table.frames_total,
+            frames_analysed=analysed,
+            frames_with_face=with_face,
+            face_ratio=round(with_face / analysed, 4) if analysed else 0.0,
+            au_names=list(table.au_names),
+            main_face=MAIN_FACE_RULES[request.main_face],
+            faces_max=table.faces_max,
+            width=table.width or request.width,
+            height=table.height or request.height,
+        )
+
+    def _halt(self, data: FacesData) -> list[Reason]:
+        if data.face_ratio >= self.settings.min_face_ratio and data.frames_with_face > 0:
+            return []
+        message = (
+            f"face in {data.frames_with_face} of {data.frames_analysed} analysed frames "
+            f"(ratio {data.face_ratio:.2f}, minimum {self.settings.min_face_ratio})"
+        )
+        return [Reason(code="few_faces", message=message)]
+
+
+def frames_csv_columns(au_names: list[str]) -> list[str]:
+    """The header of ``frames.csv``."""
+    base = ["frame", "time", "face", "x", "y", "w", "h", "confidence"]
+    return base + [f"{au}_r" for au in au_names] + [f"{au}_c" for au in au_names]
+
+
+def write_frames_csv(path: Path, table: FaceTable) -> None:
+    """One row per analysed frame; empty cells where there is no face or no value."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(frames_csv_columns(table.au_names))
+        for row in table.rows:
+            writer.writerow(_csv_row(row, table.au_names))
+
+
+def _csv_row(row: FrameRow, au_names: list[str]) -> list[Any]:
+    if row.box is None:
+        return [row.index, row.time, 0] + [""] * (5 + 2 * len(au_names))
+    box = [_cell(value, 1) for value in (row.box.x, row.box.y, row.box.w, row.box.h)]
+    intensities = [_cell(row.intensities.get(au), 4) for au in au_names]
+    presence = [row.presence.get(au, "") for au in au_names]
+    return [row.index, row.time, 1, *box, _cell(row.confidence, 4), *intensities, *presence]
+
+
+def _cell(value: float | None, digits: int) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return round(float(value), digits)
+
+
+def read_frames_csv(path: Path) -> list[dict[str, Any]]:
+    """``frames.csv`` back as dicts: numbers as floats, empty cells as None."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = []
+        for raw in csv.DictReader(handle):
+            row: dict[str, Any] = {}
+            for key, value in raw.items():
+                row[key] = float(value) if value not in ("", None) else None
+            row["frame"] = int(row["frame"])
+            row["face"] = int(row["face"] or 0)
+            rows.append(row)
+        return rows

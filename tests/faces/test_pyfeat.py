@@ -1,0 +1,163 @@
+"""The py-feat backend: its adapter on py-feat's real detector output shipped in the wheel
+(``Feat_Test.csv``, read with py-feat's own ``read_feat``), its failure without weights, and
+the real ``Detectorv2`` run offline from a ``weights_dir`` holding checkpoints of py-feat's
+real architectures that the test creates (RetinaFace-R34 and the v2 multitask model; see
+``feat_weights``). py-feat's released weights are on Hugging Face, which is unreachable here,
+so that test checks the loading, batching and output path, not the quality of the AUs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from merr_factory.backends.faces.base import Box
+from merr_factory.backends.faces.pyfeat import faces_from_fex
+
+
+@pytest.fixture(scope="module")
+def feat_output(feat_data: Path):
+    io = pytest.importorskip("feat.utils.io", reason="needs merr-factory[faces-pyfeat]")
+    return io.read_feat(str(feat_data / "Feat_Test.csv"))
+
+
+def test_adapter_reads_real_py_feat_output(feat_output) -> None:
+    faces = faces_from_fex(feat_output)
+    (face,) = faces[0]
+    first = feat_output.iloc[0]
+    assert face.box == Box(first["FaceRectX"], first["FaceRectY"], first["FaceRectWidth"],
+                           first["FaceRectHeight"])  # fmt: skip
+    assert face.confidence == pytest.approx(first["FaceScore"])
+    assert len(face.intensities) == 20  # AU01 ... AU43
+    assert face.intensities["AU01"] == pytest.approx(5 * first["AU01"], abs=1e-3)
+    assert face.presence["AU01"] == int(first["AU01"] >= 0.5)
+    assert all(0 <= value <= 5 for value in face.intensities.values())
+
+
+def test_adapter_follows_frames_and_skips_rows_without_a_face(feat_output) -> None:
+    import pandas as pd
+
+    two = pd.concat([feat_output, feat_output], ignore_index=True)
+    two.loc[1, "frame"] = 3
+    no_face = two.iloc[[0]].copy()
+    no_face.loc[:, ["FaceRectX", "FaceRectY", "FaceRectWidth", "FaceRectHeight"]] = float("nan")
+    no_face.loc[:, "frame"] = 5
+    faces = faces_from_fex(pd.concat([two, no_face], ignore_index=True), ["AU01", "AU12"])
+    assert sorted(faces) == [0, 3, 5]
+    assert faces[5] == []
+    assert set(faces[3][0].intensities) == {"AU01", "AU12"}
+
+
+def run_cli(tmp_path: Path, clips: Path, faces: dict, env: dict) -> subprocess.CompletedProcess:
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "input": str(clips), "output": str(tmp_path / "out"),
+        "stages": {"faces": {"backend": "pyfeat", "pyfeat": faces}},
+    }))  # fmt: skip
+    command = [sys.executable, "-m", "merr_factory", "run", "--config", str(config), "--quiet",
+               "--stages", "ingest,filter,faces", "--limit", "2"]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env},
+                          timeout=300)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("faces", "env"),
+    [({}, {"HF_HUB_OFFLINE": "1"}), ({"weights_dir": "EMPTY"}, {})],
+    ids=["offline-hub", "empty-weights-dir"],
+)
+def test_no_weights_fails_once_with_how_to_supply_them(
+    feat_data: Path, clips: Path, tmp_path: Path, faces: dict, env: dict
+) -> None:
+    pytest.importorskip("feat", reason="needs merr-factory[faces-pyfeat]")
+    if faces.get("weights_dir") == "EMPTY":
+        (tmp_path / "weights").mkdir()
+        faces = {"weights_dir": str(tmp_path / "weights")}
+    started = time.monotonic()
+    result = run_cli(tmp_path, clips, faces, env)
+    assert time.monotonic() - started < 120  # no minute of download retries per clip
+    assert result.returncode == 1
+    log = result.stderr + result.stdout
+    assert log.count("py-feat could not load its model weights") == 3  # once, then per sample
+    assert log.count("They are not in the py-feat wheel") == 1  # the how-to: once
+    assert "weights_dir" in log and "backend: dlib" in log
+    records = list((tmp_path / "out" / "stages" / "faces").glob("*.json"))
+    assert len(records) == 2  # each sample has a failure record with the reason
+    assert all("pyfeat faces backend did not load" in path.read_text() for path in records)
+
+
+def write_hub_file(cache: Path, repo: str, filename: str, tensors: dict, metadata=None) -> None:
+    """Put a file where ``hf_hub_download(repo, filename, cache_dir=cache)`` finds it offline."""
+    from safetensors.torch import save_file
+
+    base = cache / f"models--{repo.replace('/', '--')}"
+    snapshot = base / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (base / "refs").mkdir()
+    (base / "refs" / "main").write_text("0" * 40)
+    tensors = {key: value.contiguous() for key, value in tensors.items()}
+    save_file(tensors, str(snapshot / filename), metadata=metadata)
+
+
+@pytest.fixture(scope="module")
+def feat_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``weights_dir`` holding checkpoints of py-feat's real architectures, made here:
+    RetinaFace-R34 with its class head set to call every coarsest-level anchor a face (box
+    and landmark heads zeroed: the boxes are the anchors), and the v2 multitask model
+    (ConvNeXtV2 backbone, AU/emotion/mesh heads) with random weights and its config."""
+    torch = pytest.importorskip("torch", reason="needs merr-factory[faces-pyfeat]")
+    pytest.importorskip("feat", reason="needs merr-factory[faces-pyfeat]")
+    import dataclasses
+    import json
+
+    from feat.face_detectors.Retinaface.Retinaface_test import Retinaface
+    from feat.multitask.inference import HF_REPO, HF_WEIGHTS_FILE
+    from feat.multitask.model_v2 import MEGraphAUv2, ModelV2Config
+
+    cache = tmp_path_factory.mktemp("feat-weights")
+    torch.manual_seed(0)
+    state = Retinaface(device="cpu", pretrained="none").net.state_dict()
+    for level in range(3):
+        state[f"ClassHead._convs.{level}.weight"].zero_()
+        logits = [-3.0, 3.0] * 2 if level == 2 else [10.0, -10.0] * 2  # (background, face)
+        state[f"ClassHead._convs.{level}.bias"].copy_(torch.tensor(logits))
+    for key, value in state.items():
+        if key.startswith(("BboxHead", "LandmarkHead")):
+            value.zero_()
+    write_hub_file(cache, "py-feat/retinaface_r34", "model.safetensors", state)
+    config = ModelV2Config(pretrained=False)
+    model = MEGraphAUv2(config)
+    metadata = {"config": json.dumps(dataclasses.asdict(config))}
+    write_hub_file(cache, HF_REPO, HF_WEIGHTS_FILE, model.state_dict(), metadata)
+    return cache
+
+
+def test_real_detector_runs_offline_from_a_local_weights_dir(
+    feat_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import feat.utils.io as feat_io
+    import huggingface_hub.constants as hub_constants
+
+    from merr_factory.backends.faces.base import ClipRequest
+    from merr_factory.backends.faces.pyfeat import PyFeatBackend
+    from tests.conftest import CLIPS
+
+    # The backend switches py-feat to the local folder process-wide; undo it afterwards.
+    monkeypatch.setattr(feat_io, "get_resource_path", feat_io.get_resource_path)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", hub_constants.HF_HUB_OFFLINE)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    backend = PyFeatBackend(weights_dir=feat_weights)
+    backend.setup()
+    assert len(backend.au_names) == 24 and backend.au_names[0] == "AU01"  # the v2.3 head
+    table = backend.analyse(ClipRequest(CLIPS / "sample_00000006.jpg", None, 640))
+    (row,) = table.rows
+    assert row.faces >= 1 and row.box is not None and row.box.area > 0
+    assert set(row.intensities) == set(backend.au_names)
+    assert all(0 <= value <= 5 for value in row.intensities.values())
+    assert all(row.presence[au] == int(v >= 2.5) for au, v in row.intensities.items())
+    assert table.frames_total == 1 and (table.width, table.height) == (480, 270)
