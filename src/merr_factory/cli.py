@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__
 from .atomic import write_text_atomic
@@ -134,8 +133,7 @@ def _execute(config: Config, options: RunOptions) -> None:
             ", ".join(options.stages),
             config.output,
         )
-        with logging_redirect_tqdm(loggers=[logging.getLogger(PACKAGE_LOGGER)]):
-            summary = Runner(workspace, options).run()
+        summary = Runner(workspace, options).run()
         log.debug("summary:\n%s", render_summary(summary))
     except SelectionError as error:
         raise _fail(str(error)) from None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from .discovery import SampleSource
 from .labels import LabelRow
 from .records import ErrorInfo, Record
-from .stages.base import SampleContext, Stage
+from .stages.base import RunFacts, SampleContext, Stage, StageSettings
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,26 @@ class ComputeTask:
 class ComputeResult:
     record: Record
     metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """How to build a stage in another process: its class (importable), settings and facts.
+
+    Workers rebuild stages from specs rather than receive the main process's objects, which
+    may hold locks, clients or models that cannot (and should not) travel.
+    """
+
+    stage_class: type[Stage]
+    settings: StageSettings
+    facts: RunFacts
+
+    @classmethod
+    def of(cls, stage: Stage) -> StageSpec:
+        return cls(type(stage), stage.settings, stage.facts)
+
+    def build(self) -> Stage:
+        return self.stage_class(self.settings, self.facts)
 
 
 class StageHost:

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 PACKAGE_LOGGER = "merr_factory"
+
+
+class ConsoleHandler(logging.Handler):
+    """Writes log lines through tqdm, so they never break a progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
 
 
 def setup_console_logging(verbose: bool = False) -> None:
@@ -13,7 +26,7 @@ def setup_console_logging(verbose: bool = False) -> None:
     logger.setLevel(logging.DEBUG)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
-    console = logging.StreamHandler()
+    console = ConsoleHandler()
     console.setLevel(logging.DEBUG if verbose else logging.INFO)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger.addHandler(console)

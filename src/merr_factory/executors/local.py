@@ -12,11 +12,14 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import multiprocessing
+import os
+import pickle
+import sys
 from concurrent.futures import Executor as FuturesExecutor
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
-from ..compute import ComputeResult, ComputeTask, StageHost
+from ..compute import ComputeResult, ComputeTask, StageHost, StageSpec
 from ..logs import PACKAGE_LOGGER
 from ..stages.base import Stage
 from ..store import Store
@@ -24,6 +27,12 @@ from .base import Executor
 from .settings import ExecutorSettings
 
 CPU_LANE = "cpu"
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
 
 
 class LocalExecutor(Executor):
@@ -31,6 +40,9 @@ class LocalExecutor(Executor):
         self.stages = stages
         self.store = store
         self.workers = settings.workers
+        self.threads_per_worker = settings.threads_per_worker or max(
+            1, (os.cpu_count() or 1) // settings.workers
+        )
         self._hosts = {name: StageHost(stage) for name, stage in stages.items()}
         self._io_pools: dict[str, ThreadPoolExecutor] = {}
         self._log_listener: logging.handlers.QueueListener | None = None
@@ -43,14 +55,16 @@ class LocalExecutor(Executor):
         queue = context.Queue()
         self._log_listener = logging.handlers.QueueListener(queue, _Forward())
         self._log_listener.start()
-        cpu_stages = {
-            name: stage for name, stage in self.stages.items() if self.lane(name) == CPU_LANE
+        specs = {
+            name: StageSpec.of(stage)
+            for name, stage in self.stages.items()
+            if self.lane(name) == CPU_LANE
         }
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(cpu_stages, str(self.store.root), queue),
+            initargs=(pickle.dumps(specs), str(self.store.root), queue, self.threads_per_worker),
         )
 
     def lane(self, stage: str) -> str:
@@ -96,13 +110,26 @@ _WORKER: dict[str, StageHost] = {}
 _STORE: list[Store] = []
 
 
-def _init_worker(stages: dict[str, Stage], store_root: str, queue: multiprocessing.Queue) -> None:
+def _init_worker(specs: bytes, store_root: str, queue: multiprocessing.Queue, threads: int) -> None:
+    """Set thread limits first, then build the stages (whose imports read those limits)."""
+    _limit_threads(threads)
     logger = logging.getLogger(PACKAGE_LOGGER)
     logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
-    _WORKER.update({name: StageHost(stage) for name, stage in stages.items()})
+    stages: dict[str, StageSpec] = pickle.loads(specs)
+    _WORKER.update({name: StageHost(spec.build()) for name, spec in stages.items()})
     _STORE.append(Store(Path(store_root)))
+
+
+def _limit_threads(threads: int) -> None:
+    """Keep ``workers x threads`` near the core count: numeric libraries read these
+    variables when first loaded, and torch is told directly if it is already loaded."""
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 def _worker_compute(task: ComputeTask) -> ComputeResult:

@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from ..compute import ComputeResult, ComputeTask, StageHost
+from ..compute import ComputeResult, ComputeTask, StageHost, StageSpec
 from ..logs import setup_console_logging
 from ..optional import require
 from ..stages.base import Stage
@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 class StageActor:
     """Holds one stage with its models loaded; computes samples of that stage."""
 
-    def __init__(self, stage: Stage, store_root: str) -> None:
+    def __init__(self, spec: StageSpec, store_root: str) -> None:
         setup_console_logging(False)
-        self.host = StageHost(stage)
+        self.host = StageHost(spec.build())
         self.store = Store(Path(store_root))
 
     def compute(self, task: ComputeTask) -> ComputeResult:
@@ -92,7 +92,7 @@ class RayExecutor(Executor):
                 max_concurrency=max(1, self.stages[stage].concurrency()),
             )
             self._actors[stage] = [
-                actor_class.remote(self.stages[stage], str(self.store.root))
+                actor_class.remote(StageSpec.of(self.stages[stage]), str(self.store.root))
                 for _ in range(resources.actors)
             ]
             log.debug("ray: %d actors for stage %s", resources.actors, stage)

@@ -31,6 +31,11 @@ class ExecutorSettings(BaseModel):
 
     kind: Literal["local", "ray"] = "local"
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    threads_per_worker: int | None = Field(
+        default=None,
+        ge=1,
+        description="local workers > 1: threads per process (default cores / workers)",
+    )
     address: str | None = Field(
         default=None, description="ray: 'auto', ray://host:port, or none for a local Ray"
     )

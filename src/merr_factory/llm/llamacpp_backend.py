@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import threading
 import time
@@ -59,6 +60,9 @@ class LlamaCppBackend(LLMBackend):
             seed=self.settings.seed if self.settings.seed is not None else -1,
             verbose=False,
         )
+        # Free the model while the interpreter is whole: llama-cpp's own finaliser fails
+        # noisily when it runs after module teardown (at a worker process's exit).
+        atexit.register(self._llama.close)
 
     def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
         self.check_images(messages)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-MAX_REASONING_CHARS = 800
+MAX_REASONING_CHARS = 480  # MERR fine captions run 12-79 words
 
 
 class MerrReasoning(BaseModel):
