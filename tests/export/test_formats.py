@@ -8,13 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from merr_factory.export.curation import (
-    COLUMNS,
-    CurationError,
-    CurationRow,
-    curation_text,
-    read_curation,
-)
+from merr_factory.curation import COLUMNS, curation_text, read_curation_csv
 
 from .conftest import ExportRun
 
@@ -99,56 +93,15 @@ def test_curation_csv_round_trips(export_run: ExportRun) -> None:
     path = export_run.export / "curation.csv"
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf" + b",".join(c.encode() for c in COLUMNS) + b"\r\n")
-    rows = read_curation(path)
+    table = read_curation_csv(path)
+    assert table.problems == []
+    rows = list(table.rows.values())
     assert [row.id for row in rows] == sorted(row.id for row in rows)
     assert len(rows) == 6 and {row.accept for row in rows} == {""}
     first = rows[0]
     assert (first.id, first.label, first.tier) == ("sample_00000001", "happy", "fine")
     assert first.transcript.startswith("I cannot believe")
     assert curation_text(rows).encode("utf-8-sig") == raw  # read back, written again: same
-
-
-def test_curation_survives_a_spreadsheet_save(tmp_path: Path) -> None:
-    tricky = CurationRow(
-        id="s1",
-        label="happy",
-        tier="fine",
-        caption='She says "yes, of course", then laughs',
-        reasoning='=HYPERLINK("x") looks like a formula',
-        transcript="-5 degrees; 我很高兴",
-    )
-    written = tmp_path / "curation.csv"
-    written.write_bytes(curation_text([tricky]).encode("utf-8-sig"))
-    assert read_curation(written) == [tricky]
-    # A spreadsheet re-save: columns reordered, ';' separator, no BOM, Windows-1252, "Yes".
-    resaved = tmp_path / "resaved.csv"
-    resaved.write_bytes(
-        "accept;tier;id;label;caption;reasoning;transcript;note\r\n"
-        "Yes;fine;s1;happy;café smile;;;mine\r\n"
-        ";;;;;;;\r\n"
-        "no;coarse;s2;sad;x;y;z;\r\n".encode("cp1252")
-    )
-    rows = read_curation(resaved)
-    assert [(row.id, row.accept, row.caption) for row in rows] == [
-        ("s1", "yes", "café smile"),
-        ("s2", "no", "x"),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        ("id,label,tier,caption,reasoning,transcript\r\n", "missing columns: accept"),
-        (",".join(COLUMNS) + "\r\ns1,happy,fine,a,b,c,maybe\r\n", "line 2: accept must be"),
-        (",".join(COLUMNS) + "\r\ns1,,,,,,yes\r\ns1,,,,,,no\r\n", "line 3: id 's1' appears twice"),
-    ],
-)
-def test_bad_curation_files_name_file_and_line(tmp_path: Path, body: str, message: str) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text(body, encoding="utf-8")
-    with pytest.raises(CurationError, match=re.escape(message)) as error:
-        read_curation(path)
-    assert str(error.value).startswith(str(path))
 
 
 def test_card_front_matter_and_statistics(export_run: ExportRun) -> None:
