@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -9,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from merr_factory.curation import COLUMNS, curation_text, read_curation_csv
+from merr_factory.knowledge.emotions import MERR_LABELS
+from merr_factory.stages.label import LabelSettings, LabelStage
+from tests.llm.test_label import FACTS, codes, decide, ingest, synth
 
 from .conftest import ExportRun
 
@@ -102,6 +106,39 @@ def test_curation_csv_round_trips(export_run: ExportRun) -> None:
     assert (first.id, first.label, first.tier) == ("sample_00000001", "happy", "fine")
     assert first.transcript.startswith("I cannot believe")
     assert curation_text(rows).encode("utf-8-sig") == raw  # read back, written again: same
+
+
+def test_the_exported_curation_csv_edited_drives_the_label_stage(
+    export_run: ExportRun, tmp_path: Path
+) -> None:
+    """What the export writes, a person edits (a spreadsheet's UTF-8 CSV save) and the label
+    stage reads back: a rejection, an acceptance with a corrected label, an untouched row."""
+    with (export_run.export / "curation.csv").open(encoding="utf-8-sig", newline="") as handle:
+        header, *lines = list(csv.reader(handle))
+    at = {name: index for index, name in enumerate(header)}
+    rejected, relabelled, untouched = (line[at["id"]] for line in lines[:3])
+    new_label = "sad" if lines[1][at["label"]] != "sad" else "happy"
+    assert new_label in MERR_LABELS
+    lines[0][at["accept"]] = "no"
+    lines[1][at["label"]], lines[1][at["accept"]] = new_label.capitalize(), "Yes"
+    edited = tmp_path / "edited.csv"
+    with edited.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle, lineterminator="\r\n").writerows([header, *lines])
+
+    settings = LabelSettings(curation_csv=edited)
+    out = decide(tmp_path, sample_id=rejected, settings=settings)
+    assert out.tier == "rejected" and codes(out) == ["curated_out"]
+    fixed = decide(tmp_path, sample_id=relabelled, settings=settings, synthesize=synth(new_label))
+    assert (fixed.label, fixed.label_source, fixed.tier) == (new_label, "curation", "fine")
+    written = lines[2][at["label"]] or None  # what the label stage had decided: no change
+    upstream = {"ingest_data": ingest(written), "synthesize": synth(written)}
+    same = decide(tmp_path, sample_id=untouched, settings=settings, **upstream)
+    assert same == decide(tmp_path, sample_id=untouched, settings=LabelSettings(), **upstream)
+    assert same.label == written and same.label_source != "curation"
+    stage = LabelStage(settings, FACTS)
+    assert stage.curation_row(untouched).accept == ""
+    assert stage.curation_row(untouched).label == lines[2][at["label"]]
+    assert read_curation_csv(edited).problems == []
 
 
 def test_card_front_matter_and_statistics(export_run: ExportRun) -> None:
