@@ -1,108 +1,167 @@
-"""The curation CSV: a human accepts or rejects samples and may fix a label, then the label
-stage reads the decisions back (MERR's fine set was screened by hand).
+"""The curation CSV: a person accepts or rejects samples and may fix a label, then the label
+stage reads the decisions back (MERR's fine set was screened by hand). The export writes it.
 
-Format (UTF-8, one header row): ``id,label,tier,caption,reasoning,transcript,accept``.
-``accept`` is empty (no decision), ``yes`` (into the fine tier) or ``no`` (rejected). A
-``label`` that differs from the exported one is a correction. Extra columns are ignored.
+Format: a header ``id,label,tier,caption,reasoning,transcript,accept``, then one row per
+sample. ``accept`` is empty (no decision), ``yes`` (into the fine tier) or ``no`` (rejected);
+a ``label`` that differs from the exported one is a correction.
+
+Writing keeps a spreadsheet round trip readable: UTF-8 with a byte-order mark (Excel then
+opens it as UTF-8), CRLF line ends, every field on one line (line breaks, also literal
+backslash-n, become spaces), and a cell that a spreadsheet would run as a formula (``=``,
+``+``, ``-``, ``@``) or that starts with an apostrophe gets a leading apostrophe, which the
+reader removes again.
+
+Reading takes a spreadsheet's re-save: only ``id`` and ``accept`` are required, columns in
+any order, missing or extra ones are fine; ``,`` or ``;`` as separator; UTF-8 (with or without
+the mark), else Windows-1252; ``accept`` in any case, also ``y``/``n``/``true``/``false``;
+blank rows are skipped. A bad row (empty or repeated id, unknown ``accept``, text beyond the
+header's columns) is reported in ``problems`` as ``<file>:<line>: <why>`` and skipped; a
+missing or unreadable file or an absent required column is a :class:`CurationError`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from .atomic import write_text_atomic
+from .atomic import write_bytes_atomic
+from .export.entry import clean_text
 
 COLUMNS = ("id", "label", "tier", "caption", "reasoning", "transcript", "accept")
 REQUIRED = ("id", "accept")
-Decision = Literal["yes", "no"]
+FORMULA_START = ("=", "+", "-", "@")
+_ESCAPED_START = (*FORMULA_START, "'")  # text starting so gets an apostrophe in front
+
+Accept = Literal["", "yes", "no"]
+_ACCEPT: dict[str, Accept] = {
+    "": "",
+    "yes": "yes",
+    "y": "yes",
+    "true": "yes",
+    "no": "no",
+    "n": "no",
+    "false": "no",
+}
 
 
 class CurationError(ValueError):
-    """The curation file cannot be read at all (missing, no header, required column absent)."""
+    """The curation file cannot be read at all (missing, unreadable, required column absent)."""
 
 
 @dataclass(frozen=True)
 class CurationRow:
+    """One sample's row; the text fields as written (``""`` when empty or absent)."""
+
     id: str
-    accept: Decision | None
-    label: str | None  # as written in the file ("" -> None)
-    line: int
+    label: str = ""
+    tier: str = ""
+    caption: str = ""
+    reasoning: str = ""
+    transcript: str = ""
+    accept: Accept = ""
+    line: int = field(default=0, compare=False)  # where the reader found it; 0: not read
 
 
 @dataclass
 class CurationTable:
     path: Path
-    rows: dict[str, CurationRow] = field(default_factory=dict)
+    rows: dict[str, CurationRow] = field(default_factory=dict)  # by id, in file order
     problems: list[str] = field(default_factory=list)  # "<file>:<line>: <why>"
 
 
-def write_curation_csv(rows: Iterable[Mapping[str, Any]], path: Path) -> int:
-    """Write rows (dicts with the COLUMNS keys; missing keys are empty) and return the count.
-
-    Text is written on one line per field (newlines become spaces) so a spreadsheet shows
-    one sample per row.
-    """
+# -- writing ------------------------------------------------------------------------------
+def curation_text(rows: Iterable[CurationRow]) -> str:
+    """The file's text (without the byte-order mark), one line per row in the given order."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    count = 0
     for row in rows:
-        writer.writerow([_one_line(row.get(column)) for column in COLUMNS])
-        count += 1
-    write_text_atomic(path, buffer.getvalue())
-    return count
+        writer.writerow([_protect(getattr(row, column)) for column in COLUMNS])
+    return buffer.getvalue()
 
 
+def write_curation_csv(rows: Iterable[CurationRow], path: Path) -> int:
+    """Write ``rows`` to ``path`` (atomically, with the byte-order mark); return the count."""
+    rows = list(rows)
+    write_bytes_atomic(path, curation_text(rows).encode("utf-8-sig"))
+    return len(rows)
+
+
+def _protect(text: str) -> str:
+    """One line, kept from running as a formula (undone by ``_unprotect``)."""
+    text = clean_text(text)
+    return "'" + text if text.startswith(_ESCAPED_START) else text
+
+
+def _unprotect(text: str) -> str:
+    if text[:1] == "'" and text[1:2] and text[1:2] in _ESCAPED_START:
+        return text[1:]
+    return text
+
+
+# -- reading ------------------------------------------------------------------------------
 def read_curation_csv(path: Path) -> CurationTable:
-    """Read decisions back; bad rows are reported with their line number and skipped."""
-    table = CurationTable(path=path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CurationError(f"{path}: curation file not found") from None
-    except UnicodeDecodeError:
-        raise CurationError(f"{path}: not UTF-8 text") from None
-    reader = csv.DictReader(text.splitlines())
-    header = [name.strip().lower() for name in reader.fieldnames or []]
+    """Read the decisions; bad rows are reported in ``problems`` with their line and skipped."""
+    text = _decode(path)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    header = [name.strip().lower() for name in next(reader, [])]
     missing = [column for column in REQUIRED if column not in header]
     if missing:
         raise CurationError(f"{path}: missing column(s): {', '.join(missing)}")
-    reader.fieldnames = header
-    for number, raw in enumerate(reader, start=2):
-        row, problem = _parse_row(raw, number)
+    table = CurationTable(path=path)
+    start = reader.line_num + 1
+    for values in reader:
+        line, start = start, reader.line_num + 1  # a quoted field may span lines
+        row = _parse_row(header, values, line)
+        problem = _add(table, row) if isinstance(row, CurationRow) else row
         if problem:
-            table.problems.append(f"{path}:{number}: {problem}")
-        elif row is not None:
-            if row.id in table.rows:
-                first = table.rows[row.id].line
-                table.problems.append(
-                    f"{path}:{number}: duplicate id {row.id!r} (see line {first})"
-                )
-                continue
-            table.rows[row.id] = row
+            table.problems.append(f"{path}:{line}: {problem}")
     return table
 
 
-def _parse_row(raw: dict[str, Any], line: int) -> tuple[CurationRow | None, str | None]:
-    if None in raw:  # more fields than the header has
-        return None, "more fields than columns"
-    sample_id = (raw.get("id") or "").strip()
-    if not sample_id:
-        return None, "empty id"
-    accept = (raw.get("accept") or "").strip().lower()
-    if accept not in ("", "yes", "no"):
-        return None, f"accept must be empty, yes or no (got {accept!r})"
-    label = (raw.get("label") or "").strip().lower() or None
-    decision: Decision | None = accept or None  # type: ignore[assignment]
-    return CurationRow(id=sample_id, accept=decision, label=label, line=line), None
+def _decode(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CurationError(f"{path}: curation file not found") from None
+    except OSError as error:
+        raise CurationError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
-def _one_line(value: Any) -> str:
-    if value is None:
-        return ""
-    return " ".join(str(value).split())
+def _delimiter(text: str) -> str:
+    header = text.split("\n", 1)[0]
+    return ";" if header.count(";") > header.count(",") else ","
+
+
+def _parse_row(header: list[str], values: list[str], line: int) -> CurationRow | str | None:
+    """The row, or why it is bad, or None for a blank row."""
+    values = [_unprotect(value.strip()) for value in values]
+    if not any(values):
+        return None
+    if any(values[len(header) :]):
+        return "more fields than columns"
+    cells = dict(zip(header, values, strict=False))
+    text = {column: cells.get(column, "") for column in COLUMNS}
+    if not text["id"]:
+        return "empty id"
+    accept = _ACCEPT.get(text["accept"].lower())
+    if accept is None:
+        return f"accept must be empty, yes or no (got {text['accept']!r})"
+    return CurationRow(**{**text, "accept": accept}, line=line)
+
+
+def _add(table: CurationTable, row: CurationRow) -> str | None:
+    """Add ``row`` to the table, or say why not (its id is already there)."""
+    first = table.rows.get(row.id)
+    if first is not None:
+        return f"duplicate id {row.id!r} (see line {first.line})"
+    table.rows[row.id] = row
+    return None

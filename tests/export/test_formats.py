@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from merr_factory.export.curation import (
-    COLUMNS,
-    CurationError,
-    CurationRow,
-    curation_text,
-    read_curation,
-)
+from merr_factory.curation import COLUMNS, curation_text, read_curation_csv
+from merr_factory.knowledge.emotions import MERR_LABELS
+from merr_factory.stages.label import LabelSettings, LabelStage
+from tests.llm.test_label import FACTS, codes, decide, ingest, synth
 
 from .conftest import ExportRun
 
@@ -99,7 +97,9 @@ def test_curation_csv_round_trips(export_run: ExportRun) -> None:
     path = export_run.export / "curation.csv"
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf" + b",".join(c.encode() for c in COLUMNS) + b"\r\n")
-    rows = read_curation(path)
+    table = read_curation_csv(path)
+    assert table.problems == []
+    rows = list(table.rows.values())
     assert [row.id for row in rows] == sorted(row.id for row in rows)
     assert len(rows) == 6 and {row.accept for row in rows} == {""}
     first = rows[0]
@@ -108,47 +108,37 @@ def test_curation_csv_round_trips(export_run: ExportRun) -> None:
     assert curation_text(rows).encode("utf-8-sig") == raw  # read back, written again: same
 
 
-def test_curation_survives_a_spreadsheet_save(tmp_path: Path) -> None:
-    tricky = CurationRow(
-        id="s1",
-        label="happy",
-        tier="fine",
-        caption='She says "yes, of course", then laughs',
-        reasoning='=HYPERLINK("x") looks like a formula',
-        transcript="-5 degrees; 我很高兴",
-    )
-    written = tmp_path / "curation.csv"
-    written.write_bytes(curation_text([tricky]).encode("utf-8-sig"))
-    assert read_curation(written) == [tricky]
-    # A spreadsheet re-save: columns reordered, ';' separator, no BOM, Windows-1252, "Yes".
-    resaved = tmp_path / "resaved.csv"
-    resaved.write_bytes(
-        "accept;tier;id;label;caption;reasoning;transcript;note\r\n"
-        "Yes;fine;s1;happy;café smile;;;mine\r\n"
-        ";;;;;;;\r\n"
-        "no;coarse;s2;sad;x;y;z;\r\n".encode("cp1252")
-    )
-    rows = read_curation(resaved)
-    assert [(row.id, row.accept, row.caption) for row in rows] == [
-        ("s1", "yes", "café smile"),
-        ("s2", "no", "x"),
-    ]
+def test_the_exported_curation_csv_edited_drives_the_label_stage(
+    export_run: ExportRun, tmp_path: Path
+) -> None:
+    """What the export writes, a person edits (a spreadsheet's UTF-8 CSV save) and the label
+    stage reads back: a rejection, an acceptance with a corrected label, an untouched row."""
+    with (export_run.export / "curation.csv").open(encoding="utf-8-sig", newline="") as handle:
+        header, *lines = list(csv.reader(handle))
+    at = {name: index for index, name in enumerate(header)}
+    rejected, relabelled, untouched = (line[at["id"]] for line in lines[:3])
+    new_label = "sad" if lines[1][at["label"]] != "sad" else "happy"
+    assert new_label in MERR_LABELS
+    lines[0][at["accept"]] = "no"
+    lines[1][at["label"]], lines[1][at["accept"]] = new_label.capitalize(), "Yes"
+    edited = tmp_path / "edited.csv"
+    with edited.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle, lineterminator="\r\n").writerows([header, *lines])
 
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        ("id,label,tier,caption,reasoning,transcript\r\n", "missing columns: accept"),
-        (",".join(COLUMNS) + "\r\ns1,happy,fine,a,b,c,maybe\r\n", "line 2: accept must be"),
-        (",".join(COLUMNS) + "\r\ns1,,,,,,yes\r\ns1,,,,,,no\r\n", "line 3: id 's1' appears twice"),
-    ],
-)
-def test_bad_curation_files_name_file_and_line(tmp_path: Path, body: str, message: str) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text(body, encoding="utf-8")
-    with pytest.raises(CurationError, match=re.escape(message)) as error:
-        read_curation(path)
-    assert str(error.value).startswith(str(path))
+    settings = LabelSettings(curation_csv=edited)
+    out = decide(tmp_path, sample_id=rejected, settings=settings)
+    assert out.tier == "rejected" and codes(out) == ["curated_out"]
+    fixed = decide(tmp_path, sample_id=relabelled, settings=settings, synthesize=synth(new_label))
+    assert (fixed.label, fixed.label_source, fixed.tier) == (new_label, "curation", "fine")
+    written = lines[2][at["label"]] or None  # what the label stage had decided: no change
+    upstream = {"ingest_data": ingest(written), "synthesize": synth(written)}
+    same = decide(tmp_path, sample_id=untouched, settings=settings, **upstream)
+    assert same == decide(tmp_path, sample_id=untouched, settings=LabelSettings(), **upstream)
+    assert same.label == written and same.label_source != "curation"
+    stage = LabelStage(settings, FACTS)
+    assert stage.curation_row(untouched).accept == ""
+    assert stage.curation_row(untouched).label == lines[2][at["label"]]
+    assert read_curation_csv(edited).problems == []
 
 
 def test_card_front_matter_and_statistics(export_run: ExportRun) -> None:

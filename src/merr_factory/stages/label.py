@@ -103,7 +103,7 @@ class LabelStage(Stage[LabelSettings]):
             row = self.curation_row(source.id)
         except CurationError as error:
             return {"curation_error": str(error)}  # fixed file: a new fingerprint, recomputed
-        return None if row is None else [row.accept, row.label]
+        return None if row is None else [row.accept or None, _curated_label(row)]  # None: empty
 
     def curation_row(self, sample_id: str) -> CurationRow | None:
         """This sample's row of the curation CSV; CurationError when the file is unusable."""
@@ -263,17 +263,23 @@ class LabelStage(Stage[LabelSettings]):
         row = self.curation_row(sample_id)
         if row is None:
             return
-        if row.label and row.label != data.label:
-            if row.label in self.facts.label_set:
-                data.label, data.label_source = row.label, "curation"
+        label = _curated_label(row)
+        if label and label != data.label:
+            if label in self.facts.label_set:
+                data.label, data.label_source = label, "curation"
             else:
-                message = f"curation label {row.label!r} is outside the label set; ignored"
+                message = f"curation label {label!r} is outside the label set; ignored"
                 data.reasons.append(Reason(code="curation_label_invalid", message=message))
         if row.accept == "no":
             data.tier = "rejected"
             data.reasons.append(Reason(code="curated_out", message="rejected by a person"))
         elif row.accept == "yes" and data.label is not None:
             data.tier = "fine"
+
+
+def _curated_label(row: CurationRow) -> str | None:
+    """The row's label as the label set spells it (lower case); None when left empty."""
+    return row.label.lower() or None
 
 
 def _outside(label: str | None) -> Reason:
