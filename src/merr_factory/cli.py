@@ -23,7 +23,7 @@ from .labels import LabelFileError
 from .logs import PACKAGE_LOGGER, add_log_file, setup_console_logging
 from .pipeline import Runner, RunOptions
 from .run_report import render_summary, save_summary
-from .stages import STAGE_NAMES, STAGES, stage_class
+from .stages import STAGE_NAMES, STAGES
 from .status import collect_status, render_status
 from .workspace import SelectionError, Shard, Workspace, open_workspace
 
@@ -82,18 +82,11 @@ def _load(config: Path, input_: Path | None, labels: Path | None, output: Path |
 
 
 def _choose_stages(requested: list[str]) -> list[str]:
-    """Built stages to run, in pipeline order; naming an unbuilt stage is an error."""
+    """The stages to run, in pipeline order (all of them when none are named)."""
     for name in requested:
         if name not in STAGE_NAMES:
             raise _fail(f"unknown stage {name!r}; stages are: {', '.join(STAGE_NAMES)}")
-        if not stage_class(name).built:
-            raise _fail(f"stage {name!r} is not built yet")
-    if requested:
-        return [name for name in STAGE_NAMES if name in requested]
-    unbuilt = [stage.name for stage in STAGES if not stage.built]
-    if unbuilt:
-        log.info("not built yet, skipped: %s", ", ".join(unbuilt))
-    return [stage.name for stage in STAGES if stage.built]
+    return [name for name in STAGE_NAMES if not requested or name in requested]
 
 
 def _options(

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .executors.settings import ExecutorSettings
 from .knowledge.emotions import MERR_LABELS
-from .stages import STAGE_NAMES, STAGES
-from .stages.base import PlannedStageSettings, StageSettings
+from .stages import STAGES
+from .stages.base import StageSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,6 @@ def load_config(path: Path, overrides: dict[str, Path | None] | None = None) -> 
     except ValidationError as error:
         raise ConfigError(f"{path}: {_describe(error)}") from None
     _check_paths(path, config)
-    _warn_ignored(config)
     return config
 
 
@@ -130,14 +129,6 @@ def _check_paths(path: Path, config: Config) -> None:
 def stage_settings(config: Config, name: str) -> StageSettings:
     """The settings of stage ``name`` in ``config``."""
     return getattr(config.stages, name)
-
-
-def _warn_ignored(config: Config) -> None:
-    for name in STAGE_NAMES:
-        settings = stage_settings(config, name)
-        if isinstance(settings, PlannedStageSettings) and settings.model_extra:
-            keys = ", ".join(sorted(settings.model_extra))
-            log.warning("stages.%s: stage not built yet, its settings are ignored: %s", name, keys)
 
 
 def config_as_yaml(config: Config) -> str:

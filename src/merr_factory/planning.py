@@ -30,7 +30,6 @@ class State(str, Enum):
     PENDING = "pending"  # never computed
     BLOCKED = "blocked"  # an upstream stage failed for this sample
     EXCLUDED = "excluded"  # an upstream stage dropped the sample (e.g. the filter)
-    NOT_BUILT = "not built"  # the stage is a name still to be implemented
 
 
 @dataclass
@@ -91,8 +90,6 @@ class Planner:
         return known[stage_name]
 
     def _evaluate(self, stage: Stage, source: SampleSource) -> Verdict:
-        if not stage.built:
-            return Verdict(State.NOT_BUILT, reason=f"stage {stage.name!r} is not built yet")
         upstream: dict[str, RecordHead] = {}
         for dependency in self._ancestors[stage.name]:
             before = self.verdict(dependency, source)
@@ -120,7 +117,7 @@ class Planner:
             return Verdict(
                 State.EXCLUDED, record=record, reason=f"dropped by {dependency}: {reasons}"
             )
-        if before.state in (State.EXCLUDED, State.BLOCKED, State.NOT_BUILT):
+        if before.state in (State.EXCLUDED, State.BLOCKED):
             return Verdict(before.state, record=record, reason=before.reason)
         if before.state is State.FAILED:
             return Verdict(State.BLOCKED, record=record, reason=f"{dependency} failed")

@@ -15,7 +15,6 @@ COLUMNS = (State.DONE, State.FAILED, State.STALE, State.PENDING, State.BLOCKED, 
 @dataclass
 class StageStatus:
     stage: str
-    built: bool
     counts: Counter[State] = field(default_factory=Counter)
     drop_reasons: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
@@ -25,8 +24,8 @@ def collect_status(workspace: Workspace) -> list[StageStatus]:
     """The state of every (stage, sample) of the workspace, counted per stage."""
     planner = Planner(workspace.stages, workspace.store, workspace.labels)
     result = []
-    for name, stage in workspace.stages.items():
-        status = StageStatus(stage=name, built=stage.built)
+    for name in workspace.stages:
+        status = StageStatus(stage=name)
         for source in workspace.samples:
             verdict = planner.verdict(name, source)
             status.counts[verdict.state] += 1
@@ -40,13 +39,8 @@ def collect_status(workspace: Workspace) -> list[StageStatus]:
 
 
 def render_status(statuses: list[StageStatus], samples: int) -> str:
-    header = ["stage", *(state.value for state in COLUMNS), "note"]
-    rows = []
-    for status in statuses:
-        if status.built:
-            rows.append([status.stage, *(status.counts[state] for state in COLUMNS), ""])
-        else:
-            rows.append([status.stage, *(["-"] * len(COLUMNS)), "not built yet"])
+    header = ["stage", *(state.value for state in COLUMNS)]
+    rows = [[status.stage, *(status.counts[state] for state in COLUMNS)] for status in statuses]
     lines = [f"{samples} samples", render_table(header, rows)]
     for status in statuses:
         if status.drop_reasons:

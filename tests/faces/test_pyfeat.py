@@ -59,6 +59,7 @@ def run_cli(tmp_path: Path, clips: Path, faces: dict, env: dict) -> subprocess.C
     config.write_text(yaml.safe_dump({
         "input": str(clips), "output": str(tmp_path / "out"),
         "stages": {"faces": {"backend": "pyfeat", "pyfeat": faces}},
+        "executor": {"workers": 1},  # "once" is per worker process
     }))  # fmt: skip
     command = [sys.executable, "-m", "merr_factory", "run", "--config", str(config), "--quiet",
                "--stages", "ingest,filter,faces", "--limit", "2"]  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .asr import AsrStage
 from .audio import AudioStage
-from .base import PlannedStage, Stage
+from .base import Stage
 from .export import ExportStage
 from .faces import FacesStage
 from .filter import FilterStage
@@ -13,16 +13,6 @@ from .label import LabelStage
 from .peak import PeakStage
 from .synthesize import SynthesizeStage
 from .visual import VisualStage
-
-
-def _planned(name: str, summary: str, requires: tuple[str, ...]) -> type[Stage]:
-    """A stage that exists as a name (CLI, config, status) but is still to be built."""
-    return type(
-        f"Planned{name.title()}Stage",
-        (PlannedStage,),
-        {"name": name, "summary": f"(not built yet) {summary}", "requires": requires},
-    )
-
 
 STAGES: tuple[type[Stage], ...] = (
     IngestStage,

@@ -78,10 +78,6 @@ class StageResult:
         return dict(self.data)
 
 
-class StageNotBuiltError(RuntimeError):
-    """Raised when a stage that exists only as a name is asked to run."""
-
-
 SettingsT = TypeVar("SettingsT", bound=StageSettings)
 
 
@@ -94,7 +90,6 @@ class Stage(ABC, Generic[SettingsT]):
     requires: ClassVar[tuple[str, ...]] = ()
     # Bump when a code change alters what the stage produces: stored outputs become stale.
     version: ClassVar[str] = "1"
-    built: ClassVar[bool] = True
     # True for stages that open the input file themselves (not only upstream records):
     # a changed file then makes their output stale even when upstream data is unchanged.
     reads_media: ClassVar[bool] = False
@@ -141,19 +136,3 @@ class Stage(ABC, Generic[SettingsT]):
     @classmethod
     def has_finalize(cls) -> bool:
         return cls.finalize is not Stage.finalize
-
-
-class PlannedStageSettings(StageSettings):
-    """Settings of a stage not built yet: accepted and ignored, with a warning."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class PlannedStage(Stage[PlannedStageSettings]):
-    """A registered stage name whose implementation is still to come; it never writes output."""
-
-    built: ClassVar[bool] = False
-    settings_model: ClassVar[type[StageSettings]] = PlannedStageSettings
-
-    def process(self, sample: SampleContext) -> StageResult:
-        raise StageNotBuiltError(f"stage {self.name!r} is not built yet")
