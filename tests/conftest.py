@@ -87,3 +87,17 @@ def tally(summary: RunSummary, stage: str) -> dict[str, int]:
     found = next(item for item in summary.tallies if item.stage == stage)
     keys = ("computed", "skipped", "failed", "excluded", "blocked", "waiting")
     return {key: getattr(found, key) for key in keys}
+
+
+VOLATILE = ("created_at", "seconds", "cpu_seconds")  # differ between two equal runs
+
+
+def stored(output: Path) -> dict[str, dict]:
+    """Every record under ``output``, without the fields that differ between equal runs."""
+    result = {}
+    for path in sorted((output / "stages").glob("*/*.json")):
+        record = json.loads(path.read_text())
+        for key in VOLATILE:
+            record.pop(key)
+        result[f"{path.parent.name}/{path.name}"] = record
+    return result

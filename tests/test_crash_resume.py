@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .conftest import stored
+
 CLIPS = Path(__file__).parent / "data" / "clips"
 COPIES = 300
-VOLATILE = ("created_at", "seconds", "cpu_seconds")
 
 
 def make_input(folder: Path) -> Path:
@@ -71,16 +72,6 @@ def kill_when(config: Path, output: Path, stage: str, records: int) -> None:
     assert process.returncode == -signal.SIGKILL
     assert not (output / "runs").exists(), "the run had finished: nothing was interrupted"
     time.sleep(1.0)  # orphaned worker processes may finish the sample they hold, then exit
-
-
-def stored(output: Path) -> dict[str, dict]:
-    result = {}
-    for path in sorted((output / "stages").glob("*/*.json")):
-        record = json.loads(path.read_text())
-        for key in VOLATILE:
-            record.pop(key)
-        result[f"{path.parent.name}/{path.name}"] = record
-    return result
 
 
 @pytest.fixture(scope="module")

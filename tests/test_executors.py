@@ -3,7 +3,6 @@ samples flow from stage to stage without waiting for the whole set; shards split
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import ClassVar
@@ -16,20 +15,9 @@ from merr_factory.config import load_config
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.workspace import SelectionError, Shard, open_workspace
 
-from .conftest import run_pipeline, tally
+from .conftest import run_pipeline, stored, tally
 
-VOLATILE = ("created_at", "seconds", "cpu_seconds")
 FACTS = RunFacts(label_set=("happy",))
-
-
-def stored(output: Path) -> dict[str, dict]:
-    result = {}
-    for path in sorted((output / "stages").glob("*/*.json")):
-        record = json.loads(path.read_text())
-        for key in VOLATILE:
-            record.pop(key)
-        result[f"{path.parent.name}/{path.name}"] = record
-    return result
 
 
 def test_worker_processes_match_one_in_process_worker(write_config, tmp_path: Path) -> None:
