@@ -120,3 +120,23 @@ def test_ray_refuses_more_actors_than_the_cluster_holds(write_config, monkeypatc
             run_pipeline(config)
     finally:
         ray.shutdown()
+
+
+class GatherAllStage(EventStage):
+    """Compares samples with each other, so it waits until 'first' is done for all."""
+
+    name = "second"
+    requires = ("first",)
+    waits_for_all = True
+
+
+def test_a_stage_that_waits_for_all_starts_after_the_stage_before(write_config) -> None:
+    path = write_config()
+    workspace = open_workspace(load_config(path))
+    workspace.stages["first"] = EventStage(StageSettings(), FACTS)
+    workspace.stages["second"] = GatherAllStage(StageSettings(), FACTS)
+    EventStage.events.clear()
+    summary = run_pipeline(path, ["ingest", "filter", "first", "second"], workspace)
+    stages = [stage for stage, _ in EventStage.events]
+    assert stages == ["first"] * 6 + ["second"] * 6
+    assert tally(summary, "second")["computed"] == 6

@@ -107,6 +107,8 @@ class Runner:
         self.stage_names = list(options.stages)
         self.tallies = {name: StageTally(stage=name) for name in self.stage_names}
         self._position: dict[str, int] = {}  # sample id -> index of its next stage to look at
+        self._at: Counter[int] = Counter()  # stage index -> samples whose position it is
+        self._parked: dict[int, list[_Ready]] = {}  # stage index -> entries waiting for all
         self._order: dict[str, int] = {}
         self._ready: dict[str, list[_Ready]] = {}  # lane -> heap
         self._in_flight: dict[Future[ComputeResult], tuple[str, SampleSource]] = {}
@@ -125,6 +127,7 @@ class Runner:
         stages = {name: self.workspace.stages[name] for name in self.stage_names}
         executor = make_executor(self.workspace.config.executor, stages, self.store)
         try:
+            self._at[0] = len(samples)
             for source in samples:
                 self._position[source.id] = 0
                 self._advance(source, executor)
@@ -158,14 +161,29 @@ class Runner:
             name = self.stage_names[index]
             verdict = self.planner.verdict(name, source)
             if self._needs_compute(verdict):
-                self._position[source.id] = index
-                lane = executor.lane(name)
+                self._move(source.id, index)
                 entry = _Ready((-index, self._order[source.id]), name, source, verdict)
-                heapq.heappush(self._ready.setdefault(lane, []), entry)
+                if self.workspace.stages[name].waits_for_all:
+                    self._parked.setdefault(index, []).append(entry)
+                else:
+                    heapq.heappush(self._ready.setdefault(executor.lane(name), []), entry)
                 return
             self._count_without_compute(name, verdict)
             index += 1
-        self._position[source.id] = index
+        self._move(source.id, index)
+
+    def _move(self, sample_id: str, index: int) -> None:
+        self._at[self._position[sample_id]] -= 1
+        self._at[index] += 1
+        self._position[sample_id] = index
+
+    def _release_parked(self, executor: Executor) -> None:
+        """Queue a waiting-for-all stage once no sample is still before it."""
+        for index in sorted(self._parked):
+            if any(self._at[earlier] for earlier in range(index)):
+                return
+            for entry in self._parked.pop(index):
+                heapq.heappush(self._ready.setdefault(executor.lane(entry.stage), []), entry)
 
     def _needs_compute(self, verdict: Verdict) -> bool:
         if not verdict.ready or verdict.state in (State.EXCLUDED, State.BLOCKED):
@@ -186,6 +204,7 @@ class Runner:
 
     def _drain(self, executor: Executor) -> None:
         """Keep every lane busy up to its capacity until nothing is left to compute."""
+        self._release_parked(executor)
         self._dispatch(executor)
         while self._in_flight:
             done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
@@ -193,6 +212,7 @@ class Runner:
                 name, source = self._in_flight.pop(future)
                 self._lane_load[executor.lane(name)] -= 1
                 self._complete(name, source, future.result(), executor)
+            self._release_parked(executor)
             self._dispatch(executor)
 
     def _dispatch(self, executor: Executor) -> None:
@@ -226,7 +246,7 @@ class Runner:
         if record.halt:
             reasons = "; ".join(reason.message for reason in record.halt)
             log.debug("%s: dropped by %s: %s", source.relpath, name, reasons)
-        self._position[source.id] += 1
+        self._move(source.id, self._position[source.id] + 1)
         self._advance(source, executor)
 
     def _warn_waiting(self) -> None:

@@ -90,6 +90,9 @@ class Stage(ABC, Generic[SettingsT]):
     requires: ClassVar[tuple[str, ...]] = ()
     # Bump when a code change alters what the stage produces: stored outputs become stale.
     version: ClassVar[str] = "1"
+    # True for stages that compare samples with each other (e.g. de-duplication): their
+    # samples start only once no sample is still in an earlier stage of the run.
+    waits_for_all: ClassVar[bool] = False
     # True for stages that open the input file themselves (not only upstream records):
     # a changed file then makes their output stale even when upstream data is unchanged.
     reads_media: ClassVar[bool] = False

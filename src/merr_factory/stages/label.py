@@ -87,6 +87,7 @@ class LabelStage(Stage[LabelSettings]):
     settings_model = LabelSettings
     requires = ("synthesize",)
     version = "1"
+    waits_for_all = True  # de-duplication compares each reasoning with every other sample's
 
     def __init__(self, settings: LabelSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)
