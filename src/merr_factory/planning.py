@@ -32,7 +32,7 @@ class State(str, Enum):
     EXCLUDED = "excluded"  # an upstream stage dropped the sample (e.g. the filter)
 
 
-@dataclass
+@dataclass(slots=True)
 class Verdict:
     """The state of one (stage, sample), and what computing it would need."""
 
@@ -61,7 +61,6 @@ class Planner:
         self.store = store
         self.labels = labels
         self._identity = {name: digest(stage.identity()) for name, stage in stages.items()}
-        self._ancestors = {name: _ancestors(name, stages) for name in stages}
         self._records: dict[tuple[str, str], RecordHead | None] = {}
         self._verdicts: dict[str, dict[str, Verdict]] = {}  # sample id -> stage -> verdict
         self._sources: dict[tuple[str, str], str] = {}
@@ -91,9 +90,12 @@ class Planner:
 
     def _evaluate(self, stage: Stage, source: SampleSource) -> Verdict:
         upstream: dict[str, RecordHead] = {}
-        for dependency in self._ancestors[stage.name]:
+        for dependency in stage.requires:
             before = self.verdict(dependency, source)
             if before.state is State.DONE and before.record and not before.record.halted:
+                # A current, kept dependency had current, kept inputs itself: take them too,
+                # so the fingerprint covers every ancestor (in a fixed order).
+                upstream.update(before.upstream)
                 upstream[dependency] = before.record
                 continue
             return self._not_ready(stage, source, dependency, before)
@@ -140,20 +142,7 @@ class Planner:
         parts = [
             self._identity[stage.name],
             self._source_text(stage, source),
-            *(f"{name}={record.data_hash}" for name, record in sorted(upstream.items())),
+            # The ancestors come in a fixed order (by the stages' requires), so no sorting.
+            *(f"{name}={record.data_hash}" for name, record in upstream.items()),
         ]
         return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]
-
-
-def _ancestors(name: str, stages: Mapping[str, Stage]) -> list[str]:
-    """Every stage ``name`` depends on, directly or not, each before those that need it."""
-    ordered: list[str] = []
-
-    def visit(current: str) -> None:
-        for dependency in stages[current].requires:
-            if dependency not in ordered:
-                visit(dependency)
-                ordered.append(dependency)
-
-    visit(name)
-    return ordered

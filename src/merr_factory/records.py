@@ -87,7 +87,7 @@ class Record(BaseModel):
         return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecordHead:
     """What deciding staleness needs of a record, without its data: cheap to hold for 100k.
 
