@@ -4,7 +4,7 @@ On the bundled sample clips replicated to N samples (hard links: no disk cost) i
 
 - per stage: samples per second, wall and CPU seconds inside the stage, with one worker;
 - the pipeline's wall time against the time spent inside the stages (the overhead ratio);
-- the speed-up of two workers over one;
+- the speed-up of two workers over one (each limited to one thread for numeric libraries);
 - the wall time of a no-op re-run (and of ``status``) over many already-done samples, on ten
   stages: the real ingest and filter plus eight light stand-in stages, since what a resume
   costs does not depend on what the stages computed;
@@ -52,7 +52,8 @@ def replicate(target: Path, copies: int) -> Path:
 
 def write_config(root: Path, name: str, clips: Path, workers: int) -> Path:
     raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
-    raw.update(input=str(clips), output=str(root / name), executor={"workers": workers})
+    executor = {"workers": workers, "threads_per_worker": 1}
+    raw.update(input=str(clips), output=str(root / name), executor=executor)
     raw.pop("labels", None)
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{name}.yaml"
@@ -154,7 +155,16 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def one_thread_per_worker() -> None:
+    """Numeric libraries use every core by default, so one worker alone would already use
+    both; limiting each worker (and this process) to one thread measures how the runner
+    scales with workers rather than how the libraries scale with threads."""
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = "1"
+
+
 def benchmark(copies: int, noop_samples: int) -> dict[str, Any]:
+    one_thread_per_worker()
     with tempfile.TemporaryDirectory(prefix="merr-bench-") as temp:
         root = Path(temp)
         clips = replicate(root / "clips", copies)
