@@ -244,16 +244,7 @@ class FrameBackend(FaceBackend):
                     au: int(value >= self.presence_threshold)
                     for au, value in row.intensities.items()
                 }
-        total = time.perf_counter() - started
-        return FaceTable(
-            rows=rows,
-            au_names=self.au_names,
-            frames_total=frames.stream.frames_decoded,
-            width=frames.stream.width,
-            height=frames.stream.height,
-            decode_seconds=frames.seconds,
-            detect_seconds=max(0.0, total - frames.seconds),
-        )
+        return face_table(rows, self.au_names, frames, started)
 
 
 @dataclass
@@ -285,3 +276,20 @@ def select_main_faces(
             row.intensities, row.presence = face.intensities, face.presence
         rows.append(row)
     return rows
+
+
+def face_table(
+    rows: list[FrameRow], au_names: list[str], frames: TimedFrames, started: float
+) -> FaceTable:
+    """The table of a clip whose frames came from ``frames``; the time since ``started``
+    that was not spent decoding counts as detection."""
+    total = time.perf_counter() - started
+    return FaceTable(
+        rows=rows,
+        au_names=au_names,
+        frames_total=frames.stream.frames_decoded,
+        width=frames.stream.width,
+        height=frames.stream.height,
+        decode_seconds=frames.seconds,
+        detect_seconds=max(0.0, total - frames.seconds),
+    )

@@ -30,6 +30,7 @@ from .base import (
     FaceTable,
     MeasuredFace,
     TimedFrames,
+    face_table,
     select_main_faces,
 )
 
@@ -121,16 +122,7 @@ class PyFeatBackend(FaceBackend):
         width = request.width or frames.stream.width or 1
         height = request.height or frames.stream.height or 1
         rows = select_main_faces(measured, request.main_face, width, height)
-        total = time.perf_counter() - started
-        return FaceTable(
-            rows=rows,
-            au_names=self._au_names,
-            frames_total=frames.stream.frames_decoded,
-            width=frames.stream.width,
-            height=frames.stream.height,
-            decode_seconds=frames.seconds,
-            detect_seconds=max(0.0, total - frames.seconds),
-        )
+        return face_table(rows, self._au_names, frames, started)
 
     def _detect(self, torch: Any, batch: list[Any]) -> list[tuple[int, float, list[MeasuredFace]]]:
         import numpy as np
