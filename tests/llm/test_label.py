@@ -167,7 +167,15 @@ def test_neutral_down_sampling_is_stable_per_sample(tmp_path: Path) -> None:
 
 def test_near_identical_reasoning_of_a_later_sample_is_not_fine(tmp_path: Path) -> None:
     store = Store(tmp_path / "out")
-    for sample_id, text in (("a1", "She smiles,  widely!"), ("b2", "she smiles widely")):
+    long = (
+        "Her mouth corners rise and her cheeks lift while she speaks in a lively voice about "
+        "winning the game, so every clue points to a happy person sharing good news today. "
+        "The words she chooses are warm and the pace of her speech is quick and excited."
+    )
+    reworded = long.replace("lively", "bright")  # one word: still the same reasoning
+    texts = (("a1", "She smiles,  widely!"), ("b2", "she smiles widely"))
+    texts += (("c3", long), ("d4", reworded), ("e5", "A calm voice talks about the weather."))
+    for sample_id, text in texts:
         record = Record(
             stage="synthesize",
             sample=sample_id,
@@ -188,6 +196,11 @@ def test_near_identical_reasoning_of_a_later_sample_is_not_fine(tmp_path: Path) 
     assert first.tier == "fine" and first.duplicate_of is None
     assert second.tier == "coarse" and second.duplicate_of == "a1"
     assert codes(second) == ["duplicate"]
+    for sample_id, text, expected in (("d4", reworded, "c3"), ("e5", texts[-1][1], None)):
+        data = stage.process(
+            context(tmp_path, sample_id, ingest("happy"), HAPPY_VISUAL, synth(reasoning=text))
+        ).data
+        assert data.duplicate_of == expected
 
 
 def test_curation_overrides_tier_and_label(tmp_path: Path) -> None:

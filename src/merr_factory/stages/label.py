@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 from collections import Counter
 from pathlib import Path
@@ -26,6 +25,7 @@ from ..curation import CurationError, CurationRow, CurationTable, read_curation_
 from ..discovery import SampleSource
 from ..labels import LabelRow
 from ..llm.cues import Cues, SynthesizeView
+from ..near_duplicates import NearDuplicateIndex
 from ..records import Reason
 from ..store import Store
 from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
@@ -56,6 +56,12 @@ class LabelSettings(StageSettings):
     )
     fine_requires_reasoning: bool = True
     deduplicate: bool = Field(default=True, description="near-identical reasoning is not fine")
+    duplicate_similarity: float = Field(
+        default=0.85,
+        ge=0.6,  # the candidate search is tuned for high similarity (near_duplicates.py)
+        le=1,
+        description="word 3-gram Jaccard similarity at which two reasonings count as one",
+    )
     neutral_keep_fraction: float = Field(
         default=1.0, ge=0, le=1, description="share of neutral samples kept in the fine tier"
     )
@@ -94,7 +100,7 @@ class LabelStage(Stage[LabelSettings]):
         self._lock = threading.Lock()
         self._curation: CurationTable | None = None
         self._curation_error: CurationError | None = None
-        self._first_with_text: dict[str, str] | None = None  # normalised text -> sample id
+        self._reasonings: NearDuplicateIndex | None = None  # built on first use, once per run
         self._store: Store | None = None
 
     # -- per-sample inputs that live outside the upstream records --------------------------
@@ -126,13 +132,13 @@ class LabelStage(Stage[LabelSettings]):
         return self._curation.rows.get(sample_id)
 
     def duplicate_of(self, sample_id: str, text: str | None, store: Store) -> str | None:
-        """The earliest other sample (by id) whose reasoning is the same once normalised."""
+        """The earliest other sample (by id) whose reasoning is near-identical to this one."""
         if not text:
             return None
         with self._lock:
-            if self._first_with_text is None:
-                self._first_with_text = _reasoning_index(store)
-        first = self._first_with_text.get(normalise(text))
+            if self._reasonings is None:
+                self._reasonings = _reasoning_index(store, self.settings.duplicate_similarity)
+        first = self._reasonings.first_similar(sample_id, text)
         return first if first is not None and first < sample_id else None
 
     # -- the decision ------------------------------------------------------------------------
@@ -303,23 +309,12 @@ def _kept(sample_id: str, fraction: float) -> bool:
     return draw < fraction
 
 
-_WORDS = re.compile(r"\w+")
-
-
-def normalise(text: str) -> str:
-    """Case, punctuation and spacing do not make two texts different."""
-    return " ".join(_WORDS.findall(text.lower()))
-
-
-def _reasoning_index(store: Store) -> dict[str, str]:
-    """Normalised reasoning -> the smallest sample id that has it, over stored synthesize
-    records (read once per run)."""
-    first: dict[str, str] = {}
+def _reasoning_index(store: Store, threshold: float) -> NearDuplicateIndex:
+    """The stored synthesize records' reasonings (read once per run; the stage waits for all
+    samples to pass synthesize first, see ``waits_for_all``)."""
+    index = NearDuplicateIndex(threshold)
     for path in sorted(store.stage_dir("synthesize").glob("*.json")):
         record = store.load("synthesize", path.stem)
-        if record is None or record.status != "done":
-            continue
-        text = record.data.get("smp_reason_caption")
-        if text:
-            first.setdefault(normalise(text), record.sample)
-    return first
+        if record is not None and record.status == "done" and record.data.get("smp_reason_caption"):
+            index.add(record.sample, record.data["smp_reason_caption"])
+    return index
