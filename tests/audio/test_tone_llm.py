@@ -21,6 +21,7 @@ pytest.importorskip("silero_vad", reason="the audio extra (silero-vad) is not in
 
 from merr_factory.backends.tone import parse_tone
 from merr_factory.prosody.tone import TONES
+from tests.http_stub import send_json
 
 from ..conftest import run_pipeline, tally
 
@@ -56,12 +57,7 @@ def server() -> Iterator[tuple[str, StandIn]]:
                     }
                 ],
             }
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, reply)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.conftest import CLIPS, run_pipeline
+from tests.http_stub import send_json
 
 IMAGE = CLIPS / "sample_00000006.jpg"
 WORDS = [f"w{i}" for i in range(57)]
@@ -107,12 +108,7 @@ class _Endpoint(BaseHTTPRequestHandler):
             "choices": [{"index": 0, "finish_reason": "stop", "message": {
                 "role": "assistant", "content": ' "A woman with dark hair\\nsits\n indoors." '}}],
         }  # fmt: skip
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, reply)
 
     def log_message(self, *args: object) -> None:
         return None

@@ -27,6 +27,7 @@ import pytest
 from merr_factory.config import load_config
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.workspace import Workspace, open_workspace
+from tests.http_stub import send_json
 
 # --- contract-shaped upstream data ---------------------------------------------------------
 
@@ -346,12 +347,7 @@ class ScriptedServer:
                     else:
                         status, reply, delay = server.behaviour(number, body)
                     time.sleep(delay)
-                    payload = json.dumps(reply).encode() if isinstance(reply, dict) else reply
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    send_json(self, reply, status)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
                 finally:
