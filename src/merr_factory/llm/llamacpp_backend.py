@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..optional import require
+from ..threads import thread_budget
 from .base import Completion, GenerationParams, LLMBackend, LLMError, Message
 from .settings import LLMSettings
 
@@ -57,6 +58,8 @@ class LlamaCppBackend(LLMBackend):
         self._llama = llama_cpp.Llama(
             model_path=str(self.path),
             n_ctx=self.settings.n_ctx,
+            n_threads=thread_budget(),  # llama.cpp ignores OMP_NUM_THREADS
+            n_threads_batch=thread_budget(),
             seed=self.settings.seed if self.settings.seed is not None else -1,
             verbose=False,
         )

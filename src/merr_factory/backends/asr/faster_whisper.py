@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ...optional import require
+from ...threads import thread_budget
 from .base import AsrBackend, AsrOptions, AsrSegment, Task, Transcription
 
 
@@ -23,6 +24,7 @@ class FasterWhisperBackend(AsrBackend):
             device=options.device,
             compute_type=options.compute_type,
             download_root=options.download_root,
+            cpu_threads=thread_budget(),  # CTranslate2's own pool ignores OMP_NUM_THREADS
         )
 
     @property
