@@ -306,9 +306,9 @@ def test_planner_fingerprint_depends_on_upstream_content(write_config, tmp_path:
 def test_output_paths_stay_inside_the_output_folder(tmp_path: Path) -> None:
     store = Store(tmp_path / "out")
     with pytest.raises(ValueError, match="unsafe sample id"):
-        store.record_path("ingest", "../../escape")
+        store.record_key("ingest", "../../escape")
     with pytest.raises(ValueError, match="unsafe sample id"):
-        store.artifact_dir("ingest", "/etc")
+        store.record_key("ingest", "/etc")
 
 
 class SlowIOStage(Stage[StageSettings]):

@@ -124,7 +124,7 @@ def _execute(config: Config, options: RunOptions) -> None:
             len(workspace.samples),
             config.input,
             ", ".join(options.stages),
-            config.output,
+            config.output_url or config.output,
         )
         summary = Runner(workspace, options).run()
         log.debug("summary:\n%s", render_summary(summary))
@@ -134,7 +134,10 @@ def _execute(config: Config, options: RunOptions) -> None:
         logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
         handler.close()
     typer.echo(render_summary(summary))
-    save_summary(summary, config.output / "runs" / f"{_run_name(started, options)}.json", started)
+    saved = save_summary(
+        summary, config.output / "runs" / f"{_run_name(started, options)}.json", started
+    )
+    workspace.store.keep_copy(saved, f"runs/{saved.name}")
     if summary.failed:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -229,7 +232,7 @@ def report(
         path = refresh_report(workspace, progress=not quiet)
     except ReportError as error:
         raise _fail(str(error)) from None
-    typer.echo(str(path))
+    typer.echo(path)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from .executors.settings import ExecutorSettings
+from .folders import is_url
 from .knowledge.emotions import MERR_LABELS
 from .stages import STAGES
 from .stages.base import StageSettings
@@ -17,6 +19,8 @@ from .stages.base import StageSettings
 log = logging.getLogger(__name__)
 
 PATH_OVERRIDES = ("input", "labels", "output")
+# Option names that carry credentials: refused in storage_options, which is saved with outputs.
+SECRET_WORDS = re.compile(r"key|secret|token|password|credential|sas_", re.I)
 
 
 class ConfigError(ValueError):
@@ -46,10 +50,50 @@ class Config(_Strict):
 
     input: Path = Field(description="folder of clips (searched recursively) or a list file")
     labels: Path | None = Field(default=None, description="label CSV: name,discrete,valence")
-    output: Path
+    output: Path = Field(
+        description="local folder for the outputs; with output_url, for logs and work files only"
+    )
+    output_url: str | None = Field(
+        default=None,
+        description="write records, files and the export here instead: an fsspec URL "
+        "(s3://bucket/run, gs://..., az://...) that every worker can reach",
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="options for the output_url's filesystem (endpoint_url, region, ...); "
+        "credentials come from the environment, never from this file",
+    )
     label_set: list[str] = Field(default_factory=lambda: list(MERR_LABELS), min_length=1)
     stages: StagesSettings = Field(default_factory=StagesSettings)  # type: ignore[valid-type]
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output_is_a_folder(cls, value: Any) -> Any:
+        if isinstance(value, str) and is_url(value):
+            raise ValueError(
+                "output is a local folder; put a URL in output_url "
+                "(output then keeps logs and work files)"
+            )
+        return value
+
+    @field_validator("output_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_url(value):
+            raise ValueError("output_url must be a URL like s3://bucket/run")
+        return value
+
+    @field_validator("storage_options")
+    @classmethod
+    def _no_secrets(cls, options: dict[str, Any]) -> dict[str, Any]:
+        secrets = sorted(_secret_keys(options))
+        if secrets:
+            raise ValueError(
+                f"{', '.join(secrets)}: credentials must come from the environment "
+                "(e.g. AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS), not the config"
+            )
+        return options
 
     @field_validator("label_set")
     @classmethod
@@ -124,6 +168,18 @@ def _check_paths(path: Path, config: Config) -> None:
         raise ConfigError(f"{path}: labels: {config.labels} is not a file")
     if config.output.exists() and not config.output.is_dir():
         raise ConfigError(f"{path}: output: {config.output} exists and is not a folder")
+
+
+def _secret_keys(options: dict[str, Any], prefix: str = "") -> list[str]:
+    """Names of credential options, nested ones (``client_kwargs.aws_secret_access_key``) too."""
+    found = []
+    for key, value in options.items():
+        name = f"{prefix}{key}"
+        if SECRET_WORDS.search(str(key)):
+            found.append(name)
+        elif isinstance(value, dict):
+            found += _secret_keys(value, f"{name}.")
+    return found
 
 
 def stage_settings(config: Config, name: str) -> StageSettings:

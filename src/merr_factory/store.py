@@ -1,4 +1,4 @@
-"""The on-disk layout of an output folder; the only module that knows where files live.
+"""The layout of an output folder; the only module that knows where files live.
 
     <output>/stages/<stage>/<sample>.json   the record of one (stage, sample)
     <output>/stages/<stage>/<sample>/...    files the stage wrote for that sample
@@ -17,23 +17,25 @@ quick, each stage keeps an index of the heads of records it has verified, with t
 file's size and modification time. A record whose file (and listed files) still have those
 sizes and times is taken from the index; any other is read and verified again. The index is
 only a cache: deleting it costs time, never correctness.
+
+With ``output_url`` the same layout (less ``runs/``, ``logs/`` and ``.tmp/``, which stay in
+the local ``output`` folder) lives at an fsspec URL; ``folders.py`` moves the bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import marshal
-import os
 import shutil
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from .atomic import write_bytes_atomic, write_json_atomic
+from .folders import Folder, LocalFolder, file_sha256
 from .records import Artifact, Reason, Record, RecordHead
 from .sample_ids import is_valid_sample_id
 
@@ -44,56 +46,89 @@ INDEX_FORMAT = 1
 
 
 class Store:
-    """Reads and writes records and artifacts under one output folder."""
+    """Reads and writes records and artifacts under one output folder.
 
-    def __init__(self, root: Path) -> None:
+    ``root`` is always a local folder: it holds work folders (and, for a remote output, the
+    cache of downloaded files). ``files`` is where the outputs live: ``root`` itself by
+    default, or a remote folder (an fsspec URL) given by the config's ``output_url``.
+    """
+
+    def __init__(self, root: Path, files: Folder | None = None) -> None:
         self.root = root
+        self.files: Folder = files if files is not None else LocalFolder(root)
         self.temp_root = root / ".tmp"
         self._indexes: dict[str, dict[str, list]] = {}
-        self._stage_roots: dict[str, str] = {}
         self._dirty: set[str] = set()
 
-    def stage_dir(self, stage: str) -> Path:
-        return self.root / "stages" / stage
+    def __reduce__(self) -> tuple[Any, ...]:  # workers get a fresh store on the same folder
+        return (Store, (self.root, self.files))
 
-    def record_path(self, stage: str, sample_id: str) -> Path:
-        return self.stage_dir(stage) / f"{_checked(sample_id)}.json"
+    @property
+    def remote(self) -> bool:
+        return not isinstance(self.files, LocalFolder)
 
-    def artifact_dir(self, stage: str, sample_id: str) -> Path:
-        return self.stage_dir(stage) / _checked(sample_id)
+    def record_key(self, stage: str, sample_id: str) -> str:
+        return f"stages/{stage}/{_checked(sample_id)}.json"
+
+    def artifact_key(self, record: Record, name: str) -> str:
+        """Where an artifact listed in ``record`` lives, relative to the output folder."""
+        return f"stages/{record.stage}/{_checked(record.sample)}/{name}"
 
     def artifact_path(self, record: Record, name: str) -> Path:
-        """Where an artifact listed in ``record`` lives."""
-        return self.artifact_dir(record.stage, record.sample) / name
+        """A local path to an artifact listed in ``record`` (downloaded once if remote)."""
+        listed = {artifact.path: artifact.sha256 for artifact in record.artifacts}
+        if name not in listed:
+            raise KeyError(f"{record.stage}/{record.sample} has no file {name}")
+        path = self.files.local_file(self.artifact_key(record, name), listed[name])
+        if path is None:
+            raise FileNotFoundError(f"{self.url(self.artifact_key(record, name))} is missing")
+        return path
+
+    def local_copy(self, key: str, sha256: str) -> Path | None:
+        """A local path to the stored file ``key`` (e.g. from an export entry), or None."""
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(part in ("", ".", "..") for part in parts):
+            raise ValueError(f"unsafe path {key!r} in the output folder")
+        return self.files.local_file(key, sha256)
+
+    def url(self, key: str) -> str:
+        """Where ``key`` is, for messages and for files referred to in place."""
+        return self.files.url(key)
+
+    def sample_ids(self, stage: str) -> list[str]:
+        """The ids of the samples with a stored record of ``stage`` (intact or not)."""
+        return [name.removesuffix(".json") for name in self.files.names(f"stages/{stage}", ".json")]
 
     def load(self, stage: str, sample_id: str) -> Record | None:
         """The stored record if it is intact and its files are all there, else None.
 
         A damaged record is removed, so that nothing (the index included) trusts it again.
         """
-        path = self.record_path(stage, sample_id)
+        key = self.record_key(stage, sample_id)
         try:
-            record = Record.model_validate_json(path.read_bytes())
+            record = Record.model_validate_json(self.files.read_bytes(key))
         except FileNotFoundError:
             return None
         except (OSError, ValidationError, ValueError) as error:
-            log.warning("%s: damaged record, will recompute (%s)", path, _first_line(error))
-            path.unlink(missing_ok=True)
+            log.warning(
+                "%s: damaged record, will recompute (%s)", self.url(key), _first_line(error)
+            )
+            self.files.delete(key)
             return None
         problem = self._verify(record, stage, sample_id)
         if problem:
-            log.warning("%s: %s, will recompute", path, problem)
-            path.unlink(missing_ok=True)
+            log.warning("%s: %s, will recompute", self.url(key), problem)
+            self.files.delete(key)
             return None
         return record
 
     def head(self, stage: str, sample_id: str) -> RecordHead | None:
         """The head of the stored record: from the index when the files are unchanged."""
         entry = self._index(stage).get(sample_id)
-        if entry is not None:
-            folder = f"{self._stage_root(stage)}/{_checked(sample_id)}"
-            if _unchanged(folder, entry):  # plain strings: this runs 100k times on a resume
-                return _head_from_entry(stage, sample_id, entry)
+        if entry is not None and self.files.unchanged(
+            f"stages/{stage}/{_checked(sample_id)}", entry
+        ):
+            return _head_from_entry(stage, sample_id, entry)
         record = self.load(stage, sample_id)
         if record is None:
             return None
@@ -107,13 +142,11 @@ class Store:
             if index.pop(record.sample, None) is not None:
                 self._dirty.add(record.stage)
             return
-        try:
-            stat = self.record_path(record.stage, record.sample).stat()
-        except OSError:
+        signature = self.files.signature(self.record_key(record.stage, record.sample))
+        if signature is None:
             return
         index[record.sample] = [
-            stat.st_size,
-            stat.st_mtime_ns,
+            *signature,
             record.fingerprint,
             record.data_hash,
             [[reason.code, reason.message] for reason in record.halt],
@@ -129,21 +162,13 @@ class Store:
         """
         for stage in sorted(self._dirty):
             document = {"format": INDEX_FORMAT, "entries": self._indexes[stage]}
-            write_bytes_atomic(self._index_path(stage), marshal.dumps(document))
+            self.files.write_bytes(_index_key(stage), marshal.dumps(document))
         self._dirty.clear()
-
-    def _stage_root(self, stage: str) -> str:
-        if stage not in self._stage_roots:
-            self._stage_roots[stage] = str(self.stage_dir(stage))
-        return self._stage_roots[stage]
-
-    def _index_path(self, stage: str) -> Path:
-        return self.root / ".state" / f"{stage}.index"
 
     def _index(self, stage: str) -> dict[str, list]:
         if stage not in self._indexes:
             try:
-                document = marshal.loads(self._index_path(stage).read_bytes())
+                document = marshal.loads(self.files.read_bytes(_index_key(stage)))
                 entries = document["entries"] if document.get("format") == INDEX_FORMAT else {}
             except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError):
                 entries = {}
@@ -156,9 +181,8 @@ class Store:
         if record.data_hash != record.content_hash():
             return "record content does not match its hash"
         for artifact in record.artifacts:
-            file = self.artifact_path(record, artifact.path)
             try:
-                size = file.stat().st_size
+                size = self.files.size(self.artifact_key(record, artifact.path))
             except OSError:
                 return f"file {artifact.path} is missing"
             if size != artifact.size:
@@ -167,11 +191,13 @@ class Store:
 
     def save(self, record: Record) -> None:
         """Write a sealed record atomically."""
-        write_json_atomic(self.record_path(record.stage, record.sample), record.model_dump())
+        self.files.write_bytes(
+            self.record_key(record.stage, record.sample), _json_bytes(record.model_dump())
+        )
 
     def forget(self, stage: str, sample_id: str) -> None:
         """Remove a record before recomputing it, so no record outlives its files."""
-        self.record_path(stage, sample_id).unlink(missing_ok=True)
+        self.files.delete(self.record_key(stage, sample_id))
 
     def new_workdir(self, stage: str, sample_id: str) -> Path:
         """A fresh private folder where a stage writes a sample's files before commit."""
@@ -184,46 +210,38 @@ class Store:
         artifacts = [
             _describe(file, workdir) for file in sorted(workdir.rglob("*")) if file.is_file()
         ]
-        final = self.artifact_dir(stage, sample_id)
+        prefix = f"stages/{stage}/{_checked(sample_id)}"
         if artifacts:
-            self._replace_dir(final, workdir)
+            self.files.replace_tree(prefix, workdir, self._trash())
         else:
-            shutil.rmtree(final, ignore_errors=True)
+            self.files.remove_tree(prefix)
             shutil.rmtree(workdir, ignore_errors=True)
         return artifacts
-
-    def final_dir(self, stage: str) -> Path:
-        """Where a stage's whole-set output lives (e.g. ``<output>/export``)."""
-        return self.root / stage
-
-    def final_marker(self, stage: str) -> Path:
-        return self.root / ".state" / f"{stage}.final.json"
 
     def final_fingerprint(self, stage: str) -> str | None:
         """The fingerprint the current whole-set output was made from, if it is intact."""
         try:
-            marker = json.loads(self.final_marker(stage).read_text(encoding="utf-8"))
+            marker = json.loads(self.files.read_bytes(_final_marker_key(stage)))
         except (OSError, ValueError):
             return None
-        if not self.final_dir(stage).is_dir():
+        if not self.files.has_tree(stage):
             return None
         return marker.get("fingerprint")
 
     def commit_final(self, stage: str, workdir: Path, fingerprint: str, samples: int) -> None:
         """Swap a finished whole-set output into place; the marker is written last."""
-        self.final_marker(stage).unlink(missing_ok=True)
-        self._replace_dir(self.final_dir(stage), workdir)
-        write_json_atomic(
-            self.final_marker(stage), {"fingerprint": fingerprint, "samples": samples}
-        )
+        self.files.delete(_final_marker_key(stage))
+        self.files.replace_tree(stage, workdir, self._trash())
+        marker = {"fingerprint": fingerprint, "samples": samples}
+        self.files.write_bytes(_final_marker_key(stage), _json_bytes(marker))
 
-    def _replace_dir(self, final: Path, workdir: Path) -> None:
-        if final.exists():
-            trash = self.temp_root / f"trash-{uuid.uuid4().hex}"
-            final.rename(trash)
-            shutil.rmtree(trash, ignore_errors=True)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        workdir.rename(final)
+    def keep_copy(self, local: Path, key: str) -> None:
+        """For a remote output, keep a copy of a local file (a run summary) there too."""
+        if self.remote:
+            self.files.write_bytes(key, local.read_bytes())
+
+    def _trash(self) -> Path:
+        return self.temp_root / f"trash-{uuid.uuid4().hex}"
 
     def sweep_temp(self, older_than: float = STALE_WORKDIR_SECONDS) -> int:
         """Delete work folders left by interrupted runs; returns how many were removed.
@@ -241,6 +259,18 @@ class Store:
         return removed
 
 
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _index_key(stage: str) -> str:
+    return f".state/{stage}.index"
+
+
+def _final_marker_key(stage: str) -> str:
+    return f".state/{stage}.final.json"
+
+
 def _checked(sample_id: str) -> str:
     """Refuse any id that could name a path outside the output folder."""
     if not is_valid_sample_id(sample_id):
@@ -249,31 +279,15 @@ def _checked(sample_id: str) -> str:
 
 
 def _describe(file: Path, workdir: Path) -> Artifact:
-    sha = hashlib.sha256()
-    with file.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
     return Artifact(
-        path=file.relative_to(workdir).as_posix(), size=file.stat().st_size, sha256=sha.hexdigest()
+        path=file.relative_to(workdir).as_posix(),
+        size=file.stat().st_size,
+        sha256=file_sha256(file),
     )
 
 
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
-def _unchanged(folder: str, entry: list) -> bool:
-    """True when the record file (``folder + '.json'``) and its listed files are as indexed."""
-    try:
-        stat = os.stat(folder + ".json")
-        if stat.st_size != entry[0] or stat.st_mtime_ns != entry[1]:
-            return False
-        for name, size in entry[5]:
-            if os.stat(f"{folder}/{name}").st_size != size:
-                return False
-    except OSError:
-        return False
-    return True
 
 
 def _head_from_entry(stage: str, sample_id: str, entry: list) -> RecordHead:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .config import Config, stage_settings
 from .discovery import SampleSource, discover
+from .folders import RemoteFolder
 from .labels import LabelRow, LabelTable, read_label_table
 from .stages import STAGES
 from .stages.base import RunFacts, Stage
@@ -88,11 +89,19 @@ def open_workspace(config: Config) -> Workspace:
     stages = {cls.name: cls(stage_settings(config, cls.name), facts) for cls in STAGES}
     return Workspace(
         config=config,
-        store=Store(config.output),
+        store=open_store(config),
         samples=found.samples,
         labels=labels,
         stages=stages,
     )
+
+
+def open_store(config: Config) -> Store:
+    """The output store: the local ``output`` folder, or ``output_url`` with a local cache."""
+    if config.output_url is None:
+        return Store(config.output)
+    cache = config.output / ".cache" / "files"
+    return Store(config.output, RemoteFolder(config.output_url, config.storage_options, cache))
 
 
 def _join_labels(config: Config, samples: list[SampleSource]) -> dict[str, LabelRow]:

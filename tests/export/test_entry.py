@@ -7,6 +7,7 @@ from pathlib import Path
 
 from merr_factory.export.writer import write_export
 from merr_factory.stages.export import ExportSettings
+from merr_factory.store import Store
 
 from .conftest import copy_clips, run_export, write_export_config
 from .stand_ins import LabelStandIn
@@ -49,7 +50,7 @@ def test_a_bad_upstream_record_fails_that_sample_only(tmp_path: Path, monkeypatc
 def test_an_empty_export_still_writes_every_file(tmp_path: Path) -> None:
     folder = tmp_path / "export"
     folder.mkdir()
-    summary = write_export([], ExportSettings(), tmp_path, folder)
+    summary = write_export([], ExportSettings(), Store(tmp_path), folder)
     assert (folder / "MERR_coarse_grained.txt").read_text() == ""
     assert json.loads((folder / "MERR_fine_grained.json").read_text()) == {}
     assert (folder / "merr.parquet").stat().st_size > 0

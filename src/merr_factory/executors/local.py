@@ -14,25 +14,18 @@ import logging.handlers
 import multiprocessing
 import os
 import pickle
-import sys
 from concurrent.futures import Executor as FuturesExecutor
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from pathlib import Path
 
 from ..compute import ComputeResult, ComputeTask, StageHost, StageSpec
 from ..logs import PACKAGE_LOGGER
 from ..stages.base import Stage
 from ..store import Store
+from ..threads import set_thread_budget
 from .base import Executor
 from .settings import ExecutorSettings
 
 CPU_LANE = "cpu"
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-)
 
 
 class LocalExecutor(Executor):
@@ -50,6 +43,7 @@ class LocalExecutor(Executor):
 
     def _make_cpu_pool(self) -> FuturesExecutor:
         if self.workers == 1:
+            set_thread_budget(self.threads_per_worker)
             return ThreadPoolExecutor(max_workers=1, thread_name_prefix="compute")
         context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
         queue = context.Queue()
@@ -64,7 +58,7 @@ class LocalExecutor(Executor):
             max_workers=self.workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(pickle.dumps(specs), str(self.store.root), queue, self.threads_per_worker),
+            initargs=(pickle.dumps(specs), self.store, queue, self.threads_per_worker),
         )
 
     def lane(self, stage: str) -> str:
@@ -110,26 +104,16 @@ _WORKER: dict[str, StageHost] = {}
 _STORE: list[Store] = []
 
 
-def _init_worker(specs: bytes, store_root: str, queue: multiprocessing.Queue, threads: int) -> None:
+def _init_worker(specs: bytes, store: Store, queue: multiprocessing.Queue, threads: int) -> None:
     """Set thread limits first, then build the stages (whose imports read those limits)."""
-    _limit_threads(threads)
+    set_thread_budget(threads)
     logger = logging.getLogger(PACKAGE_LOGGER)
     logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     stages: dict[str, StageSpec] = pickle.loads(specs)
     _WORKER.update({name: StageHost(spec.build()) for name, spec in stages.items()})
-    _STORE.append(Store(Path(store_root)))
-
-
-def _limit_threads(threads: int) -> None:
-    """Keep ``workers x threads`` near the core count: numeric libraries read these
-    variables when first loaded, and torch is told directly if it is already loaded."""
-    for variable in THREAD_VARIABLES:
-        os.environ[variable] = str(threads)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)
+    _STORE.append(store)
 
 
 def _worker_compute(task: ComputeTask) -> ComputeResult:

@@ -2,15 +2,14 @@
 
 Actors keep a stage's models loaded between samples; each stage's actors ask for the
 resources given in ``executor.resources.<stage>`` (CPUs, GPUs) and that stage's
-``concurrency()`` as their thread count. Workers write to the output folder themselves, so it
-must be a path every node sees (a shared filesystem).
+``concurrency()`` as their thread count. Actors write to the output themselves, so it must be
+a place every node reaches: a shared filesystem path, or an ``output_url`` (s3://, gs://...).
 """
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 from ..compute import ComputeResult, ComputeTask, StageHost, StageSpec
@@ -27,10 +26,10 @@ log = logging.getLogger(__name__)
 class StageActor:
     """Holds one stage with its models loaded; computes samples of that stage."""
 
-    def __init__(self, spec: StageSpec, store_root: str) -> None:
+    def __init__(self, spec: StageSpec, store: Store) -> None:
         setup_console_logging(False)
         self.host = StageHost(spec.build())
-        self.store = Store(Path(store_root))
+        self.store = store
 
     def compute(self, task: ComputeTask) -> ComputeResult:
         return self.host.compute(task, self.store)
@@ -92,7 +91,7 @@ class RayExecutor(Executor):
                 max_concurrency=max(1, self.stages[stage].concurrency()),
             )
             self._actors[stage] = [
-                actor_class.remote(StageSpec.of(self.stages[stage]), str(self.store.root))
+                actor_class.remote(StageSpec.of(self.stages[stage]), self.store)
                 for _ in range(resources.actors)
             ]
             log.debug("ray: %d actors for stage %s", resources.actors, stage)

@@ -202,9 +202,5 @@ def _media(upstream: Mapping[str, Record], stage: str, name: str, store: Store) 
         return None
     for artifact in record.artifacts:
         if artifact.path == name:
-            path = store.artifact_path(record, name)
-            if not path.is_file():
-                return None
-            relative = path.relative_to(store.root).as_posix()
-            return MediaFile(path=relative, sha256=artifact.sha256)
+            return MediaFile(path=store.artifact_key(record, name), sha256=artifact.sha256)
     return None

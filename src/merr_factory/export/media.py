@@ -13,8 +13,12 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from .entry import ExportEntry, MediaFile
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +55,24 @@ class ExportMedia:
 
 
 def place_frames(
-    entries: list[ExportEntry], output_root: Path, folder: Path, media: ExportMedia
+    entries: list[ExportEntry], store: Store, folder: Path, media: ExportMedia
 ) -> None:
     for entry in entries:
         relative = f"{FRAMES_DIR}/{entry.sample_id}.jpg"
-        if _place(entry.peak_frame, output_root, folder / relative, media):
+        if _place(entry.peak_frame, store, folder / relative, media):
             media.frames[entry.sample_id] = relative
 
 
 def place_audio(
-    entries: list[ExportEntry], output_root: Path, folder: Path, media: ExportMedia, link: bool
+    entries: list[ExportEntry], store: Store, folder: Path, media: ExportMedia, link: bool
 ) -> None:
     """Link the wavs into the export, or (``link`` false) refer to them where they are."""
     for entry in entries:
         relative = f"{AUDIO_DIR}/{entry.sample_id}.wav"
         if not link:
             if entry.audio_file is not None:
-                media.audio[entry.sample_id] = str((output_root / entry.audio_file.path).resolve())
-        elif _place(entry.audio_file, output_root, folder / relative, media):
+                media.audio[entry.sample_id] = store.url(entry.audio_file.path)
+        elif _place(entry.audio_file, store, folder / relative, media):
             media.audio[entry.sample_id] = relative
 
 
@@ -84,11 +88,12 @@ def place_videos(entries: list[ExportEntry], folder: Path, media: ExportMedia) -
             media.missing.append(f"{entry.sample_id}: clip {source} is gone")
 
 
-def _place(file: MediaFile | None, output_root: Path, target: Path, media: ExportMedia) -> bool:
+def _place(file: MediaFile | None, store: Store, target: Path, media: ExportMedia) -> bool:
+    """Link (or, from a remote output, download) an upstream file into the export."""
     if file is None:
         return False
-    source = output_root / file.path
-    if not source.is_file():
+    source = store.local_copy(file.path, file.sha256)
+    if source is None:
         media.missing.append(f"{target.stem}: {file.path} is gone")
         return False
     link_or_copy(source, target)

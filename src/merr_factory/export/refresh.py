@@ -3,8 +3,6 @@ records, without running any model, and say where the report is."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..pipeline import Runner, RunOptions
 from ..workspace import Workspace
 from .report import REPORT_FILE
@@ -14,18 +12,18 @@ class ReportError(RuntimeError):
     """The report cannot be built yet; the message says why."""
 
 
-def refresh_report(workspace: Workspace, progress: bool = False) -> Path:
-    """Run the export stage over the stored records and return the report's path."""
+def refresh_report(workspace: Workspace, progress: bool = False) -> str:
+    """Run the export stage over the stored records and return where the report is."""
     if "report" not in workspace.stages["export"].settings.formats:
         raise ReportError("'report' is not in stages.export.formats")
     summary = Runner(workspace, RunOptions(stages=["export"], progress=progress)).run()
     tally = summary.tallies[0]
-    path = workspace.store.final_dir("export") / REPORT_FILE
+    key = f"export/{REPORT_FILE}"
     if tally.final == "failed":
         raise ReportError("the export failed; see the log above")
-    if not path.is_file():
+    if workspace.store.files.signature(key) is None:
         raise ReportError(
             f"no export yet: {tally.waiting} samples wait for earlier stages, "
             f"{tally.blocked} are blocked by failures; run the pipeline first"
         )
-    return path
+    return workspace.store.url(key)

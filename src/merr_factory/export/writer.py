@@ -25,6 +25,7 @@ from .stats import ExportStats, compute_stats
 
 if TYPE_CHECKING:
     from ..stages.export import ExportSettings
+    from ..store import Store
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,14 @@ class ExportSummary:
 
 
 def write_export(
-    entries: list[ExportEntry], settings: ExportSettings, output_root: Path, folder: Path
+    entries: list[ExportEntry], settings: ExportSettings, store: Store, folder: Path
 ) -> ExportSummary:
     """Write the formats ``settings.formats`` names into ``folder`` (which exists)."""
     entries = sorted(entries, key=lambda entry: entry.sample_id)
     formats = set(settings.formats)
     sets = select_merr(entries)  # raises on a clip name collision, before anything is written
     stats = compute_stats(entries, sets)
-    media = _place_media(entries, sets, settings, output_root, folder)
+    media = _place_media(entries, sets, settings, store, folder)
     summary = ExportSummary(sets=sets, stats=stats, media=media)
     files = summary.files
     if "merr" in formats:
@@ -81,15 +82,15 @@ def _place_media(
     entries: list[ExportEntry],
     sets: MerrSets,
     settings: ExportSettings,
-    output_root: Path,
+    store: Store,
     folder: Path,
 ) -> ExportMedia:
     formats = set(settings.formats)
     media = ExportMedia()
     if formats & {"report", "parquet"}:
-        place_frames(entries, output_root, folder, media)
+        place_frames(entries, store, folder, media)
     if "sharegpt" in formats:
-        place_audio(sets.coarse, output_root, folder, media, link=settings.link_audio)
+        place_audio(sets.coarse, store, folder, media, link=settings.link_audio)
     if formats & {"sharegpt", "merr", "instructions"} and settings.link_videos:
         place_videos(sets.coarse, folder, media)
     return media

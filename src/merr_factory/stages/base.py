@@ -133,7 +133,8 @@ class Stage(ABC, Generic[SettingsT]):
 
         Called after the per-sample pass with this stage's current, kept records in sample
         order, only when they (or the settings) changed since the last finalize. ``target``
-        is a fresh folder that replaces ``store.final_dir(stage)`` when this returns.
+        is a fresh folder that replaces the stage's whole-set output (``<output>/<stage>/``)
+        when this returns.
         """
 
     @classmethod

@@ -70,4 +70,4 @@ class ExportStage(Stage[ExportSettings]):
 
     def finalize(self, records: list[Record], target: Path, store: Store) -> None:
         entries = [ExportEntry.model_validate(record.data) for record in records]
-        write_export(entries, self.settings, store.root, target)
+        write_export(entries, self.settings, store, target)

@@ -313,8 +313,8 @@ def _reasoning_index(store: Store, threshold: float) -> NearDuplicateIndex:
     """The stored synthesize records' reasonings (read once per run; the stage waits for all
     samples to pass synthesize first, see ``waits_for_all``)."""
     index = NearDuplicateIndex(threshold)
-    for path in sorted(store.stage_dir("synthesize").glob("*.json")):
-        record = store.load("synthesize", path.stem)
+    for sample_id in store.sample_ids("synthesize"):
+        record = store.load("synthesize", sample_id)
         if record is not None and record.status == "done" and record.data.get("smp_reason_caption"):
             index.add(record.sample, record.data["smp_reason_caption"])
     return index

@@ -1,0 +1,257 @@
+"""Where an output folder's bytes live: a local folder, or any fsspec URL (s3://, gs://, ...).
+
+The ``Store`` knows the layout (which key holds what); a folder here only moves bytes. Keys are
+'/'-separated paths relative to the folder's root; the store builds them from checked parts.
+
+Writing one object is all-or-nothing in both: locally by writing a temporary file and renaming
+it, on an object store because one PUT lands whole or not at all. That is all the store needs
+for safety: a record is a single object, written after the files it lists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from .atomic import write_bytes_atomic
+from .optional import require
+
+# (size, version) of a stored object: a changed version means it was rewritten.
+Signature = tuple[int, Any]
+LOCAL_PROTOCOLS = ("file", "local")
+
+
+class Folder(Protocol):
+    """The operations the store needs from where its files live."""
+
+    def read_bytes(self, key: str) -> bytes: ...  # FileNotFoundError if absent
+    def write_bytes(self, key: str, data: bytes) -> None: ...  # whole or nothing
+    def delete(self, key: str) -> None: ...  # absent is fine
+    def size(self, key: str) -> int: ...  # OSError if absent
+    def signature(self, key: str) -> Signature | None: ...
+    def unchanged(self, folder: str, entry: list) -> bool: ...
+    def names(self, prefix: str, suffix: str) -> list[str]: ...
+    def replace_tree(self, prefix: str, workdir: Path, trash: Path) -> None: ...
+    def remove_tree(self, prefix: str) -> None: ...
+    def has_tree(self, prefix: str) -> bool: ...
+    def local_file(self, key: str, sha256: str) -> Path | None: ...
+    def url(self, key: str) -> str: ...
+
+
+def is_url(text: str) -> bool:
+    """True for ``scheme://...`` (a remote location), not for a plain or Windows path."""
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and len(scheme) > 1 and scheme.replace("+", "").isalnum()
+
+
+class LocalFolder:
+    """A folder on a local or shared filesystem (NFS, Lustre): plain files, atomic renames."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._root = str(root)
+
+    def read_bytes(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        write_bytes_atomic(self.root / key, data)
+
+    def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
+    def size(self, key: str) -> int:
+        return os.stat(f"{self._root}/{key}").st_size
+
+    def signature(self, key: str) -> Signature | None:
+        try:
+            stat = os.stat(f"{self._root}/{key}")
+        except OSError:
+            return None
+        return stat.st_size, stat.st_mtime_ns
+
+    def unchanged(self, folder: str, entry: list) -> bool:
+        """True when ``folder + '.json'`` and the files listed in ``entry`` are as indexed.
+
+        Plain strings and ``os.stat``: this runs for every (stage, sample) on a resume."""
+        base = f"{self._root}/{folder}"
+        try:
+            stat = os.stat(base + ".json")
+            if stat.st_size != entry[0] or stat.st_mtime_ns != entry[1]:
+                return False
+            for name, size in entry[5]:
+                if os.stat(f"{base}/{name}").st_size != size:
+                    return False
+        except OSError:
+            return False
+        return True
+
+    def names(self, prefix: str, suffix: str) -> list[str]:
+        folder = self.root / prefix
+        if not folder.is_dir():
+            return []
+        return sorted(path.name for path in folder.iterdir() if path.name.endswith(suffix))
+
+    def replace_tree(self, prefix: str, workdir: Path, trash: Path) -> None:
+        """Swap ``workdir`` into place by renames (``trash`` is a free path on this disk)."""
+        final = self.root / prefix
+        if final.exists():
+            final.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        workdir.rename(final)
+
+    def remove_tree(self, prefix: str) -> None:
+        shutil.rmtree(self.root / prefix, ignore_errors=True)
+
+    def has_tree(self, prefix: str) -> bool:
+        return (self.root / prefix).is_dir()
+
+    def local_file(self, key: str, sha256: str) -> Path | None:
+        path = self.root / key
+        return path if path.is_file() else None
+
+    def url(self, key: str) -> str:
+        return str((self.root / key).resolve())
+
+
+class RemoteFolder:
+    """A folder at an fsspec URL (``s3://bucket/run``, ``gs://...``, ``memory://...``).
+
+    Files a stage reads from another stage (a peak frame, a wav) are downloaded once into a
+    local cache named by their content hash and checked against it. Resuming reads one listing
+    per stage instead of one request per record.
+    """
+
+    def __init__(self, url: str, options: Mapping[str, Any], cache: Path) -> None:
+        fsspec = require("fsspec", "remote", f"an output_url ({url.split('://')[0]}://)")
+        self.url_root = url.rstrip("/")
+        self.options = dict(options)
+        self.fs, self.base = fsspec.core.url_to_fs(self.url_root, **self.options)
+        self.base = self.base.rstrip("/")
+        self.cache = cache
+        self._listings: dict[str, dict[str, Signature]] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:  # workers rebuild it (and their own listings)
+        return (RemoteFolder, (self.url_root, self.options, self.cache))
+
+    def _path(self, key: str) -> str:
+        return f"{self.base}/{key}"
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.fs.cat_file(self._path(key))
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.fs.pipe_file(self._path(key), data)
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self._path(key))
+
+    def size(self, key: str) -> int:
+        return int(self.fs.size(self._path(key)))
+
+    def signature(self, key: str) -> Signature | None:
+        self.fs.invalidate_cache(self._path(key))  # other processes write here too
+        try:
+            return _signature(self.fs.info(self._path(key)))
+        except FileNotFoundError:
+            return None
+
+    def unchanged(self, folder: str, entry: list) -> bool:
+        listing = self._listing(folder.rpartition("/")[0])
+        if listing.get(folder + ".json") != (entry[0], entry[1]):
+            return False
+        for name, size in entry[5]:
+            found = listing.get(f"{folder}/{name}")
+            if found is None or found[0] != size:
+                return False
+        return True
+
+    def _listing(self, prefix: str) -> dict[str, Signature]:
+        """Every object under ``prefix`` with its signature, listed once per run."""
+        if prefix not in self._listings:
+            skip = len(self.base) + 1
+            self.fs.invalidate_cache(self._path(prefix))
+            found = self.fs.find(self._path(prefix), detail=True)
+            self._listings[prefix] = {
+                path[skip:]: _signature(info)
+                for path, info in found.items()
+                if info.get("type") != "directory"
+            }
+        return self._listings[prefix]
+
+    def names(self, prefix: str, suffix: str) -> list[str]:
+        self.fs.invalidate_cache(self._path(prefix))
+        try:
+            found = self.fs.ls(self._path(prefix), detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            name for name in (path.rpartition("/")[2] for path in found) if name.endswith(suffix)
+        )
+
+    def replace_tree(self, prefix: str, workdir: Path, trash: Path) -> None:
+        """Upload ``workdir`` in place of ``prefix`` (in parallel where the filesystem can)."""
+        self.remove_tree(prefix)
+        files = [path for path in sorted(workdir.rglob("*")) if path.is_file()]
+        if files:
+            targets = [
+                self._path(f"{prefix}/{path.relative_to(workdir).as_posix()}") for path in files
+            ]
+            self.fs.put([str(path) for path in files], targets)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def remove_tree(self, prefix: str) -> None:
+        if self.fs.exists(self._path(prefix)):
+            self.fs.rm(self._path(prefix), recursive=True)
+
+    def has_tree(self, prefix: str) -> bool:
+        self.fs.invalidate_cache(self._path(prefix))
+        return bool(self.fs.exists(self._path(prefix)))
+
+    def local_file(self, key: str, sha256: str) -> Path | None:
+        """A local copy of ``key`` with content hash ``sha256``: cached, else downloaded and
+        checked (the cache is named by content, so a rewritten file is never served stale)."""
+        name = key.rpartition("/")[2]
+        cached = self.cache / sha256[:2] / sha256 / name
+        if cached.is_file():
+            return cached
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            self.fs.get_file(self._path(key), str(partial))
+        except FileNotFoundError:
+            return None
+        if file_sha256(partial) != sha256:
+            partial.unlink(missing_ok=True)
+            raise OSError(f"{self.url(key)}: downloaded file does not match its recorded hash")
+        os.replace(partial, cached)
+        return cached
+
+    def url(self, key: str) -> str:
+        return f"{self.url_root}/{key}"
+
+
+def _signature(info: Mapping[str, Any]) -> Signature:
+    """Size and a version tag that changes when an object is rewritten (ETag, else a time)."""
+    version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified")
+    if version is None:
+        version = info.get("created")
+    if hasattr(version, "timestamp"):  # a datetime here, a number in a listing (memory://)
+        version = version.timestamp()
+    return int(info.get("size") or 0), str(version)
+
+
+def file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
