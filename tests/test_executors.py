@@ -3,6 +3,7 @@ samples flow from stage to stage without waiting for the whole set; shards split
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import ClassVar
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from merr_factory.cli import app
 from merr_factory.config import load_config
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.threads import thread_budget
 from merr_factory.workspace import SelectionError, Shard, open_workspace
 
 from .conftest import run_pipeline, stored, tally
@@ -140,3 +142,32 @@ def test_a_stage_that_waits_for_all_starts_after_the_stage_before(write_config) 
     stages = [stage for stage, _ in EventStage.events]
     assert stages == ["first"] * 6 + ["second"] * 6
     assert tally(summary, "second")["computed"] == 6
+
+
+class ThreadBudgetStage(Stage[StageSettings]):
+    """Reports the thread budget its worker process gives numeric libraries."""
+
+    name = "threads"
+    summary = "test stage"
+    settings_model = StageSettings
+    requires = ("filter",)
+
+    def process(self, sample: SampleContext) -> StageResult:
+        omp = os.environ.get("OMP_NUM_THREADS")
+        return StageResult(data={"budget": thread_budget(), "omp": omp, "pid": os.getpid()})
+
+
+def test_each_worker_process_gets_the_thread_budget(write_config, tmp_path: Path) -> None:
+    path = write_config(executor={"workers": 2, "threads_per_worker": 3})
+    workspace = open_workspace(load_config(path))
+    workspace.stages["threads"] = ThreadBudgetStage(StageSettings(), FACTS)
+    run_pipeline(path, ["ingest", "filter", "threads"], workspace)
+    data = [
+        record["data"]
+        for key, record in stored(tmp_path / "out").items()
+        if key.startswith("threads/")
+    ]
+    assert len(data) >= 4
+    assert {item["budget"] for item in data} == {3}
+    assert {item["omp"] for item in data} == {"3"}
+    assert os.getpid() not in {item["pid"] for item in data}

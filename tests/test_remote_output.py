@@ -19,7 +19,10 @@ import yaml
 
 from merr_factory.config import ConfigError, load_config
 from merr_factory.folders import RemoteFolder
+from merr_factory.planning import State
+from merr_factory.status import collect_status
 from merr_factory.store import Store
+from merr_factory.workspace import open_workspace
 from tests.conftest import VOLATILE, run_pipeline, stored, tally
 
 fsspec = pytest.importorskip("fsspec", reason="the remote extra (fsspec) is not installed")
@@ -103,6 +106,11 @@ def test_a_rerun_on_a_url_reads_listings_not_records(
     assert all(tally(again, stage)["computed"] == 0 for stage in stages)
     assert tally(again, "audio")["skipped"] >= 4
     assert reads and all(key.startswith(".state/") for key in reads)  # the indexes only
+
+    reads.clear()  # status looks at stages never run too: their absence comes from listings
+    statuses = collect_status(open_workspace(load_config(config)))
+    assert {status.stage: status.counts[State.DONE] for status in statuses}["audio"] >= 4
+    assert all(key.startswith(".state/") for key in reads)
 
 
 def test_a_damaged_remote_record_or_file_is_recomputed(

@@ -2,7 +2,8 @@
 
 On the bundled sample clips replicated to N samples (hard links: no disk cost) it measures:
 
-- per stage: samples per second, wall and CPU seconds inside the stage, with one worker;
+- per stage: samples per second, wall and CPU seconds inside the stage, with one worker, and
+  the peak memory of a process that runs that stage alone;
 - the pipeline's wall time against the time spent inside the stages (the overhead ratio);
 - the speed-up of two workers over one (each limited to one thread for numeric libraries);
 - the wall time of a no-op re-run (and of ``status``) over many already-done samples, on ten
@@ -20,6 +21,8 @@ import json
 import os
 import platform
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -50,10 +53,13 @@ def replicate(target: Path, copies: int) -> Path:
     return target
 
 
-def write_config(root: Path, name: str, clips: Path, workers: int) -> Path:
+def write_config(root: Path, name: str, clips: Path, workers: int, **extra: Any) -> Path:
+    """The sample config on ``clips``, with the LLM's reply cache off: the replicated clips
+    would otherwise hit it and make synthesize look far faster than it is."""
     raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
     executor = {"workers": workers, "threads_per_worker": 1}
-    raw.update(input=str(clips), output=str(root / name), executor=executor)
+    raw.update(input=str(clips), output=str(root / name), executor=executor, **extra)
+    raw["stages"]["synthesize"]["llm"]["cache"] = False
     raw.pop("labels", None)
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{name}.yaml"
@@ -73,11 +79,13 @@ def run(workspace: Workspace, stages: list[str]) -> tuple[RunSummary, float]:
 
 
 def measure_throughput(root: Path, clips: Path, workers: int) -> dict[str, Any]:
-    workspace = open_workspace(load_config(write_config(root, f"w{workers}", clips, workers)))
+    config_path = write_config(root, f"w{workers}", clips, workers)
+    workspace = open_workspace(load_config(config_path))
     summary, wall = run(workspace, per_sample_stages(workspace))
     inside = sum(tally.seconds for tally in summary.tallies)
     return {
         "workers": workers,
+        "config": str(config_path),
         "wall_s": round(wall, 3),
         "inside_stages_s": round(inside, 3),
         "overhead_ratio": round(wall / inside, 3) if inside and workers == 1 else None,
@@ -97,6 +105,22 @@ def measure_throughput(root: Path, clips: Path, workers: int) -> dict[str, Any]:
     }
 
 
+def measure_stage_memory(
+    config_path: Path, stages: list[str], samples: int = 6
+) -> dict[str, float]:
+    """Peak RSS (MB) of a fresh process that computes one stage alone (``--force``) on a few
+    samples: what one worker or Ray actor of that stage needs, models loaded."""
+    peaks = {}
+    for stage in stages:
+        command = [sys.executable, "-m", "merr_factory", stage, "--config", str(config_path)]
+        command += ["--force", "--limit", str(samples), "--quiet"]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, _, usage = os.wait4(process.pid, 0)  # this child's own peak, not all children's
+        process.returncode = 0
+        peaks[stage] = round(usage.ru_maxrss / 1024, 1)
+    return peaks
+
+
 class StandIn(Stage[StageSettings]):
     """A light stage with a small record, for measuring what resuming costs."""
 
@@ -112,9 +136,10 @@ def _stand_in(name: str, after: str) -> Stage:
     return stage_class(StageSettings(), RunFacts(label_set=()))
 
 
-def measure_resume(root: Path, samples: int) -> dict[str, Any]:
+def measure_resume(root: Path, samples: int, **output: Any) -> dict[str, Any]:
+    """First run and no-op re-run of ten light stages; ``output`` may give an output_url."""
     clips = replicate(root / "noop-clips", samples)
-    config_path = write_config(root, "noop", clips, workers=1)
+    config_path = write_config(root, "noop", clips, workers=1, **output)
     config = load_config(config_path)
 
     def workspace() -> Workspace:
@@ -171,6 +196,10 @@ def benchmark(copies: int, noop_samples: int) -> dict[str, Any]:
         measure_throughput(root / "warm-up", replicate(root / "warm", 6), 1)  # one-time compiles
         one = measure_throughput(root, clips, 1)
         two = measure_throughput(root, clips, 2)
+        stages = [entry["stage"] for entry in one["stages"]]
+        memory = measure_stage_memory(Path(one["config"]), stages)
+        for entry in one["stages"]:
+            entry["peak_rss_mb"] = memory[entry["stage"]]
         resume = measure_resume(root, noop_samples)
     return {
         "machine": machine(),
@@ -188,11 +217,12 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines = [
         f"{results['copies']} samples (the sample clips replicated) on {results['machine']}",
         "",
-        "| stage | samples/s (1 worker) | wall s | CPU s |",
-        "|---|---:|---:|---:|",
+        "| stage | samples/s (1 worker) | wall s | CPU s | peak RSS MB (stage alone) |",
+        "|---|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {s['stage']} | {s['samples_per_s']} | {s['wall_s']} | {s['cpu_s']} |"
+        f"| {s['stage']} | {s['samples_per_s']} | {s['wall_s']} | {s['cpu_s']} "
+        f"| {s.get('peak_rss_mb')} |"
         for s in one["stages"]
     ]
     lines += [

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .discovery import SampleSource
+from .folders import Signature
 from .labels import LabelRow
 from .records import ErrorInfo, Record
 from .stages.base import RunFacts, SampleContext, Stage, StageSettings
@@ -33,12 +34,14 @@ class ComputeTask:
     label: LabelRow | None
     fingerprint: str
     upstream: Mapping[str, str]  # upstream stage -> the data hash the fingerprint was made from
+    replaces: bool = True  # a record of (stage, sample) existed when planned: remove it first
 
 
 @dataclass
 class ComputeResult:
     record: Record
     metrics: dict[str, float] = field(default_factory=dict)
+    stored_as: Signature | None = None  # the stored record file's (size, version)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,8 @@ def compute(
     in place, so a crash at any point leaves no record that describes missing work.
     """
     source = task.source
-    store.forget(stage.name, source.id)
+    if task.replaces:  # else skip a request per sample on object stores
+        store.forget(stage.name, source.id)
     workdir = store.new_workdir(stage.name, source.id)
     start, cpu_start = time.perf_counter(), time.process_time()
     metrics: dict[str, float] = {}
@@ -131,8 +135,8 @@ def compute(
         shutil.rmtree(workdir, ignore_errors=True)
     record.seconds = round(time.perf_counter() - start, 4)
     record.cpu_seconds = round(time.process_time() - cpu_start, 4)
-    store.save(record.seal())
-    return ComputeResult(record=record, metrics=metrics)
+    stored_as = store.save(record.seal())
+    return ComputeResult(record=record, metrics=metrics, stored_as=stored_as)
 
 
 class StageSetupError(RuntimeError):
@@ -145,9 +149,9 @@ class UpstreamChangedError(RuntimeError):
 
 def _load_upstream(task: ComputeTask, store: Store) -> dict[str, Record]:
     """The full upstream records, checked to be the ones the fingerprint was made from."""
-    records = {}
+    records = store.read_records(task.source.id, list(task.upstream))
     for name, data_hash in task.upstream.items():
-        record = store.load(name, task.source.id)
+        record = records.get(name)
         if record is None or record.data_hash != data_hash:
             raise UpstreamChangedError(
                 f"the {name} record changed or was damaged since planning; run again"

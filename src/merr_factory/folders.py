@@ -31,13 +31,17 @@ class Folder(Protocol):
     """The operations the store needs from where its files live."""
 
     def read_bytes(self, key: str) -> bytes: ...  # FileNotFoundError if absent
-    def write_bytes(self, key: str, data: bytes) -> None: ...  # whole or nothing
+    def read_many(self, keys: list[str]) -> dict[str, bytes | None]: ...  # None: unreadable
+    def write_bytes(self, key: str, data: bytes) -> Signature | None: ...  # whole or nothing
     def delete(self, key: str) -> None: ...  # absent is fine
     def size(self, key: str) -> int: ...  # OSError if absent
     def signature(self, key: str) -> Signature | None: ...
     def unchanged(self, folder: str, entry: list) -> bool: ...
+    def may_exist(self, key: str) -> bool: ...
+    def forget_listings(self) -> None: ...
     def names(self, prefix: str, suffix: str) -> list[str]: ...
-    def replace_tree(self, prefix: str, workdir: Path, trash: Path) -> None: ...
+    def put_tree(self, prefix: str, workdir: Path, trash: Path) -> None: ...
+    def drop_stale_tree(self, prefix: str) -> None: ...
     def remove_tree(self, prefix: str) -> None: ...
     def has_tree(self, prefix: str) -> bool: ...
     def local_file(self, key: str, sha256: str) -> Path | None: ...
@@ -60,8 +64,18 @@ class LocalFolder:
     def read_bytes(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
 
-    def write_bytes(self, key: str, data: bytes) -> None:
+    def read_many(self, keys: list[str]) -> dict[str, bytes | None]:
+        found: dict[str, bytes | None] = {}
+        for key in keys:
+            try:
+                found[key] = self.read_bytes(key)
+            except OSError:
+                found[key] = None
+        return found
+
+    def write_bytes(self, key: str, data: bytes) -> Signature | None:
         write_bytes_atomic(self.root / key, data)
+        return self.signature(key)
 
     def delete(self, key: str) -> None:
         (self.root / key).unlink(missing_ok=True)
@@ -92,20 +106,31 @@ class LocalFolder:
             return False
         return True
 
+    def may_exist(self, key: str) -> bool:
+        return True  # trying to open it costs no more than finding out
+
+    def forget_listings(self) -> None:
+        """Nothing to forget: every check looks at the files themselves."""
+
     def names(self, prefix: str, suffix: str) -> list[str]:
         folder = self.root / prefix
         if not folder.is_dir():
             return []
         return sorted(path.name for path in folder.iterdir() if path.name.endswith(suffix))
 
-    def replace_tree(self, prefix: str, workdir: Path, trash: Path) -> None:
-        """Swap ``workdir`` into place by renames (``trash`` is a free path on this disk)."""
+    def put_tree(self, prefix: str, workdir: Path, trash: Path) -> None:
+        """Swap ``workdir`` in place of ``prefix`` by renames (``trash``: a free path on this
+        disk for the old folder)."""
         final = self.root / prefix
         if final.exists():
             final.rename(trash)
             shutil.rmtree(trash, ignore_errors=True)
         final.parent.mkdir(parents=True, exist_ok=True)
         workdir.rename(final)
+
+    def drop_stale_tree(self, prefix: str) -> None:
+        """Remove files an earlier version of a sample left (local: costs nothing)."""
+        self.remove_tree(prefix)
 
     def remove_tree(self, prefix: str) -> None:
         shutil.rmtree(self.root / prefix, ignore_errors=True)
@@ -147,8 +172,20 @@ class RemoteFolder:
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))
 
-    def write_bytes(self, key: str, data: bytes) -> None:
-        self.fs.pipe_file(self._path(key), data)
+    def read_many(self, keys: list[str]) -> dict[str, bytes | None]:
+        """All at once: one round trip's latency instead of one per key (async filesystems)."""
+        paths = [self._path(key) for key in keys]
+        replies = self.fs.cat_ranges(paths, None, None, on_error="return")  # no path expansion
+        return {
+            key: reply if isinstance(reply, bytes) else None
+            for key, reply in zip(keys, replies, strict=True)
+        }
+
+    def write_bytes(self, key: str, data: bytes) -> Signature | None:
+        """One PUT; its reply's ETag (S3 gives one) spares asking for the signature later."""
+        reply = self.fs.pipe_file(self._path(key), data)
+        etag = reply.get("ETag") if isinstance(reply, dict) else None
+        return (len(data), str(etag)) if etag else None
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -174,6 +211,14 @@ class RemoteFolder:
                 return False
         return True
 
+    def may_exist(self, key: str) -> bool:
+        """False when the listing of ``key``'s folder lacks it: one listing instead of one
+        request per missing record (a stage not run yet). A listing is as old as the run."""
+        return key in self._listing(key.rpartition("/")[0])
+
+    def forget_listings(self) -> None:
+        self._listings.clear()
+
     def _listing(self, prefix: str) -> dict[str, Signature]:
         """Every object under ``prefix`` with its signature, listed once per run."""
         if prefix not in self._listings:
@@ -197,9 +242,11 @@ class RemoteFolder:
             name for name in (path.rpartition("/")[2] for path in found) if name.endswith(suffix)
         )
 
-    def replace_tree(self, prefix: str, workdir: Path, trash: Path) -> None:
-        """Upload ``workdir`` in place of ``prefix`` (in parallel where the filesystem can)."""
-        self.remove_tree(prefix)
+    def put_tree(self, prefix: str, workdir: Path, trash: Path) -> None:
+        """Upload ``workdir`` to ``prefix`` (in parallel where the filesystem can).
+
+        Files of an earlier version under other names are not deleted first (two requests per
+        sample): no record lists them, so nothing reads or trusts them."""
         files = [path for path in sorted(workdir.rglob("*")) if path.is_file()]
         if files:
             targets = [
@@ -207,6 +254,9 @@ class RemoteFolder:
             ]
             self.fs.put([str(path) for path in files], targets)
         shutil.rmtree(workdir, ignore_errors=True)
+
+    def drop_stale_tree(self, prefix: str) -> None:
+        """Nothing: see ``put_tree``."""
 
     def remove_tree(self, prefix: str) -> None:
         if self.fs.exists(self._path(prefix)):

@@ -9,13 +9,15 @@ record and the others go on; every outcome is counted.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import logging
 import shutil
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -117,6 +119,10 @@ class Runner:
         self._completed = 0
 
     def run(self) -> RunSummary:
+        with _gc_skips_existing_objects():
+            return self._run()
+
+    def _run(self) -> RunSummary:
         start = time.perf_counter()
         self.store.sweep_temp()
         samples = self.workspace.select(
@@ -231,13 +237,14 @@ class Runner:
             label=self.workspace.labels.get(entry.source.id),
             fingerprint=entry.verdict.fingerprint,
             upstream={name: head.data_hash for name, head in entry.verdict.upstream.items()},
+            replaces=entry.verdict.record is not None,
         )
 
     def _complete(
         self, name: str, source: SampleSource, result: ComputeResult, executor: Executor
     ) -> None:
         record = result.record
-        self.planner.remember(record)
+        self.planner.remember(record, result.stored_as)
         self._completed += 1
         if self._completed % INDEX_FLUSH_EVERY == 0:
             self.store.flush_indexes()
@@ -316,3 +323,15 @@ class Runner:
                 raise RuntimeError(f"the {head.stage} record of {head.sample} changed; run again")
             records.append(record)
         return records
+
+
+@contextmanager
+def _gc_skips_existing_objects() -> Iterator[None]:
+    """Exempt the objects alive before the run (models, the workspace) from garbage
+    collection passes during it: planning 100k samples allocates enough small objects to
+    trigger many full passes, each of which would otherwise walk every model's objects."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -17,6 +17,7 @@ from enum import Enum
 
 from .atomic import canonical_json
 from .discovery import SampleSource
+from .folders import Signature
 from .labels import LabelRow
 from .records import Record, RecordHead, digest
 from .stages.base import Stage
@@ -59,6 +60,7 @@ class Planner:
     ) -> None:
         self.stages = stages
         self.store = store
+        store.look_again()
         self.labels = labels
         self._identity = {name: digest(stage.identity()) for name, stage in stages.items()}
         self._records: dict[tuple[str, str], RecordHead | None] = {}
@@ -76,9 +78,9 @@ class Planner:
             self._records[key] = self.store.head(stage, sample_id)
         return self._records[key]
 
-    def remember(self, record: Record) -> None:
+    def remember(self, record: Record, stored_as: Signature | None = None) -> None:
         """Take note of a record just written; later verdicts of that sample are re-derived."""
-        self.store.remember(record)
+        self.store.remember(record, stored_as)
         self._records[(record.stage, record.sample)] = RecordHead.of(record)
         self._verdicts.pop(record.sample, None)
 

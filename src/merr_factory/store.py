@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .folders import Folder, LocalFolder, file_sha256
+from .folders import Folder, LocalFolder, Signature, file_sha256
 from .records import Artifact, Reason, Record, RecordHead
 from .sample_ids import is_valid_sample_id
 
@@ -122,6 +122,26 @@ class Store:
             return None
         return record
 
+    def read_records(self, sample_id: str, stages: list[str]) -> dict[str, Record]:
+        """Records of one sample, read together, that parse and match their content hash.
+
+        For a stage computing: the planner verified these records (files included) moments
+        ago; the caller checks each is still the one planned. Missing ones are left out."""
+        keys = {stage: self.record_key(stage, sample_id) for stage in stages}
+        found = self.files.read_many(list(keys.values())) if keys else {}
+        records = {}
+        for stage, key in keys.items():
+            data = found.get(key)
+            if data is None:
+                continue
+            try:
+                record = Record.model_validate_json(data)
+            except (ValidationError, ValueError):
+                continue
+            if record.data_hash == record.content_hash():
+                records[stage] = record
+        return records
+
     def head(self, stage: str, sample_id: str) -> RecordHead | None:
         """The head of the stored record: from the index when the files are unchanged."""
         entry = self._index(stage).get(sample_id)
@@ -129,20 +149,29 @@ class Store:
             f"stages/{stage}/{_checked(sample_id)}", entry
         ):
             return _head_from_entry(stage, sample_id, entry)
+        if not self.files.may_exist(self.record_key(stage, sample_id)):
+            return None
         record = self.load(stage, sample_id)
         if record is None:
             return None
         self.remember(record)
         return RecordHead.of(record)
 
-    def remember(self, record: Record) -> None:
-        """Put a verified, stored record in its stage's index (done records only)."""
+    def look_again(self) -> None:
+        """Start a new pass (a run, a status): listings taken before are out of date."""
+        self.files.forget_listings()
+
+    def remember(self, record: Record, stored_as: Signature | None = None) -> None:
+        """Put a verified, stored record in its stage's index (done records only).
+
+        ``stored_as`` is the record file's signature when the writer knows it (saves asking
+        the object store again)."""
         index = self._index(record.stage)
         if record.status != "done":
             if index.pop(record.sample, None) is not None:
                 self._dirty.add(record.stage)
             return
-        signature = self.files.signature(self.record_key(record.stage, record.sample))
+        signature = stored_as or self.files.signature(self.record_key(record.stage, record.sample))
         if signature is None:
             return
         index[record.sample] = [
@@ -189,9 +218,9 @@ class Store:
                 return f"file {artifact.path} has {size} bytes, expected {artifact.size}"
         return None
 
-    def save(self, record: Record) -> None:
-        """Write a sealed record atomically."""
-        self.files.write_bytes(
+    def save(self, record: Record) -> Signature | None:
+        """Write a sealed record atomically; returns its signature when known."""
+        return self.files.write_bytes(
             self.record_key(record.stage, record.sample), _json_bytes(record.model_dump())
         )
 
@@ -212,9 +241,9 @@ class Store:
         ]
         prefix = f"stages/{stage}/{_checked(sample_id)}"
         if artifacts:
-            self.files.replace_tree(prefix, workdir, self._trash())
+            self.files.put_tree(prefix, workdir, self._trash())
         else:
-            self.files.remove_tree(prefix)
+            self.files.drop_stale_tree(prefix)
             shutil.rmtree(workdir, ignore_errors=True)
         return artifacts
 
@@ -231,7 +260,8 @@ class Store:
     def commit_final(self, stage: str, workdir: Path, fingerprint: str, samples: int) -> None:
         """Swap a finished whole-set output into place; the marker is written last."""
         self.files.delete(_final_marker_key(stage))
-        self.files.replace_tree(stage, workdir, self._trash())
+        self.files.remove_tree(stage)
+        self.files.put_tree(stage, workdir, self._trash())
         marker = {"fingerprint": fingerprint, "samples": samples}
         self.files.write_bytes(_final_marker_key(stage), _json_bytes(marker))
 

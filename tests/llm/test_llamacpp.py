@@ -82,3 +82,14 @@ def test_images_are_refused_by_a_text_only_backend(loaded) -> None:
 def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LLMError, match=r"model_path .*none\.gguf is not a file"):
         make_backend(LLMSettings(backend="llamacpp", model_path=tmp_path / "none.gguf"))
+
+
+def test_the_model_uses_the_worker_thread_budget(gguf: Path, monkeypatch) -> None:
+    """llama.cpp ignores OMP_NUM_THREADS; without the budget it would take every core in
+    each worker process."""
+    from merr_factory import threads
+
+    monkeypatch.setattr(threads, "_budget", [3])
+    backend = make_backend(LLMSettings(backend="llamacpp"))
+    backend.load()
+    assert (backend._llama.n_threads, backend._llama.n_threads_batch) == (3, 3)
