@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from merr_factory.config import ConfigError, load_config
+from merr_factory.export.refresh import refresh_report
 from merr_factory.folders import RemoteFolder
 from merr_factory.planning import State
 from merr_factory.status import collect_status
@@ -157,6 +158,7 @@ def test_a_file_changed_after_its_record_fails_the_reader_clearly(
 
 def test_the_export_at_a_url_equals_a_local_export(tmp_path: Path, memory_url: str) -> None:
     from tests.export.conftest import copy_clips, run_export, write_export_config
+    from tests.export.stand_ins import with_stand_ins
 
     clips = copy_clips(tmp_path)
     (tmp_path / "local").mkdir()
@@ -174,6 +176,8 @@ def test_the_export_at_a_url_equals_a_local_export(tmp_path: Path, memory_url: s
     assert differ == []
     store = Store(tmp_path / "remote" / "out", RemoteFolder(memory_url, {}, tmp_path / "cache"))
     assert store.final_fingerprint("export") is not None
+    workspace = with_stand_ins(open_workspace(load_config(config)))
+    assert refresh_report(workspace) == f"{memory_url}/export/report.html"
 
 
 @pytest.mark.parametrize(

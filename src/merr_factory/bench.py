@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -105,19 +106,36 @@ def measure_throughput(root: Path, clips: Path, workers: int) -> dict[str, Any]:
     }
 
 
+# Run merr-build in a child that reports its own memory high-water mark (VmHWM) at exit. The
+# child's ru_maxrss would not do: Linux carries the parent's peak over into a forked child.
+_CHILD_REPORTING_PEAK = """
+import atexit, sys
+def report():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM"))
+    sys.stderr.write(f"\\nVmHWM_kB={peak}\\n")
+atexit.register(report)
+from merr_factory.cli import main
+sys.argv[0] = "merr-build"
+main()
+"""
+
+
 def measure_stage_memory(
     config_path: Path, stages: list[str], samples: int = 6
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """Peak RSS (MB) of a fresh process that computes one stage alone (``--force``) on a few
-    samples: what one worker or Ray actor of that stage needs, models loaded."""
-    peaks = {}
+    samples: what one worker or Ray actor of that stage needs, models loaded (Linux only).
+
+    It includes what every process of the pipeline imports (stage modules import their
+    libraries when built, torch among them), so light stages show that floor."""
+    peaks: dict[str, float | None] = {}
     for stage in stages:
-        command = [sys.executable, "-m", "merr_factory", stage, "--config", str(config_path)]
+        command = [sys.executable, "-c", _CHILD_REPORTING_PEAK, stage, "--config", str(config_path)]
         command += ["--force", "--limit", str(samples), "--quiet"]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, _, usage = os.wait4(process.pid, 0)  # this child's own peak, not all children's
-        process.returncode = 0
-        peaks[stage] = round(usage.ru_maxrss / 1024, 1)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        found = re.search(r"VmHWM_kB=(\d+)", done.stderr)
+        peaks[stage] = round(int(found.group(1)) / 1024, 1) if found else None
     return peaks
 
 
