@@ -7,8 +7,11 @@ through s3fs, from worker processes and from Ray actors, as a cluster would.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -276,3 +279,24 @@ def test_ray_actors_write_the_same_records_to_s3(
         ray.shutdown()
     assert tally(summary, "ingest")["computed"] == 6
     assert remote_records(url, **options) == stored(tmp_path / "local")
+
+
+def test_the_download_cache_keeps_to_its_size_limit(tmp_path: Path, memory_url: str) -> None:
+    """Least recently used copies go first, down to 80% of the limit; recent ones stay."""
+    memory = fsspec.filesystem("memory")
+    base = memory_url.removeprefix("memory://")
+    folder = RemoteFolder(memory_url, {}, tmp_path / "cache", cache_bytes=1000)
+    copies = []
+    for index in range(5):
+        data = bytes([index]) * 300
+        memory.pipe_file(f"/{base}/files/f{index}.bin", data)
+        copy = folder.local_file(f"files/f{index}.bin", hashlib.sha256(data).hexdigest())
+        assert copy is not None and copy.read_bytes() == data
+        copies.append(copy)
+    long_ago = time.time() - 3600
+    for age, path in enumerate(copies[:2]):
+        os.utime(path, (long_ago + age, long_ago + age))
+
+    folder.trim_cache()
+
+    assert [path.exists() for path in copies] == [False, False, True, True, True]

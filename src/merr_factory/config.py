@@ -63,6 +63,11 @@ class Config(_Strict):
         description="options for the output_url's filesystem (endpoint_url, region, ...); "
         "credentials come from the environment, never from this file",
     )
+    file_cache_gb: float = Field(
+        default=10.0,
+        gt=0,
+        description="output_url: local copies of stage files kept at most (least recent go)",
+    )
     label_set: list[str] = Field(default_factory=lambda: list(MERR_LABELS), min_length=1)
     stages: StagesSettings = Field(default_factory=StagesSettings)  # type: ignore[valid-type]
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)

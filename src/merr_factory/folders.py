@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +25,7 @@ from .optional import require
 
 # (size, version) of a stored object: a changed version means it was rewritten.
 Signature = tuple[int, Any]
-LOCAL_PROTOCOLS = ("file", "local")
+CACHE_GRACE_SECONDS = 600
 
 
 class Folder(Protocol):
@@ -46,6 +47,7 @@ class Folder(Protocol):
     def has_tree(self, prefix: str) -> bool: ...
     def local_file(self, key: str, sha256: str) -> Path | None: ...
     def url(self, key: str) -> str: ...
+    def trim_cache(self) -> None: ...
 
 
 def is_url(text: str) -> bool:
@@ -145,6 +147,9 @@ class LocalFolder:
     def url(self, key: str) -> str:
         return str((self.root / key).resolve())
 
+    def trim_cache(self) -> None:
+        """Nothing: local files are read in place."""
+
 
 class RemoteFolder:
     """A folder at an fsspec URL (``s3://bucket/run``, ``gs://...``, ``memory://...``).
@@ -154,17 +159,20 @@ class RemoteFolder:
     per stage instead of one request per record.
     """
 
-    def __init__(self, url: str, options: Mapping[str, Any], cache: Path) -> None:
+    def __init__(
+        self, url: str, options: Mapping[str, Any], cache: Path, cache_bytes: int = 10 * 10**9
+    ) -> None:
         fsspec = require("fsspec", "remote", f"an output_url ({url.split('://')[0]}://)")
         self.url_root = url.rstrip("/")
         self.options = dict(options)
         self.fs, self.base = fsspec.core.url_to_fs(self.url_root, **self.options)
         self.base = self.base.rstrip("/")
         self.cache = cache
+        self.cache_bytes = cache_bytes
         self._listings: dict[str, dict[str, Signature]] = {}
 
     def __reduce__(self) -> tuple[Any, ...]:  # workers rebuild it (and their own listings)
-        return (RemoteFolder, (self.url_root, self.options, self.cache))
+        return (RemoteFolder, (self.url_root, self.options, self.cache, self.cache_bytes))
 
     def _path(self, key: str) -> str:
         return f"{self.base}/{key}"
@@ -272,6 +280,7 @@ class RemoteFolder:
         name = key.rpartition("/")[2]
         cached = self.cache / sha256[:2] / sha256 / name
         if cached.is_file():
+            os.utime(cached)  # recently used: trimmed last
             return cached
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_name(f".{name}.{uuid.uuid4().hex[:8]}.part")
@@ -287,6 +296,25 @@ class RemoteFolder:
 
     def url(self, key: str) -> str:
         return f"{self.url_root}/{key}"
+
+    def trim_cache(self) -> None:
+        """Keep the downloaded copies under ``cache_bytes``: least recently used go first,
+        down to 80% of it; a file used in the last minutes stays (a stage may be reading it)."""
+        entries = []
+        for path in self.cache.rglob("*"):
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                if path.is_file():
+                    entries.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        if total <= self.cache_bytes:
+            return
+        recent = time.time() - CACHE_GRACE_SECONDS
+        for mtime, size, path in sorted(entries):
+            if total <= 0.8 * self.cache_bytes or mtime > recent:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
 
 
 def _signature(info: Mapping[str, Any]) -> Signature:

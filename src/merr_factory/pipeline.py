@@ -248,6 +248,7 @@ class Runner:
         self._completed += 1
         if self._completed % INDEX_FLUSH_EVERY == 0:
             self.store.flush_indexes()
+            self.store.trim_cache()
         self.tallies[name].count(result)
         self._bars[name].update()
         if record.halt:

@@ -273,11 +273,16 @@ class Store:
     def _trash(self) -> Path:
         return self.temp_root / f"trash-{uuid.uuid4().hex}"
 
+    def trim_cache(self) -> None:
+        """For a remote output: keep the local copies of its files under the size limit."""
+        self.files.trim_cache()
+
     def sweep_temp(self, older_than: float = STALE_WORKDIR_SECONDS) -> int:
         """Delete work folders left by interrupted runs; returns how many were removed.
 
         Only old ones go: another shard may be writing into the same output folder now.
         """
+        self.trim_cache()
         if not self.temp_root.is_dir():
             return 0
         cutoff = time.time() - older_than

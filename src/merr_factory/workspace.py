@@ -101,7 +101,10 @@ def open_store(config: Config) -> Store:
     if config.output_url is None:
         return Store(config.output)
     cache = config.output / ".cache" / "files"
-    return Store(config.output, RemoteFolder(config.output_url, config.storage_options, cache))
+    limit = int(config.file_cache_gb * 10**9)
+    return Store(
+        config.output, RemoteFolder(config.output_url, config.storage_options, cache, limit)
+    )
 
 
 def _join_labels(config: Config, samples: list[SampleSource]) -> dict[str, LabelRow]:
