@@ -33,6 +33,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	$(BIN)/python -m pip install -q --no-deps $(NO_DEPS_PACKAGES)
+	if $(BIN)/python -c 'import botocore' 2>/dev/null; then \
+		$(BIN)/python -m pip install -q -e '.[test-s3]' \
+			"botocore==$$($(BIN)/python -c 'import botocore; print(botocore.__version__)')"; \
+	fi
 	touch $(STAMP)
 
 demo: setup
