@@ -208,7 +208,9 @@ def test_output_url_settings_are_checked(write_config, settings: dict, message: 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     pytest.importorskip("s3fs", reason="the remote extra (s3fs) is not installed")
-    moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    moto_server = pytest.importorskip(
+        "moto.server", reason="moto is not installed (the test-s3 extra)"
+    )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
