@@ -21,7 +21,7 @@ from merr_factory.run_report import render_summary
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.status import collect_status
 from merr_factory.store import Store
-from merr_factory.workspace import SelectionError, open_workspace
+from merr_factory.workspace import SelectionError, Shard, open_workspace
 
 from .conftest import run_pipeline, tally
 
@@ -460,3 +460,31 @@ def test_no_op_rerun_reads_heads_from_the_index(write_config, tmp_path: Path, mo
     summary = run_pipeline(path, ALL, workspace_with_test_stages(path))
     assert ("filter", "sample_00000003") in loads
     assert tally(summary, "filter")["computed"] == 1
+
+
+def test_shards_keep_their_own_indexes_and_a_full_run_merges_them(
+    write_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one shared index file the last shard to finish would drop the others' entries,
+    and the next run would read and verify every record again."""
+    config = write_config()
+    for index in range(2):
+        run_pipeline(config, shard=Shard(index, 2))
+    state = tmp_path / "out" / ".state"
+    assert {path.name for path in state.glob("filter*.index")} == {
+        "filter.shard-0-of-2.index",
+        "filter.shard-1-of-2.index",
+    }
+    loads: list[str] = []
+    original = Store.load
+
+    def counting(self: Store, stage: str, sample_id: str):
+        loads.append(f"{stage}/{sample_id}")
+        return original(self, stage, sample_id)
+
+    monkeypatch.setattr(Store, "load", counting)
+    again = run_pipeline(config)
+
+    assert tally(again, "filter")["skipped"] == 6
+    assert loads == []  # every head came from the merged shard indexes
+    assert {path.name for path in state.glob("filter*.index")} == {"filter.index"}

@@ -125,6 +125,8 @@ class Runner:
     def _run(self) -> RunSummary:
         start = time.perf_counter()
         self.store.sweep_temp()
+        shard = self.options.shard
+        self.store.write_indexes_as(f"shard-{shard.index}-of-{shard.count}" if shard else None)
         samples = self.workspace.select(
             self.options.sample_ids, self.options.limit, self.options.shard
         )

@@ -59,6 +59,9 @@ class Store:
         self.temp_root = root / ".tmp"
         self._indexes: dict[str, dict[str, list]] = {}
         self._dirty: set[str] = set()
+        self._index_part: str | None = None
+        self._index_files: dict[str, list[str]] = {}  # stage -> the index files read
+        self._state_names: list[str] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:  # workers get a fresh store on the same folder
         return (Store, (self.root, self.files))
@@ -183,6 +186,16 @@ class Store:
         ]
         self._dirty.add(record.stage)
 
+    def write_indexes_as(self, part: str | None) -> None:
+        """Write indexes to files of this ``part`` (a shard), or to the main files (None).
+
+        Shards of one run finish at different times; with one shared index file the last to
+        finish would drop the entries of all others, and the next run would read every record
+        again. Reading merges all files of a stage (each entry is checked anyway); a run that
+        writes the main file removes the parts it merged.
+        """
+        self._index_part = part
+
     def flush_indexes(self) -> None:
         """Write the indexes that changed (atomically; a lost index only costs time).
 
@@ -191,18 +204,40 @@ class Store:
         """
         for stage in sorted(self._dirty):
             document = {"format": INDEX_FORMAT, "entries": self._indexes[stage]}
-            self.files.write_bytes(_index_key(stage), marshal.dumps(document))
+            key = _index_key(stage, self._index_part)
+            self.files.write_bytes(key, marshal.dumps(document))
+            if self._index_part is None:
+                for merged in self._index_files.get(stage, []):
+                    if merged != key:
+                        self.files.delete(merged)
+                self._index_files[stage] = [key]
         self._dirty.clear()
 
     def _index(self, stage: str) -> dict[str, list]:
         if stage not in self._indexes:
-            try:
-                document = marshal.loads(self.files.read_bytes(_index_key(stage)))
-                entries = document["entries"] if document.get("format") == INDEX_FORMAT else {}
-            except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError):
-                entries = {}
-            self._indexes[stage] = entries if isinstance(entries, dict) else {}
+            keys = [f".state/{name}" for name in self._state_files() if _indexes_of(stage, name)]
+            parts = [self._read_index(key) for key in keys]
+            entries = parts[0] if parts else {}  # used as read: no copy of 100k entries
+            for part in parts[1:]:
+                entries.update(part)
+            self._index_files[stage] = keys
+            self._indexes[stage] = entries
+            if self._index_part is None and set(keys) - {_index_key(stage)}:
+                self._dirty.add(stage)  # merge the shards' files into the main one
         return self._indexes[stage]
+
+    def _state_files(self) -> list[str]:
+        if self._state_names is None:  # listed once per store
+            self._state_names = self.files.names(".state", ".index")
+        return self._state_names
+
+    def _read_index(self, key: str) -> dict[str, list]:
+        try:
+            document = marshal.loads(self.files.read_bytes(key))
+            entries = document["entries"] if document.get("format") == INDEX_FORMAT else {}
+        except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError):
+            return {}
+        return entries if isinstance(entries, dict) else {}
 
     def _verify(self, record: Record, stage: str, sample_id: str) -> str | None:
         if record.stage != stage or record.sample != sample_id:
@@ -298,8 +333,13 @@ def _json_bytes(value: Any) -> bytes:
     return (json.dumps(value, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _index_key(stage: str) -> str:
-    return f".state/{stage}.index"
+def _index_key(stage: str, part: str | None = None) -> str:
+    return f".state/{stage}.{part}.index" if part else f".state/{stage}.index"
+
+
+def _indexes_of(stage: str, name: str) -> bool:
+    """True for ``<stage>.index`` and ``<stage>.<part>.index`` (stage names have no dots)."""
+    return name.startswith(f"{stage}.") and name.endswith(".index")
 
 
 def _final_marker_key(stage: str) -> str:
