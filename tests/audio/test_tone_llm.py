@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 pytest.importorskip("openai", reason="the tone-openai extra is not installed")
-pytest.importorskip("silero_vad", reason="the audio extra (silero-vad) is not installed")
+pytest.importorskip(
+    "faster_whisper", reason="the audio extra (faster-whisper's VAD) is not installed"
+)
 
 from merr_factory.backends.tone import parse_tone
 from merr_factory.prosody.tone import TONES

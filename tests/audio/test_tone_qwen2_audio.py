@@ -15,7 +15,9 @@ import pytest
 torch = pytest.importorskip("torch", reason="the tone-qwen2-audio extra is not installed")
 transformers = pytest.importorskip("transformers", reason="the tone-qwen2-audio extra is missing")
 tokenizers = pytest.importorskip("tokenizers", reason="the tone-qwen2-audio extra is missing")
-pytest.importorskip("silero_vad", reason="the audio extra (silero-vad) is not installed")
+pytest.importorskip(
+    "faster_whisper", reason="the audio extra (faster-whisper's VAD) is not installed"
+)
 
 from merr_factory.backends.tone import MAX_ANSWER_CHARS, parse_tone, tone_prompt  # noqa: E402
 from merr_factory.backends.tone.qwen2_audio import Qwen2AudioTone  # noqa: E402

@@ -9,7 +9,7 @@ Segment = tuple[float, float]
 
 
 class VadSettings(BaseModel):
-    """silero-vad's knobs; the defaults are silero's own, with a 30 ms pad."""
+    """Silero VAD's knobs; the defaults are Silero's own, with a 30 ms pad."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -20,7 +20,8 @@ class VadSettings(BaseModel):
 
 
 class PitchSettings(BaseModel):
-    """The pitch search range of pYIN, wide enough for low male and high child voices."""
+    """The pitch search range (Praat's floor and ceiling), wide enough for low male and high
+    child voices."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -63,6 +63,9 @@ class AudioSettings(StageSettings):
     vad: VadSettings = Field(default_factory=VadSettings)
     pitch: PitchSettings = Field(default_factory=PitchSettings)
     tone: ToneThresholds = Field(default_factory=ToneThresholds)
+    egemaps: bool = Field(
+        default=True, description="store openSMILE's 88 eGeMAPSv02 functionals (~0.1 s a clip)"
+    )
     tone_backend: Literal["prosody", "openai", "qwen2-audio"] = "prosody"
     audio_llm: AudioLlmSettings | None = None
     qwen2_audio: Qwen2AudioSettings = Field(default_factory=Qwen2AudioSettings)
@@ -103,6 +106,9 @@ class AudioData(BaseModel):
     peak_db: float | None = None
     rms_db: float | None = None
     tone_llm_answer: str | None = None
+    # openSMILE's eGeMAPSv02 functionals over the speech span, by openSMILE's feature names;
+    # None when disabled or there is no speech (see prosody/egemaps.py).
+    egemaps: dict[str, float | None] | None = None
 
 
 class AudioStage(Stage[AudioSettings]):
@@ -116,6 +122,7 @@ class AudioStage(Stage[AudioSettings]):
         super().__init__(settings, facts)
         self._detector: Any = None
         self._tone_llm: Any = None
+        self._egemaps: Any = None
         self._load_error: str | None = None
 
     def setup(self) -> None:
@@ -128,6 +135,10 @@ class AudioStage(Stage[AudioSettings]):
             from ..prosody.vad import SpeechDetector
 
             self._detector = SpeechDetector(self.settings.vad)
+            if self.settings.egemaps:
+                from ..prosody.egemaps import EgemapsExtractor
+
+                self._egemaps = EgemapsExtractor()
             self._tone_llm = self._load_tone_llm()
         except Exception as error:
             self._detector = self._tone_llm = None
@@ -179,6 +190,11 @@ class AudioStage(Stage[AudioSettings]):
         prosody = measure_prosody(samples, rate, speech, self.settings.pitch)
         metrics["prosody_s"] = time.perf_counter() - started
         assert prosody is not None
+        egemaps = None
+        if self._egemaps is not None:
+            started = time.perf_counter()
+            egemaps = self._egemaps.measure(samples, rate, speech)
+            metrics["egemaps_s"] = time.perf_counter() - started
         decision = describe_tone(prosody, self.settings.tone)
         data = AudioData(
             has_audio=True,
@@ -193,6 +209,7 @@ class AudioStage(Stage[AudioSettings]):
             tone_rule=decision.rule,
             peak_db=extract.peak_db,
             rms_db=extract.rms_db,
+            egemaps=egemaps,
         )
         if self._tone_llm is not None:
             self._ask_llm(wav, data, metrics)
