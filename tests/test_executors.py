@@ -3,8 +3,11 @@ samples flow from stage to stage without waiting for the whole set; shards split
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import threading
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from merr_factory.cli import app
+from merr_factory.compute import StageHost
 from merr_factory.config import load_config
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.threads import thread_budget
@@ -171,3 +175,30 @@ def test_each_worker_process_gets_the_thread_budget(write_config, tmp_path: Path
     assert {item["budget"] for item in data} == {3}
     assert {item["omp"] for item in data} == {"3"}
     assert os.getpid() not in {item["pid"] for item in data}
+
+
+class SlowSetupStage(EventStage):
+    """A stage whose models take ``delay`` seconds to load."""
+
+    delay = 0.0
+
+    def setup(self) -> None:
+        time.sleep(self.delay)
+
+
+@pytest.mark.parametrize(("delay", "noted"), [(0.6, True), (0.0, False)])
+def test_a_slow_set_up_gets_one_note_and_its_time(caplog, delay: float, noted: bool) -> None:
+    stage = SlowSetupStage(StageSettings(), FACTS)
+    stage.delay = delay
+    host = StageHost(stage, slow_note_s=0.2)
+    with caplog.at_level(logging.INFO, logger="merr_factory"):
+        host._set_up()
+        host._set_up()  # once per worker: the second call loads nothing
+    notes = [r.getMessage() for r in caplog.records if r.name == "merr_factory.compute"]
+    if noted:
+        assert notes[0] == "first: loading its models in this worker (first use)..."
+        ready = re.fullmatch(r"first: ready after (\d+\.\d) s", notes[1])
+        assert ready and float(ready.group(1)) >= 0.6
+        assert len(notes) == 2
+    else:
+        assert notes == []

@@ -24,6 +24,10 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
+# A set-up (model load, first-use compilation) longer than this gets a one-line note, so a
+# first run on a fresh machine never looks frozen behind a progress bar that does not move.
+SLOW_SETUP_NOTE_S = 3.0
+
 
 @dataclass(frozen=True)
 class ComputeTask:
@@ -71,8 +75,9 @@ class StageHost:
     per sample and logs it once, instead of crashing the run or retrying the load per sample.
     """
 
-    def __init__(self, stage: Stage) -> None:
+    def __init__(self, stage: Stage, slow_note_s: float = SLOW_SETUP_NOTE_S) -> None:
         self.stage = stage
+        self.slow_note_s = slow_note_s
         self._lock = threading.Lock()
         self._ready = False
         self._setup_error: Exception | None = None
@@ -88,11 +93,41 @@ class StageHost:
             if self._ready:
                 return
             self._ready = True
-            try:
-                self.stage.setup()
-            except Exception as error:
-                self._setup_error = error
-                log.error("%s: set-up failed: %s: %s", self.stage.name, type(error).__name__, error)
+            with _SlowNote(self.stage.name, self.slow_note_s):
+                try:
+                    self.stage.setup()
+                except Exception as error:
+                    self._setup_error = error
+                    log.error(
+                        "%s: set-up failed: %s: %s", self.stage.name, type(error).__name__, error
+                    )
+
+
+class _SlowNote:
+    """Logs "<stage>: loading its models..." once a set-up has taken ``after_s``, and how long
+    it took in the end; a quick set-up logs nothing."""
+
+    def __init__(self, stage: str, after_s: float) -> None:
+        self.stage = stage
+        self._timer = threading.Timer(after_s, self._note)
+        self._timer.daemon = True
+        self._noted = threading.Event()
+        self._started = 0.0
+
+    def _note(self) -> None:
+        self._noted.set()
+        log.info("%s: loading its models in this worker (first use)...", self.stage)
+
+    def __enter__(self) -> _SlowNote:
+        self._started = time.perf_counter()
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        if self._noted.is_set():
+            seconds = time.perf_counter() - self._started
+            log.info("%s: ready after %.1f s", self.stage, seconds)
 
 
 def compute(
