@@ -28,7 +28,7 @@ results=()
 
 step() {  # step RUN NAME COMMAND...: run it, log it, record its seconds
     local run="$1" name="$2"; shift 2
-    local log="$work/$(echo "$name" | tr ' ()' '_--').log"
+    local log="$work/$(echo "$name" | tr -d '()' | tr ' ' '_').log"
     local start=$SECONDS
     echo "== run $run: $name (log: $log)"
     if ! "$@" >"$log" 2>&1; then
