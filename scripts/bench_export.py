@@ -26,10 +26,9 @@ from typing import Any
 import av
 
 from merr_factory.export.entry import ExportEntry, build_entry
-from merr_factory.export.settings import ALL_FORMATS
+from merr_factory.export.settings import ALL_FORMATS, ExportSettings
 from merr_factory.export.writer import write_export
 from merr_factory.records import Artifact, Record
-from merr_factory.stages.export import ExportSettings
 from merr_factory.store import Store
 
 CLIP = Path(__file__).resolve().parent.parent / "tests" / "data" / "clips" / "sample_00000001.mp4"

@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from merr_factory.cli import app
-from merr_factory.stages import STAGE_NAMES
+from merr_factory.registry import STAGE_NAMES
 
 CORE = ("--stages", "ingest,filter")  # tests of the command line itself need no models
 

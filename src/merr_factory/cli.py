@@ -22,8 +22,8 @@ from .export.refresh import ReportError, refresh_report
 from .labels import LabelFileError
 from .logs import PACKAGE_LOGGER, add_log_file, setup_console_logging
 from .pipeline import Runner, RunOptions
+from .registry import STAGE_NAMES, STAGES
 from .run_report import render_summary, save_summary
-from .stages import STAGE_NAMES, STAGES
 from .status import collect_status, render_status
 from .workspace import SelectionError, Shard, Workspace, open_workspace
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from .executors.settings import ExecutorSettings
 from .folders import is_url
 from .knowledge.emotions import MERR_LABELS
-from .stages import STAGES
+from .registry import STAGES
 from .stages.base import StageSettings
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from .config import Config, stage_settings
 from .discovery import SampleSource, discover
 from .folders import RemoteFolder
 from .labels import LabelRow, LabelTable, read_label_table
-from .stages import STAGES
+from .registry import STAGES
 from .stages.base import RunFacts, Stage
 from .store import Store
 

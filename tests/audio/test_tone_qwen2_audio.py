@@ -21,9 +21,9 @@ pytest.importorskip(
 
 from merr_factory.backends.tone import MAX_ANSWER_CHARS, parse_tone, tone_prompt  # noqa: E402
 from merr_factory.backends.tone.qwen2_audio import Qwen2AudioTone  # noqa: E402
+from merr_factory.backends.tone.settings import Qwen2AudioSettings  # noqa: E402
 from merr_factory.media.audio import extract_audio  # noqa: E402
 from merr_factory.prosody.tone import TONES  # noqa: E402
-from merr_factory.stages.audio import Qwen2AudioSettings  # noqa: E402
 
 from ..conftest import run_pipeline, tally  # noqa: E402
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from merr_factory.export.settings import ExportSettings
 from merr_factory.export.writer import write_export
-from merr_factory.stages.export import ExportSettings
 from merr_factory.store import Store
 
 from .conftest import copy_clips, run_export, write_export_config

@@ -89,7 +89,7 @@ def test_no_weights_fails_once_with_how_to_supply_them(
     assert "weights_dir" in log and "backend: dlib" in log
     records = list((tmp_path / "out" / "stages" / "faces").glob("*.json"))
     assert len(records) == 2  # each sample has a failure record with the reason
-    assert all("pyfeat faces backend did not load" in path.read_text() for path in records)
+    assert all("faces could not be set up: py-feat" in p.read_text() for p in records)
 
 
 def write_hub_file(cache: Path, repo: str, filename: str, tensors: dict, metadata=None) -> None:

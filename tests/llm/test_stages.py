@@ -137,6 +137,8 @@ def test_a_missing_model_fails_each_sample_with_a_clear_error(write_config, tmp_
     assert tally(summary, "label")["blocked"] == len(kept)
     for record in records(tmp_path / "out", "synthesize").values():
         assert record["status"] == "failed"
+        assert record["error"]["type"] == "StageSetupError"
         assert record["error"]["message"] == (
+            "synthesize could not be set up: "
             "cannot load the LLM: llamacpp: model_path /no/model.gguf is not a file"
         )

@@ -20,11 +20,11 @@ from .merr import MerrSets, select_merr, write_merr
 from .parquet import write_parquet
 from .plots import write_plots
 from .report import write_report
+from .settings import ExportSettings
 from .sharegpt import write_sharegpt
 from .stats import ExportStats, compute_stats
 
 if TYPE_CHECKING:
-    from ..stages.export import ExportSettings
     from ..store import Store
 
 log = logging.getLogger(__name__)

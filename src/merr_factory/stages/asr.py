@@ -8,7 +8,6 @@ speech, are dropped for the same reason.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from pathlib import Path
@@ -27,9 +26,12 @@ from ..backends.asr import (
 from ..media.audio import read_wav_mono
 from ..optional import MissingDependencyError, require
 from .audio import WAV_NAME, AudioData
-from .base import SampleContext, Stage, StageResult, StageSettings
+from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
-log = logging.getLogger(__name__)
+
+class AsrLoadError(RuntimeError):
+    """The asr model cannot be loaded, or cannot transcribe the configured language."""
+
 
 NO_SPEECH_LOGPROB = -1.0  # Whisper's rule: no_speech_prob high AND avg_logprob below this
 
@@ -90,36 +92,32 @@ class AsrStage(Stage[AsrSettings]):
     settings_model = AsrSettings
     requires = ("audio",)
 
-    def __init__(self, settings: AsrSettings, facts: Any) -> None:
+    def __init__(self, settings: AsrSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)
         self._backend: AsrBackend | None = None
-        self._load_error: str | None = None
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "model_files": _model_files(self.settings.model)}
 
     def setup(self) -> None:
-        """Load the model once per worker. A model that cannot load fails each sample with one
-        line saying why (the run goes on, ``status`` shows it), instead of a traceback."""
+        """Load the model once per worker. A model that cannot load (or cannot hear the
+        configured language) raises one line saying why; the host logs it once and fails
+        each sample with it (the run goes on, ``status`` shows it)."""
         if self._backend is not None:
             return
         settings = self.settings
         try:
             backend = load_asr_backend(settings.backend, settings.model, settings.options)
         except Exception as error:
-            self._load_error = (
+            raise AsrLoadError(
                 f"cannot load asr model {settings.model!r} with backend {settings.backend!r}: "
                 f"{_first_line(error)}"
-            )
-            log.error("%s", self._load_error)
-            return
+            ) from error
         if not backend.multilingual and settings.language not in ("auto", "en"):
-            self._load_error = (
+            raise AsrLoadError(
                 f"asr model {settings.model!r} is English-only: language {settings.language!r} "
                 "needs a multilingual model (e.g. whisper small or medium)"
             )
-            log.error("%s", self._load_error)
-            return
         self._backend = backend
 
     def process(self, sample: SampleContext) -> StageResult:
@@ -155,7 +153,7 @@ class AsrStage(Stage[AsrSettings]):
 
     def _model(self) -> AsrBackend:
         if self._backend is None:
-            raise RuntimeError(self._load_error or "asr: setup() was not called before process()")
+            raise RuntimeError("asr: setup() was not called before process()")
         return self._backend
 
     def _empty(self) -> AsrData:

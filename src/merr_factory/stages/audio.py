@@ -8,50 +8,22 @@ audio-language model that must answer with one word of MERR's list.
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from ..backends.tone.settings import AudioLlmSettings, Qwen2AudioSettings
 from ..media.audio import SAMPLE_RATE, AudioExtract, extract_audio
 from ..optional import require
 from ..prosody.schema import PitchSettings, Prosody, VadSettings
 from ..prosody.tone import TONES, ToneThresholds, describe_tone, tone_phrase
-from .base import SampleContext, Stage, StageResult, StageSettings
+from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from .ingest import IngestData
-
-log = logging.getLogger(__name__)
 
 WAV_NAME = "audio.wav"
 ToneSource = Literal["prosody", "audio_llm"]
-
-
-class AudioLlmSettings(BaseModel):
-    """An audio-language model behind an OpenAI-compatible endpoint that accepts audio."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_url: str = Field(description="e.g. http://localhost:8000/v1 (vLLM serving Qwen2-Audio)")
-    model: str = Field(description="the model name the endpoint serves")
-    api_key_env: str | None = Field(
-        default=None, description="name of the environment variable holding the API key"
-    )
-    timeout_s: float = Field(default=60.0, gt=0)
-    max_retries: int = Field(default=2, ge=0)
-
-
-class Qwen2AudioSettings(BaseModel):
-    """Qwen2-Audio run in process by transformers."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(
-        default="Qwen/Qwen2-Audio-7B-Instruct", description="a hub id or a local directory"
-    )
-    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:1 ...")
-    dtype: str = Field(default="auto", description="auto, bfloat16, float16, float32")
 
 
 class AudioSettings(StageSettings):
@@ -118,32 +90,26 @@ class AudioStage(Stage[AudioSettings]):
     requires = ("filter",)
     reads_media = True
 
-    def __init__(self, settings: AudioSettings, facts: Any) -> None:
+    def __init__(self, settings: AudioSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)
         self._detector: Any = None
         self._tone_llm: Any = None
         self._egemaps: Any = None
-        self._load_error: str | None = None
 
     def setup(self) -> None:
-        """Load the VAD (and tone client) once per worker. If that fails (a missing extra),
-        each sample fails with that one line, so the run goes on and ``status`` says why."""
-        if self._detector is not None or self._load_error is not None:
+        """Load the VAD, openSMILE and the tone client once per worker. If that fails (a
+        missing extra), the host logs why once and fails each sample with that one line."""
+        if self._detector is not None:
             return
-        try:
-            require("numpy", "audio", "the audio stage")
-            from ..prosody.vad import SpeechDetector
+        require("numpy", "audio", "the audio stage")
+        from ..prosody.vad import SpeechDetector
 
-            self._detector = SpeechDetector(self.settings.vad)
-            if self.settings.egemaps:
-                from ..prosody.egemaps import EgemapsExtractor
+        if self.settings.egemaps:
+            from ..prosody.egemaps import EgemapsExtractor
 
-                self._egemaps = EgemapsExtractor()
-            self._tone_llm = self._load_tone_llm()
-        except Exception as error:
-            self._detector = self._tone_llm = None
-            self._load_error = f"audio: cannot set up: {str(error).splitlines()[0]}"
-            log.error("%s", self._load_error)
+            self._egemaps = EgemapsExtractor()
+        self._tone_llm = self._load_tone_llm()
+        self._detector = SpeechDetector(self.settings.vad)
 
     def _load_tone_llm(self) -> Any:
         """The audio-language model that picks the tone, or None for the prosody rules."""
@@ -164,7 +130,7 @@ class AudioStage(Stage[AudioSettings]):
         if ingest.kind == "image" or ingest.probe.audio is None:
             return StageResult(data=_no_speech(AudioExtract(has_audio=False), silent=True))
         if self._detector is None:
-            raise RuntimeError(self._load_error or "audio: setup() was not called")
+            raise RuntimeError("audio: setup() was not called before process()")
         wav = sample.workdir / WAV_NAME
         started = time.perf_counter()
         extract = extract_audio(sample.source.path, wav)

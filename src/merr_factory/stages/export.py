@@ -12,43 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
-
 from ..discovery import SampleSource
 from ..export.entry import ExportEntry, build_entry
-from ..export.settings import ALL_FORMATS, Format
+from ..export.settings import ExportSettings
 from ..export.writer import write_export
 from ..labels import LabelRow
 from ..records import Record
 from ..store import Store
-from .base import SampleContext, Stage, StageResult, StageSettings
-
-
-class ExportSettings(StageSettings):
-    """What the export writes. ``parquet`` needs pyarrow and ``plots`` matplotlib
-    (``pip install 'merr-factory[export]'``); leave them out of ``formats`` without them."""
-
-    formats: list[Format] = Field(default_factory=lambda: list(ALL_FORMATS))
-    dataset_name: str = Field(
-        default="merr", pattern=r"^[A-Za-z0-9_.-]+$", description="LLaMA-Factory dataset key"
-    )
-    pretty_name: str = "MERR-style emotion reasoning dataset"
-    license: str = "other"
-    link_videos: bool = Field(
-        default=True,
-        description="hard-link (else copy) the MERR clips into export/videos/<name>.<ext>; "
-        "false: ShareGPT refers to the clips where they are",
-    )
-    link_audio: bool = Field(
-        default=True,
-        description="hard-link (else copy) the 16 kHz wavs into export/audio/; false: "
-        "ShareGPT refers to them in the output's stage folders",
-    )
-
-    @field_validator("formats")
-    @classmethod
-    def _ordered(cls, formats: list[Format]) -> list[Format]:
-        return [name for name in ALL_FORMATS if name in formats]
+from .base import SampleContext, Stage, StageResult
 
 
 class ExportStage(Stage[ExportSettings]):

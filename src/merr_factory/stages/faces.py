@@ -11,7 +11,6 @@ without a face there is no peak frame and no AU evidence.
 from __future__ import annotations
 
 import csv
-import logging
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -22,19 +21,15 @@ from ..backends.faces.base import (
     MAIN_FACE_RULES,
     ClipRequest,
     FaceBackend,
-    FaceBackendError,
     FaceTable,
     FrameRow,
     MainFacePolicy,
 )
-from ..optional import MissingDependencyError
 from ..records import Reason
-from .base import SampleContext, Stage, StageResult, StageSettings
+from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from .ingest import IngestData
 
 FRAMES_CSV = "frames.csv"
-
-log = logging.getLogger(__name__)
 
 
 class DlibSettings(BaseModel):
@@ -163,33 +158,22 @@ class FacesStage(Stage[FacesSettings]):
     reads_media = True
     version = "1"
 
-    def __init__(self, settings: FacesSettings, facts: Any) -> None:
+    def __init__(self, settings: FacesSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)
         self.backend: FaceBackend | None = None
-        self.setup_error: str | None = None
 
     def setup(self) -> None:
-        """Load the backend once. If it cannot load (no weights, no executable, a missing
-        extra), say so once in the log; every sample then fails at once with that message
-        (no retries, no per-sample download attempts) and the run goes on to other stages."""
-        try:
-            backend = make_backend(self.settings)
-            backend.setup()
-        except (FaceBackendError, MissingDependencyError) as error:
-            self.setup_error = str(error)
-            log.error("faces: %s", self.setup_error)
-            return
+        """Load the backend once per worker. One that cannot load (no weights, no executable,
+        a missing extra) raises; the host logs why once and fails each sample at once with
+        that reason (no retries, no per-sample download attempts)."""
+        backend = make_backend(self.settings)
+        backend.setup()
         self.backend = backend
 
     def process(self, sample: SampleContext) -> StageResult:
-        if self.backend is None and self.setup_error is None:
-            self.setup()
         if self.backend is None:
-            reason = (self.setup_error or "unknown error").split(" (")[0]
-            raise FaceBackendError(
-                f"the {self.settings.backend} faces backend did not load: {reason} "
-                "(the run log says how to fix it)"
-            )
+            self.setup()
+        assert self.backend is not None
         ingest = IngestData.model_validate(sample.input_data("ingest"))
         request = ClipRequest(
             path=sample.source.path,

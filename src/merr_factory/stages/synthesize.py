@@ -108,7 +108,6 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         super().__init__(settings, facts)
         self.prompts: PromptSet = load_prompts(settings.prompts_dir)
         self._backend: LLMBackend | None = None
-        self._backend_error: str | None = None
         self._client: LLMClient | None = None
         self._lock = threading.Lock()
 
@@ -139,14 +138,14 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         return self.settings.llm.concurrency if self.uses_llm else 1
 
     def setup(self) -> None:
-        """Load the model once. A model that cannot load fails each sample with the reason
-        (recorded, retried next run) instead of stopping the whole run."""
+        """Load the model once per worker. One that cannot load raises; the host fails each
+        sample with the reason (recorded, retried next run) instead of stopping the run."""
         if not self.uses_llm:
             return
         try:
             self.backend().load()
         except Exception as error:
-            self._backend_error = f"cannot load the LLM: {_first_line(error)}"
+            raise LLMError(f"cannot load the LLM: {_first_line(error)}") from error
 
     def client(self, output_root: Path) -> LLMClient:
         with self._lock:
@@ -170,8 +169,6 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         return [*head, Message(user.role, user.content, images=(frame,))]
 
     def process(self, sample: SampleContext) -> StageResult:
-        if self._backend_error:
-            raise LLMError(self._backend_error)
         cues = Cues.of(sample)
         label_set = self.facts.label_set
         usage = Usage()

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..backends.vision.base import SCENE_PROMPT, SceneDescriber
 from ..knowledge.au import AU_NAMES, MERR_RULES, au_phrases, normalise_au
-from .base import SampleContext, Stage, StageResult, StageSettings
+from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from .faces import FacesData
 from .ingest import IngestData
 from .peak import PEAK_FRAME, PeakData
@@ -155,7 +155,7 @@ class VisualStage(Stage[VisualSettings]):
     requires = ("peak",)
     version = "1"
 
-    def __init__(self, settings: VisualSettings, facts: Any) -> None:
+    def __init__(self, settings: VisualSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)
         self.describer: SceneDescriber | None = None
 

@@ -15,7 +15,7 @@ from ...optional import require
 from . import ToneAnswer, parse_tone, tone_prompt
 
 if TYPE_CHECKING:
-    from ...stages.audio import AudioLlmSettings
+    from .settings import AudioLlmSettings
 
 NO_KEY = "EMPTY"  # what local servers (vLLM, llama.cpp) accept when they need no key
 

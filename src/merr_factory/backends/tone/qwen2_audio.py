@@ -15,7 +15,7 @@ from ...optional import require
 from . import ToneAnswer, parse_tone, tone_prompt
 
 if TYPE_CHECKING:
-    from ...stages.audio import Qwen2AudioSettings
+    from .settings import Qwen2AudioSettings
 
 EXTRA = "tone-qwen2-audio"
 MAX_NEW_TOKENS = 8  # one word, with room for punctuation
