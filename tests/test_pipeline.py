@@ -18,6 +18,7 @@ import pytest
 from merr_factory.config import load_config
 from merr_factory.planning import Planner, State
 from merr_factory.run_report import render_summary
+from merr_factory.stage_data import IngestData, StageOutput
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.status import collect_status
 from merr_factory.store import Store
@@ -34,21 +35,29 @@ class NoteSettings(StageSettings):
     not_in_fingerprint: ClassVar[frozenset[str]] = frozenset({"batch_size"})
 
 
+class NoteData(StageOutput):
+    """What the test stage "note" stores."""
+
+    stage: ClassVar[str] = "note"
+    text: str
+
+
 class NoteStage(Stage[NoteSettings]):
     """Writes a small file from the ingest probe: a stage with an artifact."""
 
     name = "note"
     summary = "test stage"
     settings_model = NoteSettings
+    output_model = NoteData
     requires = ("filter",)
     calls: ClassVar[list[str]] = []
 
     def process(self, sample: SampleContext) -> StageResult:
         NoteStage.calls.append(sample.source.id)
-        probe = sample.input_data("ingest")["probe"]
-        text = f"{self.settings.greeting} {probe['width']}x{probe['height']}\n"
+        probe = sample.input(IngestData).probe
+        text = f"{self.settings.greeting} {probe.width}x{probe.height}\n"
         (sample.workdir / "note.txt").write_text(text)
-        return StageResult(data={"text": text.strip()})
+        return StageResult(data=NoteData(text=text.strip()))
 
 
 class BoomStage(Stage[StageSettings]):
@@ -368,7 +377,7 @@ class GatherStage(Stage[NoteSettings]):
     finalized: ClassVar[int] = 0
 
     def process(self, sample: SampleContext) -> StageResult:
-        return StageResult(data={"line": sample.input_data("note")["text"]})
+        return StageResult(data={"line": sample.input(NoteData).text})
 
     def finalize(self, records, target: Path, store) -> None:
         GatherStage.finalized += 1

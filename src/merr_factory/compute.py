@@ -19,7 +19,7 @@ from .discovery import SampleSource
 from .folders import Signature
 from .labels import LabelRow
 from .records import ErrorInfo, Record
-from .stages.base import RunFacts, SampleContext, Stage, StageSettings
+from .stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def compute(
             source=source, label=task.label, upstream=upstream, workdir=workdir, store=store
         )
         result = stage.process(context)
+        _check_output(stage, result)
         metrics = result.metrics
         record = Record(
             stage=stage.name,
@@ -172,6 +173,16 @@ def compute(
     record.cpu_seconds = round(time.process_time() - cpu_start, 4)
     stored_as = store.save(record.seal())
     return ComputeResult(record=record, metrics=metrics, stored_as=stored_as)
+
+
+def _check_output(stage: Stage, result: StageResult) -> None:
+    """A stage stores its declared output model, nothing else (consumers rely on it)."""
+    model = stage.output_model
+    if model is not None and not isinstance(result.data, model):
+        raise TypeError(
+            f"{stage.name} returned {type(result.data).__name__}, not its output model "
+            f"{model.__name__}"
+        )
 
 
 class StageSetupError(RuntimeError):

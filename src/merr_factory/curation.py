@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from .atomic import write_bytes_atomic
-from .export.entry import clean_text
+from .text import clean_text
 
 COLUMNS = ("id", "label", "tier", "caption", "reasoning", "transcript", "accept")
 REQUIRED = ("id", "accept")

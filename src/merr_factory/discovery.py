@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Literal
 
 from .sample_ids import safe_sample_id
+from .stage_data import SampleKind
 
 log = logging.getLogger(__name__)
-
-SampleKind = Literal["video", "image"]
 
 
 class DiscoveryError(ValueError):

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .atomic import write_bytes_atomic
 from .optional import require
@@ -26,6 +26,35 @@ from .optional import require
 # (size, version) of a stored object: a changed version means it was rewritten.
 Signature = tuple[int, Any]
 CACHE_GRACE_SECONDS = 600
+
+
+class IndexEntry(NamedTuple):
+    """One done record in its stage's resume index: the record file's signature, what the
+    planner needs of its head, and its artifacts' sizes (files that must still be there).
+
+    Stored as a plain list (marshal takes no tuple subclasses): ``stored`` and ``of`` convert.
+    """
+
+    size: int
+    version: Any  # mtime in ns for local files, the object store's version or ETag
+    fingerprint: str
+    data_hash: str
+    halt: list[list[str]]  # [code, message] per reason
+    artifacts: list[list[Any]]  # [path, size] per artifact
+
+    @property
+    def signature(self) -> Signature:
+        return self.size, self.version
+
+    def stored(self) -> list[Any]:
+        return list(self)
+
+    @classmethod
+    def of(cls, stored: Any) -> IndexEntry | None:
+        """An entry read back from an index file; None when it is not one (damaged)."""
+        if not isinstance(stored, list) or len(stored) != len(cls._fields):
+            return None
+        return cls(*stored)
 
 
 class Folder(Protocol):
@@ -37,7 +66,7 @@ class Folder(Protocol):
     def delete(self, key: str) -> None: ...  # absent is fine
     def size(self, key: str) -> int: ...  # OSError if absent
     def signature(self, key: str) -> Signature | None: ...
-    def unchanged(self, folder: str, entry: list) -> bool: ...
+    def unchanged(self, folder: str, entry: IndexEntry) -> bool: ...
     def may_exist(self, key: str) -> bool: ...
     def forget_listings(self) -> None: ...
     def names(self, prefix: str, suffix: str) -> list[str]: ...
@@ -92,16 +121,16 @@ class LocalFolder:
             return None
         return stat.st_size, stat.st_mtime_ns
 
-    def unchanged(self, folder: str, entry: list) -> bool:
+    def unchanged(self, folder: str, entry: IndexEntry) -> bool:
         """True when ``folder + '.json'`` and the files listed in ``entry`` are as indexed.
 
         Plain strings and ``os.stat``: this runs for every (stage, sample) on a resume."""
         base = f"{self._root}/{folder}"
         try:
             stat = os.stat(base + ".json")
-            if stat.st_size != entry[0] or stat.st_mtime_ns != entry[1]:
+            if stat.st_size != entry.size or stat.st_mtime_ns != entry.version:
                 return False
-            for name, size in entry[5]:
+            for name, size in entry.artifacts:
                 if os.stat(f"{base}/{name}").st_size != size:
                     return False
         except OSError:
@@ -209,11 +238,11 @@ class RemoteFolder:
         except FileNotFoundError:
             return None
 
-    def unchanged(self, folder: str, entry: list) -> bool:
+    def unchanged(self, folder: str, entry: IndexEntry) -> bool:
         listing = self._listing(folder.rpartition("/")[0])
-        if listing.get(folder + ".json") != (entry[0], entry[1]):
+        if listing.get(folder + ".json") != entry.signature:
             return False
-        for name, size in entry[5]:
+        for name, size in entry.artifacts:
             found = listing.get(f"{folder}/{name}")
             if found is None or found[0] != size:
                 return False

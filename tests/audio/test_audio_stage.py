@@ -19,7 +19,7 @@ pytest.importorskip(
 )
 
 from merr_factory.prosody.tone import TONES
-from merr_factory.stages.audio import AudioData
+from merr_factory.stage_data import AudioData
 
 from ..conftest import run_pipeline, tally
 from .conftest import SPEECH_CLIPS, write_silent_clip

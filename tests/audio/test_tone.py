@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from merr_factory.prosody.schema import Prosody
 from merr_factory.prosody.tone import (
     RULES,
     TONES,
@@ -15,6 +14,7 @@ from merr_factory.prosody.tone import (
     tone_phrase,
     voice_cues,
 )
+from merr_factory.stage_data import Prosody
 
 LIMITS = ToneThresholds()
 # A voice that sets off no cue with the default thresholds.

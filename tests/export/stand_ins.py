@@ -1,10 +1,11 @@
 """Test stages named faces, peak, visual, audio, asr, synthesize and label.
 
-The real stages are built on other branches; these stand in for them so the export is tested
-on real records. They write contract-shaped data (docs/stage-data.md) and real artifacts made
-from the real clips: the peak frame is a JPEG cut from the clip with PyAV, the audio a 16 kHz
-mono wav resampled from its audio track. Their cues (AUs, tone, transcript, reasoning) are
-test input taken from the clips' manifest and label, not a model's answer.
+They stand in for the model-running stages so the export is tested on real records, quickly
+and with known cues. They store the real stages' output models (``stage_data.py``) and real
+artifacts made from the real clips: the peak frame is a JPEG cut from the clip with PyAV,
+the audio a 16 kHz mono wav resampled from its audio track. Their cues (AUs, tone,
+transcript, reasoning) are test input taken from the clips' manifest and label, not a
+model's answer.
 """
 
 from __future__ import annotations
@@ -16,6 +17,22 @@ from typing import Any, ClassVar
 
 import av
 
+from merr_factory.artifacts import AUDIO_WAV, PEAK_FRAME
+from merr_factory.stage_data import (
+    AsrData,
+    AsrSegmentData,
+    AudioData,
+    Candidate,
+    FacesData,
+    IngestData,
+    LabelData,
+    LLMInfo,
+    PeakData,
+    Reason,
+    SynthesizeData,
+    UsageInfo,
+    VisualData,
+)
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.workspace import Workspace
 from tests.conftest import CLIPS
@@ -52,10 +69,10 @@ SPEECH = _speech()
 
 
 def _frames(sample: SampleContext) -> int:
-    probe = sample.input_data("ingest")["probe"]
-    if probe["frames"]:
-        return int(probe["frames"])
-    return max(1, round((probe["duration"] or 0) * (probe["fps"] or 0)))
+    probe = sample.input(IngestData).probe
+    if probe.frames:
+        return int(probe.frames)
+    return max(1, round((probe.duration or 0) * (probe.fps or 0)))
 
 
 def cut_frame(path: Path, index: int, target: Path) -> None:
@@ -89,6 +106,7 @@ class _StandIn(Stage[StageSettings]):
 
 class FacesStandIn(_StandIn):
     name = "faces"
+    output_model = FacesData
     requires = ("filter",)
     no_face: ClassVar[set[str]] = {"samplenew_00000004"}  # the clip with no face
 
@@ -96,136 +114,156 @@ class FacesStandIn(_StandIn):
         frames = _frames(sample)
         seen = 0 if sample.source.id in self.no_face else frames
         return StageResult(
-            data={
-                "backend": "stand-in",
-                "model": "test",
-                "sample_fps": None,
-                "frames_total": frames,
-                "frames_analysed": frames,
-                "frames_with_face": seen,
-                "face_ratio": seen / frames,
-                "au_names": sorted(PHRASES),
-                "main_face": "largest",
-            }
+            data=FacesData(
+                backend="stand-in",
+                model="test",
+                sample_fps=None,
+                frames_total=frames,
+                frames_analysed=frames,
+                frames_with_face=seen,
+                face_ratio=seen / frames,
+                au_names=sorted(PHRASES),
+                main_face="largest",
+            )
         )
 
 
 class PeakStandIn(_StandIn):
     name = "peak"
+    output_model = PeakData
     requires = ("faces",)
 
     def process(self, sample: SampleContext) -> StageResult:
-        if not sample.input_data("faces")["frames_with_face"]:
-            data = {"peak_index": None, "peak_time": None, "peak_intensities": {}}
-            return StageResult(data={**data, "peak_AU_list": [], "au_sum": 0.0})
+        if not sample.input(FacesData).frames_with_face:
+            return StageResult(
+                data=PeakData(
+                    peak_index=None,
+                    peak_time=None,
+                    peak_intensities={},
+                    peak_AU_list=[],
+                    au_sum=0.0,
+                )
+            )
         index = _frames(sample) // 2
-        cut_frame(sample.source.path, index, sample.workdir / "peak_frame.jpg")
-        label = sample.input_data("ingest")["label"] or "neutral"
-        aus = sorted({*RULES.get(label, []), "AU25"})
+        cut_frame(sample.source.path, index, sample.workdir / PEAK_FRAME)
+        ingest = sample.input(IngestData)
+        aus = sorted({*RULES.get(ingest.label or "neutral", []), "AU25"})
         intensities = {au: 2.0 for au in aus}
-        fps = sample.input_data("ingest")["probe"]["fps"] or 1.0
         return StageResult(
-            data={
-                "peak_index": index,
-                "peak_time": round(index / fps, 3),
-                "peak_intensities": intensities,
-                "peak_AU_list": aus,
-                "au_sum": sum(intensities.values()),
-            }
+            data=PeakData(
+                peak_index=index,
+                peak_time=round(index / (ingest.probe.fps or 1.0), 3),
+                peak_intensities=intensities,
+                peak_AU_list=aus,
+                au_sum=sum(intensities.values()),
+            )
         )
 
 
 class VisualStandIn(_StandIn):
     name = "visual"
+    output_model = VisualData
     requires = ("peak",)
 
     def process(self, sample: SampleContext) -> StageResult:
-        peak = sample.input_data("peak")
-        label = sample.input_data("ingest")["label"]
-        rule = [au for au in RULES.get(label or "", []) if au in peak["peak_AU_list"]]
+        peak = sample.input(PeakData)
+        label = sample.input(IngestData).label
+        rule = [au for au in RULES.get(label or "", []) if au in peak.peak_AU_list]
         return StageResult(
-            data={
-                "peak_AU_list": peak["peak_AU_list"],
-                "peak_index": peak["peak_index"],
-                "au_phrases": {au: PHRASES[au] for au in peak["peak_AU_list"]},
-                "rule_support": {label: rule} if label else {},
-                "candidates": [{"emotion": label, "score": 1.0}] if label else [],
-                "reference_label": label,
-                "AU_list": rule,
-                "visual_prior_list": [PHRASES[au] for au in rule],
-                "visual_objective": "A person faces the camera\nin a room.",
-            }
+            data=VisualData(
+                peak_AU_list=peak.peak_AU_list,
+                peak_index=peak.peak_index,
+                au_phrases={au: PHRASES[au] for au in peak.peak_AU_list},
+                rule_support={label: rule} if label else {},
+                candidates=[Candidate(emotion=label, score=1.0)] if label else [],
+                reference_label=label,
+                AU_list=rule,
+                visual_prior_list=[PHRASES[au] for au in rule],
+                visual_objective="A person faces the camera\nin a room.",
+            )
         )
 
 
 class AudioStandIn(_StandIn):
     name = "audio"
+    output_model = AudioData
     requires = ("filter",)
 
     def process(self, sample: SampleContext) -> StageResult:
-        probe = sample.input_data("ingest")["probe"]
-        if probe["audio"] is None:
-            data = {"has_audio": False, "silent": True, "duration": 0.0, "prosody": None}
-            extra = {"tone": None, "tone_phrase": None, "tone_source": "prosody"}
-            return StageResult(data={**data, "speech_segments": [], **extra})
-        extract_wav(sample.source.path, sample.workdir / "audio.wav")
-        tone = TONES.get(sample.input_data("ingest")["label"] or "", "calm")
+        ingest = sample.input(IngestData)
+        if ingest.probe.audio is None:
+            return StageResult(
+                data=AudioData(
+                    has_audio=False,
+                    silent=True,
+                    duration=0.0,
+                    prosody=None,
+                    speech_segments=[],
+                    tone=None,
+                    tone_phrase=None,
+                    tone_source="prosody",
+                )
+            )
+        extract_wav(sample.source.path, sample.workdir / AUDIO_WAV)
+        tone = TONES.get(ingest.label or "", "calm")
         return StageResult(
-            data={
-                "has_audio": True,
-                "silent": False,
-                "duration": probe["audio"]["duration"],
-                "prosody": None,
-                "speech_segments": [[0.2, 1.5]],
-                "tone": tone,
-                "tone_phrase": f"speaks in a {tone} voice",
-                "tone_source": "prosody",
-            }
+            data=AudioData(
+                has_audio=True,
+                silent=False,
+                duration=ingest.probe.audio.duration or 0.0,
+                prosody=None,
+                speech_segments=[(0.2, 1.5)],
+                tone=tone,
+                tone_phrase=f"speaks in a {tone} voice",
+                tone_source="prosody",
+            )
         )
 
 
 class AsrStandIn(_StandIn):
     name = "asr"
+    output_model = AsrData
     requires = ("audio",)
 
     def process(self, sample: SampleContext) -> StageResult:
-        speech = SPEECH.get(sample.source.id, {}) if sample.input_data("audio")["has_audio"] else {}
+        speech = SPEECH.get(sample.source.id, {}) if sample.input(AudioData).has_audio else {}
         text, language = speech.get("text", ""), speech.get("language")
         return StageResult(
-            data={
-                "backend": "stand-in",
-                "model": "test-asr",
-                "text": text,
-                "language": language,
-                "segments": [{"start": 0.2, "end": 1.5, "text": text}] if text else [],
-                "text_en": text if language == "en" else None,
-                "confidence": 0.9 if text else None,
-            }
+            data=AsrData(
+                backend="stand-in",
+                model="test-asr",
+                text=text,
+                language=language,
+                segments=[AsrSegmentData(start=0.2, end=1.5, text=text)] if text else [],
+                text_en=text if language == "en" else None,
+                confidence=0.9 if text else None,
+            )
         )
 
 
 class SynthesizeStandIn(_StandIn):
     name = "synthesize"
+    output_model = SynthesizeData
     requires = ("visual", "asr")
 
     def process(self, sample: SampleContext) -> StageResult:
-        visual = sample.input_data("visual")
-        audio = sample.input_data("audio")
-        label = sample.input_data("ingest")["label"]
-        phrases = ", ".join(visual["visual_prior_list"]) or "a still face"
-        caption = f"The person shows {phrases}.\nThe voice: {audio['tone_phrase'] or 'none'}."
+        visual = sample.input(VisualData)
+        audio = sample.input(AudioData)
+        label = sample.input(IngestData).label
+        phrases = ", ".join(visual.visual_prior_list) or "a still face"
+        caption = f"The person shows {phrases}.\nThe voice: {audio.tone_phrase or 'none'}."
         reasoning = (
             f"The {phrases} and the words suggest the person feels {label}.\\nThis fits the tone."
         )
         return StageResult(
-            data={
-                "caption": caption,
-                "smp_reason_caption": reasoning,
-                "open_label": label,
-                "open_reasoning": None,
-                "llm": {"backend": "stand-in", "model": "test-llm", "prompt_version": "v1"},
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0, "seconds": 0},
-            }
+            data=SynthesizeData(
+                caption=caption,
+                smp_reason_caption=reasoning,
+                open_label=label,
+                open_reasoning=None,
+                llm=LLMInfo(backend="stand-in", model="test-llm", prompt_version="v1"),
+                usage=UsageInfo(),
+            )
         )
 
 
@@ -233,6 +271,7 @@ class LabelStandIn(_StandIn):
     """The tier and, optionally, the label per sample come from class attributes."""
 
     name = "label"
+    output_model = LabelData
     requires = ("synthesize",)
     tiers: ClassVar[dict[str, str]] = {}
     labels: ClassVar[dict[str, str]] = {}
@@ -241,24 +280,24 @@ class LabelStandIn(_StandIn):
         return {**super().identity(), "tiers": self.tiers, "labels": self.labels}
 
     def process(self, sample: SampleContext) -> StageResult:
-        ingest = sample.input_data("ingest")
+        ingest = sample.input(IngestData)
         sample_id = sample.source.id
         tier = self.tiers.get(sample_id, "coarse")
-        reasons: list[dict[str, Any]] = []
+        reasons: list[Reason] = []
         if tier == "rejected":
-            reasons = [{"code": "au_rule_disagrees", "message": "AUs disagree with the label"}]
+            reasons = [Reason(code="au_rule_disagrees", message="AUs disagree with the label")]
         elif tier == "coarse":
-            reasons = [{"code": "not_reviewed", "message": "reasoning not checked"}]
+            reasons = [Reason(code="not_reviewed", message="reasoning not checked")]
         return StageResult(
-            data={
-                "label": self.labels.get(sample_id, ingest["label"]),
-                "label_source": "csv",
-                "valence": ingest["valence"],
-                "tier": tier,
-                "reasons": reasons,
-                "au_rule_agrees": tier != "rejected",
-                "llm_agrees": True,
-            }
+            data=LabelData(
+                label=self.labels.get(sample_id, ingest.label),
+                label_source="csv",
+                valence=ingest.valence,
+                tier=tier,
+                reasons=reasons,
+                au_rule_agrees=tier != "rejected",
+                llm_agrees=True,
+            )
         )
 
 

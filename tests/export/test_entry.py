@@ -27,21 +27,28 @@ def test_entries_gather_every_stage(tmp_path: Path) -> None:
     assert entry["valence"] == 2.0
 
 
-def test_a_bad_upstream_record_fails_that_sample_only(tmp_path: Path, monkeypatch) -> None:
+def test_a_renamed_field_upstream_fails_that_sample_loudly(tmp_path: Path, monkeypatch) -> None:
+    """A label producer that stores ``tier`` under a new name (as a rename in its model
+    would): the export's read of the real model fails that sample, naming the field, where
+    a restated view with defaults used to read a default silently."""
     original = LabelStandIn.process
 
-    def broken(self, sample):
+    def renamed(self, sample):
         result = original(self, sample)
         if sample.source.id == "sample_00000003":
-            del result.data["tier"]
+            data = result.data.model_dump()
+            data["quality_tier"] = data.pop("tier")
+            result.data = data
         return result
 
-    monkeypatch.setattr(LabelStandIn, "process", broken)
+    monkeypatch.setattr(LabelStandIn, "process", renamed)
+    monkeypatch.setattr(LabelStandIn, "output_model", None)  # let it store what it returns
     run = run_export(write_export_config(tmp_path, copy_clips(tmp_path)))
     assert run.tally().failed == 1 and run.tally().computed == 5
     record = json.loads((run.output / "stages/export/sample_00000003.json").read_text())
+    assert record["error"]["type"] == "UpstreamDataError"
     assert record["error"]["message"] == (
-        "label record does not match the stage contract: tier: Field required"
+        "label record does not match LabelData: tier: Field required"
     )
     # The others are exported all the same.
     assert "sample_00000001" in (run.export / "MERR_coarse_grained.txt").read_text()

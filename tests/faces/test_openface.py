@@ -82,7 +82,7 @@ def test_peak_equals_an_independent_merr_computation(csv_dir: Path, tmp_path: Pa
         write_frames_csv(tmp_path / "frames.csv", table)
         stored = read_frames_csv(tmp_path / "frames.csv")
         summed = [au for au in table.au_names if au not in excluded]
-        assert stored[find_peak(stored, summed)]["frame"] == expected_frame
+        assert stored[find_peak(stored, summed)].index == expected_frame
 
 
 def test_failed_and_low_confidence_frames_have_no_face(csv_dir: Path) -> None:

@@ -6,17 +6,18 @@ import math
 
 import pytest
 
+from merr_factory.backends.faces.base import Box, FrameRow
 from merr_factory.stages.peak import PeakSettings, au_sums, face_crop, find_peak
 
 
-def rows(*frames: dict | None) -> list[dict]:
+def rows(*frames: dict | None) -> list[FrameRow]:
     """Frame rows as ``read_frames_csv`` gives them; None is a frame without a face."""
-    result = []
-    for index, values in enumerate(frames):
-        row = {"frame": index * 5, "time": index * 0.2, "face": int(values is not None)}
-        row.update({f"{au}_r": value for au, value in (values or {}).items()})
-        result.append(row)
-    return result
+    return [
+        FrameRow(index=index * 5, time=index * 0.2)
+        if values is None
+        else FrameRow(index * 5, index * 0.2, box=Box(0, 0, 10, 10), intensities=dict(values))
+        for index, values in enumerate(frames)
+    ]
 
 
 def test_peak_is_the_frame_with_the_largest_au_sum() -> None:

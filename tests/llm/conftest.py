@@ -24,7 +24,10 @@ from typing import Any, ClassVar
 
 import pytest
 
+from merr_factory.artifacts import PEAK_FRAME
 from merr_factory.config import load_config
+from merr_factory.llm.cues import Cues
+from merr_factory.stage_data import AsrData, AudioData, PeakData, VisualData
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.workspace import Workspace, open_workspace
 from tests.http_stub import send_json
@@ -93,13 +96,26 @@ NO_AUDIO = {
 def asr(text: str, text_en: str | None = None, language: str | None = "en") -> dict[str, Any]:
     return {
         "backend": "test",
-        "model": None,
+        "model": "test-asr",
         "text": text,
         "language": language,
         "segments": [],
         "text_en": text_en if text_en is not None else (text if language == "en" else None),
         "confidence": None,
     }
+
+
+def make_cues(
+    visual: dict[str, Any] | None = None,
+    audio: dict[str, Any] | None = None,
+    asr: dict[str, Any] | None = None,
+) -> Cues:
+    """The LLM stages' cues from stored-record data, validated by the real stage models."""
+    return Cues(
+        visual=VisualData.model_validate(visual) if visual is not None else None,
+        audio=AudioData.model_validate(audio) if audio is not None else None,
+        asr=AsrData.model_validate(asr) if asr is not None else None,
+    )
 
 
 # Per sample: (visual, audio, asr) data; samples not listed get "no face, no audio".
@@ -130,11 +146,14 @@ class _CueStage(Stage[StageSettings]):
         self.table = table
 
     def process(self, sample: SampleContext) -> StageResult:
-        return StageResult(data=self.table.of(sample.source.id)[self.position])
+        assert self.output_model is not None
+        data = self.table.of(sample.source.id)[self.position]
+        return StageResult(data=self.output_model.model_validate(data))
 
 
 class VisualCueStage(_CueStage):
     name = "visual"
+    output_model = VisualData
     requires = ("filter",)
     position = 0
 
@@ -143,6 +162,7 @@ class PeakCueStage(_CueStage):
     """Writes a peak frame (a real JPEG from the sample clips) where the visual cue has a peak."""
 
     name = "peak"
+    output_model = PeakData
     requires = ("filter",)
     position = 0
     FRAME = Path(__file__).parents[1] / "data" / "clips" / "sample_00000006.jpg"
@@ -150,26 +170,28 @@ class PeakCueStage(_CueStage):
     def process(self, sample: SampleContext) -> StageResult:
         visual = self.table.of(sample.source.id)[0]
         if visual["peak_index"] is not None:
-            shutil.copyfile(self.FRAME, sample.workdir / "peak_frame.jpg")
+            shutil.copyfile(self.FRAME, sample.workdir / PEAK_FRAME)
         return StageResult(
-            data={
-                "peak_index": visual["peak_index"],
-                "peak_time": None,
-                "peak_intensities": {},
-                "peak_AU_list": visual["peak_AU_list"],
-                "au_sum": 0.0,
-            }
+            data=PeakData(
+                peak_index=visual["peak_index"],
+                peak_time=None,
+                peak_intensities={},
+                peak_AU_list=visual["peak_AU_list"],
+                au_sum=0.0,
+            )
         )
 
 
 class AudioCueStage(_CueStage):
     name = "audio"
+    output_model = AudioData
     requires = ("filter",)
     position = 1
 
 
 class AsrCueStage(_CueStage):
     name = "asr"
+    output_model = AsrData
     requires = ("audio",)
     position = 2
 

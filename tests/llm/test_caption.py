@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from merr_factory.llm.caption import CaptionTemplate, render_caption
-from merr_factory.llm.cues import Cues, clean_text
+from merr_factory.llm.cues import Cues
+from merr_factory.text import clean_text
 
-from .conftest import HAPPY_VISUAL, NO_AUDIO, NO_FACE_VISUAL, SAD_VISUAL, SPEECH_AUDIO, asr
+from .conftest import (
+    HAPPY_VISUAL,
+    NO_AUDIO,
+    NO_FACE_VISUAL,
+    SAD_VISUAL,
+    SPEECH_AUDIO,
+    asr,
+    make_cues,
+)
 
 
-def cues(visual=None, audio=None, speech=None, ingest=None) -> Cues:
-    upstream = {"ingest": ingest or {"name": "x", "label": None, "label_status": "unlabelled"}}
-    for name, data in (("visual", visual), ("audio", audio), ("asr", speech)):
-        if data is not None:
-            upstream[name] = data
-    return Cues.from_upstream(upstream)
+def cues(visual=None, audio=None, speech=None) -> Cues:
+    return make_cues(visual, audio, speech)
 
 
 def test_all_cues_give_merr_shaped_caption() -> None:

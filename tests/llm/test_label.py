@@ -20,7 +20,16 @@ FACTS = RunFacts(label_set=MERR_LABELS)
 
 
 def ingest(label: str | None, status: str = "labelled", valence: float | None = 1.0) -> dict:
-    return {"name": "x", "label": label, "valence": valence, "label_status": status}
+    return {
+        "source": "x.mp4",
+        "name": "x",
+        "kind": "video",
+        "size_bytes": 1,
+        "probe": {"readable": True},
+        "label": label,
+        "valence": valence,
+        "label_status": status,
+    }
 
 
 def synth(

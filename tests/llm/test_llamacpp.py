@@ -11,16 +11,13 @@ pytest.importorskip("llama_cpp", reason="needs the llm-llamacpp extra (llama-cpp
 
 from merr_factory.knowledge.emotions import MERR_LABELS
 from merr_factory.llm import LLMClient, LLMError, LLMSettings, Message, make_backend
-from merr_factory.llm.cues import Cues
 from merr_factory.llm.messages import judge_messages, merr_messages, open_messages
 from merr_factory.llm.prompts import load_prompts
 from merr_factory.llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
 
-from .conftest import HAPPY_VISUAL, SPEECH_AUDIO, asr
+from .conftest import HAPPY_VISUAL, SPEECH_AUDIO, asr, make_cues
 
-CUES = Cues.from_upstream(
-    {"visual": HAPPY_VISUAL, "audio": SPEECH_AUDIO, "asr": asr("I finally passed the exam!")}
-)
+CUES = make_cues(HAPPY_VISUAL, SPEECH_AUDIO, asr("I finally passed the exam!"))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from merr_factory.llm.prompts import load_prompts
 from merr_factory.llm.schemas import MerrReasoning, open_prediction_model
 
 from ..conftest import run_pipeline, tally
-from .conftest import LLM_STAGES, SAD_VISUAL, SPEECH_AUDIO, asr, llm_workspace
+from .conftest import LLM_STAGES, SAD_VISUAL, SPEECH_AUDIO, asr, llm_workspace, make_cues
 
 
 def client(base_url: str, cache: Path | None = None, **overrides) -> LLMClient:
@@ -39,7 +39,7 @@ def client(base_url: str, cache: Path | None = None, **overrides) -> LLMClient:
 
 
 def cues(transcript: str) -> Cues:
-    return Cues.from_upstream({"visual": SAD_VISUAL, "audio": SPEECH_AUDIO, "asr": asr(transcript)})
+    return make_cues(SAD_VISUAL, SPEECH_AUDIO, asr(transcript))
 
 
 def test_open_prediction_over_http_is_schema_constrained(llama_server: str, tmp_path) -> None:

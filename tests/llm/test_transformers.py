@@ -14,13 +14,12 @@ pytest.importorskip("gguf", reason="needs the llm-transformers extra (gguf)")
 
 from merr_factory.knowledge.emotions import MERR_LABELS
 from merr_factory.llm import LLMClient, LLMSettings, Message, make_backend
-from merr_factory.llm.cues import Cues
 from merr_factory.llm.messages import open_messages
 from merr_factory.llm.prompts import load_prompts
 from merr_factory.llm.schemas import MerrReasoning, open_prediction_model
 from merr_factory.llm.transformers_backend import json_prefill
 
-from .conftest import HAPPY_VISUAL, SPEECH_AUDIO, asr
+from .conftest import HAPPY_VISUAL, SPEECH_AUDIO, asr, make_cues
 
 COPY = [
     Message("system", "You copy text exactly."),
@@ -62,7 +61,7 @@ def test_schema_replies_go_through_the_prefill_and_the_parser(loaded) -> None:
     client = LLMClient(backend, settings)
     reply, usage = client.ask(COPY, MerrReasoning)
     assert reply.reasoning and usage.calls >= 1 and usage.completion_tokens > 0
-    cues = Cues.from_upstream({"visual": HAPPY_VISUAL, "audio": SPEECH_AUDIO, "asr": asr("Yes!")})
+    cues = make_cues(HAPPY_VISUAL, SPEECH_AUDIO, asr("Yes!"))
     schema = open_prediction_model(MERR_LABELS)
     try:
         prediction, _ = client.ask(open_messages(load_prompts(), cues, MERR_LABELS), schema)

@@ -6,39 +6,29 @@ ShareGPT, Parquet, card, report) read nothing else, so a re-export never re-read
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
+from ..artifacts import AUDIO_WAV, PEAK_FRAME
 from ..records import Record
-from ..store import Store
-from .upstream import (
-    AsrView,
-    AudioView,
-    FacesView,
-    IngestView,
-    LabelView,
-    PeakView,
-    ReasonView,
-    SynthesizeView,
-    VisualView,
+from ..stage_data import (
+    AsrData,
+    AudioData,
+    FacesData,
+    IngestData,
+    LabelData,
+    PeakData,
+    Reason,
+    StageOutput,
+    SynthesizeData,
+    VisualData,
+    read_output,
 )
-
-PEAK_FRAME = "peak_frame.jpg"
-AUDIO_FILE = "audio.wav"
-
-_LITERAL_BREAKS = re.compile(r"(\\r\\n|\\n|\\r|\\t)")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def clean_text(text: str | None) -> str:
-    """One line of text: real and literal (backslash-n) line breaks become spaces."""
-    if not text:
-        return ""
-    return _WHITESPACE.sub(" ", _LITERAL_BREAKS.sub(" ", text)).strip()
+from ..store import Store
+from ..text import clean_text
 
 
 class MediaFile(BaseModel):
@@ -48,8 +38,11 @@ class MediaFile(BaseModel):
     sha256: str
 
 
-class ExportEntry(BaseModel):
-    """Everything the export writes about one sample (one Parquet row)."""
+class ExportEntry(StageOutput):
+    """Everything the export writes about one sample (one Parquet row): the export stage's
+    per-sample output."""
+
+    stage: ClassVar[str] = "export"
 
     sample_id: str
     name: str
@@ -66,7 +59,7 @@ class ExportEntry(BaseModel):
     label_source: str | None
     valence: float | None
     tier: str
-    reasons: list[ReasonView] = Field(default_factory=list)
+    reasons: list[Reason] = Field(default_factory=list)
     au_rule_agrees: bool | None = None
     llm_agrees: bool | None = None
     peak_index: int | None = None
@@ -107,15 +100,18 @@ def build_entry(
     upstream: Mapping[str, Record],
     store: Store,
 ) -> ExportEntry:
-    """Gather one sample's export entry from its upstream records (read as dicts)."""
-    ingest = _view(upstream, "ingest", IngestView)
-    faces = _view(upstream, "faces", FacesView)
-    peak = _view(upstream, "peak", PeakView) or PeakView()
-    visual = _view(upstream, "visual", VisualView) or VisualView()
-    audio = _view(upstream, "audio", AudioView)
-    asr = _view(upstream, "asr", AsrView) or AsrView()
-    synth = _view(upstream, "synthesize", SynthesizeView) or SynthesizeView()
-    label = _view(upstream, "label", LabelView) or LabelView(tier="rejected")
+    """Gather one sample's export entry from its upstream records, read as the stages' own
+    models (a record that does not match raises ``UpstreamDataError``)."""
+    ingest = read_output(upstream, IngestData)
+    if ingest is None:
+        raise KeyError(f"{sample_id}: no ingest record")
+    faces = read_output(upstream, FacesData)
+    peak = read_output(upstream, PeakData)
+    visual = read_output(upstream, VisualData)
+    audio = read_output(upstream, AudioData)
+    asr = read_output(upstream, AsrData)
+    synth = read_output(upstream, SynthesizeData)
+    label = read_output(upstream, LabelData)
     probe = ingest.probe
     return ExportEntry(
         sample_id=sample_id,
@@ -129,56 +125,81 @@ def build_entry(
         height=probe.height,
         video_path=str(video_path),
         ingest_label=ingest.label,
-        label=label.label,
-        label_source=label.label_source,
-        valence=label.valence if label.valence is not None else ingest.valence,
-        tier=label.tier,
-        reasons=label.reasons,
-        au_rule_agrees=label.au_rule_agrees,
-        llm_agrees=label.llm_agrees,
-        peak_index=peak.peak_index,
-        peak_time=peak.peak_time,
-        peak_AU_list=sorted(peak.peak_AU_list),
-        au_sum=peak.au_sum,
+        **_label_fields(label, ingest),
+        **_peak_fields(peak),
         face_ratio=faces.face_ratio if faces else None,
-        AU_list=visual.AU_list,
-        visual_prior_list=[clean_text(phrase) for phrase in visual.visual_prior_list],
-        visual_objective=clean_text(visual.visual_objective) or None,
-        has_audio=bool(audio and audio.has_audio),
-        tone=audio.tone if audio else None,
-        tone_phrase=audio.tone_phrase if audio else None,
-        transcript=clean_text(asr.text),
-        language=asr.language,
-        text_en=clean_text(asr.text_en) if asr.text_en is not None else None,
-        caption=clean_text(synth.caption),
-        smp_reason_caption=clean_text(synth.smp_reason_caption) or None,
-        open_label=synth.open_label,
+        **_visual_fields(visual),
+        **_speech_fields(audio, asr),
+        **_synthesis_fields(synth),
         models=_models(faces, asr, synth, audio),
         peak_frame=_media(upstream, "peak", PEAK_FRAME, store),
-        audio_file=_media(upstream, "audio", AUDIO_FILE, store),
+        audio_file=_media(upstream, "audio", AUDIO_WAV, store),
     )
 
 
-class UpstreamDataError(ValueError):
-    """An upstream record does not hold what docs/stage-data.md promises."""
+def _label_fields(label: LabelData | None, ingest: IngestData) -> dict[str, Any]:
+    if label is None:
+        return {"label": None, "label_source": None, "valence": ingest.valence, "tier": "rejected"}
+    return {
+        "label": label.label,
+        "label_source": label.label_source,
+        "valence": label.valence if label.valence is not None else ingest.valence,
+        "tier": label.tier,
+        "reasons": label.reasons,
+        "au_rule_agrees": label.au_rule_agrees,
+        "llm_agrees": label.llm_agrees,
+    }
 
 
-def _view(upstream: Mapping[str, Record], stage: str, model: type[Any]) -> Any:
-    record = upstream.get(stage)
-    if record is None:
-        return None
-    try:
-        return model.model_validate(record.data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "data"
-        raise UpstreamDataError(
-            f"{stage} record does not match the stage contract: {where}: {first['msg']}"
-        ) from None
+def _peak_fields(peak: PeakData | None) -> dict[str, Any]:
+    if peak is None:
+        return {}
+    return {
+        "peak_index": peak.peak_index,
+        "peak_time": peak.peak_time,
+        "peak_AU_list": sorted(peak.peak_AU_list),
+        "au_sum": peak.au_sum,
+    }
+
+
+def _visual_fields(visual: VisualData | None) -> dict[str, Any]:
+    if visual is None:
+        return {}
+    return {
+        "AU_list": visual.AU_list,
+        "visual_prior_list": [clean_text(phrase) for phrase in visual.visual_prior_list],
+        "visual_objective": clean_text(visual.visual_objective) or None,
+    }
+
+
+def _speech_fields(audio: AudioData | None, asr: AsrData | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if audio is not None:
+        fields.update(has_audio=audio.has_audio, tone=audio.tone, tone_phrase=audio.tone_phrase)
+    if asr is not None:
+        fields.update(
+            transcript=clean_text(asr.text),
+            language=asr.language,
+            text_en=clean_text(asr.text_en) if asr.text_en is not None else None,
+        )
+    return fields
+
+
+def _synthesis_fields(synth: SynthesizeData | None) -> dict[str, Any]:
+    if synth is None:
+        return {}
+    return {
+        "caption": clean_text(synth.caption),
+        "smp_reason_caption": clean_text(synth.smp_reason_caption) or None,
+        "open_label": synth.open_label,
+    }
 
 
 def _models(
-    faces: FacesView | None, asr: AsrView, synth: SynthesizeView, audio: AudioView | None
+    faces: FacesData | None,
+    asr: AsrData | None,
+    synth: SynthesizeData | None,
+    audio: AudioData | None,
 ) -> dict[str, str | None]:
     """Which models made the sample's cues, for the dataset card."""
 
@@ -188,9 +209,9 @@ def _models(
 
     return {
         "faces": joined(faces.backend, faces.model) if faces else None,
-        "asr": joined(asr.backend, asr.model),
-        "llm": joined(synth.llm.backend, synth.llm.model),
-        "prompt_version": synth.llm.prompt_version,
+        "asr": joined(asr.backend, asr.model) if asr else None,
+        "llm": joined(synth.llm.backend, synth.llm.model) if synth else None,
+        "prompt_version": synth.llm.prompt_version if synth else None,
         "tone_source": audio.tone_source if audio else None,
     }
 

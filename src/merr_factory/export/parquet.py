@@ -11,123 +11,127 @@ to the export folder. The schema is fixed here, so an empty or odd export still 
 
 from __future__ import annotations
 
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..optional import require
+from ..stage_data import Reason
 from .entry import ExportEntry
 from .media import ExportMedia
 from .merr import MerrSets
 
 PARQUET_FILE = "merr.parquet"
 
-# Columns copied as they are from the export entry; the others are derived below.
-FROM_ENTRY = (
-    "sample_id",
-    "name",
-    "source",
-    "kind",
-    "duration",
-    "fps",
-    "frame_count",
-    "width",
-    "height",
-    "label",
-    "label_source",
-    "ingest_label",
-    "valence",
-    "tier",
-    "au_rule_agrees",
-    "llm_agrees",
-    "peak_index",
-    "peak_time",
-    "peak_AU_list",
-    "au_sum",
-    "face_ratio",
-    "AU_list",
-    "visual_prior_list",
-    "visual_objective",
-    "has_audio",
-    "tone",
-    "transcript",
-    "language",
-    "caption",
-    "smp_reason_caption",
-    "open_label",
-)
+
+class ParquetRow(BaseModel):
+    """One row of the Parquet file, its columns in order. The Arrow schema is derived from
+    these annotations; a column that is an ``ExportEntry`` field of the same name and type
+    is copied from the entry, the others are derived in ``parquet_row``."""
+
+    sample_id: str
+    name: str
+    source: str
+    video: str
+    peak_frame: str | None
+    audio: str | None
+    kind: str
+    duration: float | None
+    fps: float | None
+    frame_count: int | None
+    width: int | None
+    height: int | None
+    label: str | None
+    label_source: str | None
+    ingest_label: str | None
+    valence: float | None
+    tier: str
+    reasons: list[Reason]
+    in_merr_coarse: bool
+    in_merr_fine: bool
+    au_rule_agrees: bool | None
+    llm_agrees: bool | None
+    peak_index: int | None
+    peak_time: float | None
+    peak_AU_list: list[str]
+    au_sum: float | None
+    face_ratio: float | None
+    AU_list: list[str]
+    visual_prior_list: list[str]
+    visual_objective: str | None
+    has_audio: bool
+    tone: str | None
+    audio_prior_list: str
+    transcript: str
+    language: str | None
+    text: str
+    caption: str
+    smp_reason_caption: str | None
+    open_label: str | None
+    faces_model: str | None
+    asr_model: str | None
+    llm_model: str | None
+    prompt_version: str | None
 
 
-def _schema(pa: Any) -> Any:
-    text, number, integer, flag = pa.string(), pa.float64(), pa.int64(), pa.bool_()
-    reason = pa.struct([("code", text), ("message", text)])
-    return pa.schema(
-        [
-            ("sample_id", text),
-            ("name", text),
-            ("source", text),
-            ("video", text),
-            ("peak_frame", text),
-            ("audio", text),
-            ("kind", text),
-            ("duration", number),
-            ("fps", number),
-            ("frame_count", integer),
-            ("width", integer),
-            ("height", integer),
-            ("label", text),
-            ("label_source", text),
-            ("ingest_label", text),
-            ("valence", number),
-            ("tier", text),
-            ("reasons", pa.list_(reason)),
-            ("in_merr_coarse", flag),
-            ("in_merr_fine", flag),
-            ("au_rule_agrees", flag),
-            ("llm_agrees", flag),
-            ("peak_index", integer),
-            ("peak_time", number),
-            ("peak_AU_list", pa.list_(text)),
-            ("au_sum", number),
-            ("face_ratio", number),
-            ("AU_list", pa.list_(text)),
-            ("visual_prior_list", pa.list_(text)),
-            ("visual_objective", text),
-            ("has_audio", flag),
-            ("tone", text),
-            ("audio_prior_list", text),
-            ("transcript", text),
-            ("language", text),
-            ("text", text),
-            ("caption", text),
-            ("smp_reason_caption", text),
-            ("open_label", text),
-            ("faces_model", text),
-            ("asr_model", text),
-            ("llm_model", text),
-            ("prompt_version", text),
-        ]
+def _copied_from_entry() -> tuple[str, ...]:
+    """The columns the export entry holds as they are: same name, same type."""
+    entry = ExportEntry.model_fields
+    return tuple(
+        name
+        for name, field in ParquetRow.model_fields.items()
+        if name in entry and entry[name].annotation == field.annotation
     )
+
+
+FROM_ENTRY = _copied_from_entry()
+
+
+def arrow_schema(pa: Any, model: type[BaseModel] = ParquetRow) -> Any:
+    """The Arrow schema of ``model``'s fields, in order; every column is nullable."""
+    return pa.schema(
+        [(name, arrow_type(pa, field.annotation)) for name, field in model.model_fields.items()]
+    )
+
+
+def arrow_type(pa: Any, annotation: Any) -> Any:
+    """The Arrow type of a field annotation: str, float, int, bool, lists and models."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        (inner,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return arrow_type(pa, inner)
+    if typing.get_origin(annotation) is list:
+        return pa.list_(arrow_type(pa, typing.get_args(annotation)[0]))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        fields = annotation.model_fields.items()
+        return pa.struct([(name, arrow_type(pa, field.annotation)) for name, field in fields])
+    scalars = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_()}
+    if annotation in scalars:
+        return scalars[annotation]
+    raise TypeError(f"no Arrow type for {annotation!r}")
 
 
 def parquet_row(
     entry: ExportEntry, media: ExportMedia, coarse: set[str], fine: set[str]
 ) -> dict[str, Any]:
     """One row; ``coarse`` and ``fine`` are the sample ids in the MERR files."""
-    return {
+    row = ParquetRow(
         **entry.model_dump(include=set(FROM_ENTRY)),
-        "video": media.video(entry),
-        "peak_frame": media.frame(entry),
-        "audio": media.audio_file(entry),
-        "reasons": [reason.model_dump() for reason in entry.reasons],
-        "in_merr_coarse": entry.sample_id in coarse,
-        "in_merr_fine": entry.sample_id in fine,
-        "audio_prior_list": entry.audio_prior,
-        "text": entry.subtitle,
-        "faces_model": entry.models.get("faces"),
-        "asr_model": entry.models.get("asr"),
-        "llm_model": entry.models.get("llm"),
-        "prompt_version": entry.models.get("prompt_version"),
-    }
+        video=media.video(entry),
+        peak_frame=media.frame(entry),
+        audio=media.audio_file(entry),
+        in_merr_coarse=entry.sample_id in coarse,
+        in_merr_fine=entry.sample_id in fine,
+        audio_prior_list=entry.audio_prior,
+        text=entry.subtitle,
+        faces_model=entry.models.get("faces"),
+        asr_model=entry.models.get("asr"),
+        llm_model=entry.models.get("llm"),
+        prompt_version=entry.models.get("prompt_version"),
+    )
+    return row.model_dump()
 
 
 def write_parquet(
@@ -135,7 +139,7 @@ def write_parquet(
 ) -> Path:
     pa = require("pyarrow", "export", "the Parquet export")
     pq = require("pyarrow.parquet", "export", "the Parquet export")
-    schema = _schema(pa)
+    schema = arrow_schema(pa)
     coarse = {entry.sample_id for entry in sets.coarse}
     fine = {entry.sample_id for entry in sets.fine}
     rows = [

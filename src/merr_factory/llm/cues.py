@@ -1,98 +1,38 @@
-"""What the LLM stages read from upstream stages, in one place.
+"""What the LLM stages read from upstream stages: the stages' own output models, gathered.
 
-The visual, audio and asr stages are built elsewhere; these views follow
-``docs/stage-data.md`` field for field, ignore fields they do not use, and accept a missing
-stage (a clip without a face, without audio, or a stage not run), so synthesize and label
-degrade clearly. When the real upstream models are merged they can replace these views.
+A stage that did not run for a sample (a clip without a face, without audio, or a stage not
+in the run) is None here, so synthesize and label degrade clearly.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
+
+from ..stage_data import AsrData, AudioData, IngestData, VisualData
+from ..text import clean_text
 
 if TYPE_CHECKING:  # the stages import this module: no import cycle at run time
     from ..stages.base import SampleContext
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class IngestView(_View):
-    name: str = ""
-    label: str | None = None
-    valence: float | None = None
-    label_status: str = "unlabelled"
-
-
-class Candidate(_View):
-    emotion: str
-    score: float = 0.0
-
-
-class VisualView(_View):
-    peak_AU_list: list[str] = Field(default_factory=list)
-    peak_index: int | None = None
-    au_phrases: dict[str, str] = Field(default_factory=dict)
-    rule_support: dict[str, list[str]] = Field(default_factory=dict)
-    candidates: list[Candidate] = Field(default_factory=list)
-    reference_label: str | None = None
-    AU_list: list[str] = Field(default_factory=list)
-    visual_prior_list: list[str] = Field(default_factory=list)
-    visual_objective: str | None = None
-
-
-class AudioView(_View):
-    has_audio: bool = False
-    silent: bool = True
-    tone: str | None = None
-    tone_phrase: str | None = None
-
-
-class AsrView(_View):
-    text: str = ""
-    language: str | None = None
-    text_en: str | None = None
-
-
-class SynthesizeView(_View):
-    caption: str = ""
-    smp_reason_caption: str | None = None
-    open_label: str | None = None
-    open_reasoning: str | None = None
-    reasoning_label: str | None = None
-    judge_accepts: bool | None = None
-
-
 class Cues(BaseModel):
     """Everything upstream that the LLM stages use; ``None`` where a stage is absent."""
 
-    ingest: IngestView
-    visual: VisualView | None = None
-    audio: AudioView | None = None
-    asr: AsrView | None = None
-
-    @classmethod
-    def from_upstream(cls, upstream: Mapping[str, Mapping[str, Any]]) -> Cues:
-        def view(stage: str, model: type[_View]) -> Any:
-            data = upstream.get(stage)
-            return model.model_validate(data) if data is not None else None
-
-        return cls(
-            ingest=view("ingest", IngestView) or IngestView(),
-            visual=view("visual", VisualView),
-            audio=view("audio", AudioView),
-            asr=view("asr", AsrView),
-        )
+    ingest: IngestData | None = None
+    visual: VisualData | None = None
+    audio: AudioData | None = None
+    asr: AsrData | None = None
 
     @classmethod
     def of(cls, sample: SampleContext) -> Cues:
-        upstream = {name: record.data for name, record in sample.upstream.items()}
-        return cls.from_upstream(upstream)
+        return cls(
+            ingest=sample.input_or_none(IngestData),
+            visual=sample.input_or_none(VisualData),
+            audio=sample.input_or_none(AudioData),
+            asr=sample.input_or_none(AsrData),
+        )
 
     @property
     def visual_objective(self) -> str | None:
@@ -134,8 +74,9 @@ class Cues(BaseModel):
         return clean_text(self.asr.text_en) or clean_text(self.asr.text)
 
     def csv_label(self, label_set: tuple[str, ...]) -> str | None:
-        label = self.ingest.label
-        return label if self.ingest.label_status == "labelled" and label in label_set else None
+        if self.ingest is None or self.ingest.label_status != "labelled":
+            return None
+        return self.ingest.label if self.ingest.label in label_set else None
 
     def au_rule_label(self, label_set: tuple[str, ...]) -> str | None:
         """The best AU-rule candidate within the label set."""
@@ -158,15 +99,3 @@ class Cues(BaseModel):
         if not self.subtitle:
             names.append("speech")
         return names
-
-
-_SPACE = re.compile(r"\s+")
-
-
-def clean_text(text: str | None) -> str:
-    """One line, single spaces, no control characters (MER-Factory left literal newlines)."""
-    if not text:
-        return ""
-    text = text.replace("\\n", " ")  # a literal backslash-n, as some LLM replies hold
-    printable = "".join(ch if ch.isprintable() else " " for ch in text)
-    return _SPACE.sub(" ", printable).strip()

@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import av
-from pydantic import BaseModel
 
+from ..stage_data import DecodeCheck, DecodeMode
 from .probe import MEDIA_ERRORS, describe_error
-
-DecodeMode = Literal["none", "first_frame", "packets", "full"]
-
-
-class DecodeCheck(BaseModel):
-    """The outcome of reading a video stream.
-
-    ``frames_read`` counts the video packets demuxed (``packets``) or frames decoded
-    (``full``); None when the mode reads no further than the first frame.
-    """
-
-    mode: DecodeMode
-    ok: bool
-    frames_read: int | None = None
-    error: str | None = None
 
 
 def check_decodable(path: Path, mode: DecodeMode) -> DecodeCheck:

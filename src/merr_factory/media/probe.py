@@ -7,41 +7,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import av
-from pydantic import BaseModel
 
-from ..discovery import SampleKind
+from ..stage_data import AudioInfo, MediaProbe, SampleKind
 
 MEDIA_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, OSError, ValueError)
-
-
-class AudioInfo(BaseModel):
-    """The first audio stream of a file."""
-
-    codec: str | None
-    sample_rate: int | None
-    channels: int | None
-    duration: float | None
-
-
-class MediaProbe(BaseModel):
-    """What a file holds, read from its headers and its first frame.
-
-    ``error`` is set (and ``readable`` false) when the file cannot be used at all; that is
-    a fact about the input, recorded like any other, and the filter turns it into a drop.
-    """
-
-    readable: bool
-    error: str | None = None
-    format: str | None = None
-    duration: float | None = None
-    fps: float | None = None
-    frames: int | None = None
-    frames_source: Literal["header", "estimate", "image"] | None = None
-    width: int | None = None
-    height: int | None = None
-    rotation: int = 0
-    video_codec: str | None = None
-    audio: AudioInfo | None = None
 
 
 def describe_error(error: BaseException) -> str:

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from ..optional import require
-from .schema import PitchSettings, Prosody, Segment
+from ..stage_data import Prosody
+from .schema import PitchSettings, Segment
 
 FRAME_LENGTH = 1024  # 64 ms at 16 kHz: the loudness window
 HOP_LENGTH = 256  # 16 ms: one loudness frame and one pitch frame per hop

@@ -30,20 +30,3 @@ class PitchSettings(BaseModel):
     min_peak_prominence_db: float = Field(
         default=2.0, gt=0, description="energy rise that counts as a syllable nucleus"
     )
-
-
-class Prosody(BaseModel):
-    """The numbers the tone rules read. The first eight are the stage contract."""
-
-    pitch_mean_hz: float | None
-    pitch_range_hz: float | None
-    pitch_std_hz: float | None
-    energy_mean_db: float
-    energy_std_db: float
-    speaking_rate: float
-    pause_ratio: float
-    voiced_ratio: float
-    pitch_range_st: float | None = None
-    pitch_cv: float | None = None
-    pitch_end_z: float | None = None
-    speech_seconds: float = 0.0

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .schema import Prosody
+from ..stage_data import Prosody
 
 TONES: tuple[str, ...] = (
     "joyful",

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
+from ..artifacts import AUDIO_WAV
 from ..backends.asr import (
     AsrBackend,
     AsrBackendName,
@@ -25,7 +26,7 @@ from ..backends.asr import (
 )
 from ..media.audio import read_wav_mono
 from ..optional import MissingDependencyError, require
-from .audio import WAV_NAME, AudioData
+from ..stage_data import AsrData, AsrSegmentData, AudioData
 from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 
@@ -65,31 +66,11 @@ class AsrSettings(StageSettings):
         return value.strip().lower() or "auto"
 
 
-class AsrSegmentData(BaseModel):
-    start: float
-    end: float
-    text: str
-
-
-class AsrData(BaseModel):
-    """What the asr stage stores for one sample (see docs/stage-data.md)."""
-
-    backend: str
-    model: str
-    text: str
-    language: str | None
-    segments: list[AsrSegmentData]
-    text_en: str | None
-    confidence: float | None
-    # Additions to the contract.
-    language_probability: float | None = None
-    dropped_segments: int = 0
-
-
 class AsrStage(Stage[AsrSettings]):
     name = "asr"
     summary = "Speech transcript, language, segments, and English text."
     settings_model = AsrSettings
+    output_model = AsrData
     requires = ("audio",)
 
     def __init__(self, settings: AsrSettings, facts: RunFacts) -> None:
@@ -121,11 +102,11 @@ class AsrStage(Stage[AsrSettings]):
         self._backend = backend
 
     def process(self, sample: SampleContext) -> StageResult:
-        audio = AudioData.model_validate(sample.input_data("audio"))
+        audio = sample.input(AudioData)
         if not audio.has_audio or not audio.speech_segments:
             return StageResult(data=self._empty())
         np: Any = require("numpy", "audio", "the asr stage")
-        pcm, _ = read_wav_mono(sample.input_file("audio", WAV_NAME))
+        pcm, _ = read_wav_mono(sample.input_file("audio", AUDIO_WAV))
         samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
         backend = self._model()
         language = None if self.settings.language == "auto" else self.settings.language

@@ -12,18 +12,16 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
+from ..artifacts import AUDIO_WAV
 from ..backends.tone.settings import AudioLlmSettings, Qwen2AudioSettings
 from ..media.audio import SAMPLE_RATE, AudioExtract, extract_audio
 from ..optional import require
-from ..prosody.schema import PitchSettings, Prosody, VadSettings
+from ..prosody.schema import PitchSettings, VadSettings
 from ..prosody.tone import TONES, ToneThresholds, describe_tone, tone_phrase
+from ..stage_data import AudioData, IngestData
 from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from .ingest import IngestData
-
-WAV_NAME = "audio.wav"
-ToneSource = Literal["prosody", "audio_llm"]
 
 
 class AudioSettings(StageSettings):
@@ -61,32 +59,11 @@ class AudioSettings(StageSettings):
         return self
 
 
-class AudioData(BaseModel):
-    """What the audio stage stores for one sample (see docs/stage-data.md)."""
-
-    has_audio: bool
-    silent: bool
-    duration: float
-    prosody: Prosody | None
-    speech_segments: list[tuple[float, float]]
-    tone: str | None
-    tone_phrase: str | None
-    tone_source: ToneSource
-    # Additions to the contract: why the tone is what it is.
-    tone_cues: list[str] = Field(default_factory=list)
-    tone_rule: int | None = None
-    peak_db: float | None = None
-    rms_db: float | None = None
-    tone_llm_answer: str | None = None
-    # openSMILE's eGeMAPSv02 functionals over the speech span, by openSMILE's feature names;
-    # None when disabled or there is no speech (see prosody/egemaps.py).
-    egemaps: dict[str, float | None] | None = None
-
-
 class AudioStage(Stage[AudioSettings]):
     name = "audio"
     summary = "16 kHz mono audio, speech regions, prosody and a tone description."
     settings_model = AudioSettings
+    output_model = AudioData
     requires = ("filter",)
     reads_media = True
 
@@ -126,12 +103,12 @@ class AudioStage(Stage[AudioSettings]):
         return None
 
     def process(self, sample: SampleContext) -> StageResult:
-        ingest = IngestData.model_validate(sample.input_data("ingest"))
+        ingest = sample.input(IngestData)
         if ingest.kind == "image" or ingest.probe.audio is None:
             return StageResult(data=_no_speech(AudioExtract(has_audio=False), silent=True))
         if self._detector is None:
             raise RuntimeError("audio: setup() was not called before process()")
-        wav = sample.workdir / WAV_NAME
+        wav = sample.workdir / AUDIO_WAV
         started = time.perf_counter()
         extract = extract_audio(sample.source.path, wav)
         metrics = {"audio_seconds": extract.duration, "decode_s": time.perf_counter() - started}
@@ -209,4 +186,4 @@ def _no_speech(extract: AudioExtract, silent: bool) -> AudioData:
     )
 
 
-__all__ = ["SAMPLE_RATE", "WAV_NAME", "AudioData", "AudioSettings", "AudioStage"]
+__all__ = ["SAMPLE_RATE", "AudioSettings", "AudioStage"]

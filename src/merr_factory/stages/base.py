@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ..discovery import SampleSource
 from ..labels import LabelRow
-from ..records import Reason, Record
+from ..records import Record
+from ..stage_data import OutputT, Reason, read_output
 from ..store import Store
 
 
@@ -51,9 +52,26 @@ class SampleContext:
     workdir: Path
     store: Store
 
-    def input_data(self, stage: str) -> dict[str, Any]:
-        """The stored data of an upstream stage (one this stage requires, or theirs)."""
-        return self.upstream[stage].data
+    _inputs: dict[str, BaseModel] = field(default_factory=dict, repr=False)
+
+    def input(self, model: type[OutputT]) -> OutputT:
+        """The output of an upstream stage as its model, e.g. ``sample.input(PeakData)``
+        (a stage this one requires, or theirs); validated once per sample."""
+        found = self.input_or_none(model)
+        if found is None:
+            raise KeyError(f"no {model.stage} output upstream of this sample's stage")
+        return found
+
+    def input_or_none(self, model: type[OutputT]) -> OutputT | None:
+        """As ``input``, or None when that stage is not upstream (not run, or not required)."""
+        if model.stage not in self._inputs:
+            found = read_output(self.upstream, model)
+            if found is None:
+                return None
+            self._inputs[model.stage] = found
+        cached = self._inputs[model.stage]
+        assert isinstance(cached, model)
+        return cached
 
     def input_file(self, stage: str, name: str) -> Path:
         """A file written by an upstream stage."""
@@ -87,6 +105,8 @@ class Stage(ABC, Generic[SettingsT]):
     name: ClassVar[str]
     summary: ClassVar[str]
     settings_model: ClassVar[type[StageSettings]]
+    # The model of what ``process`` stores (``stage_data.py``); None only for test stages.
+    output_model: ClassVar[type[BaseModel] | None] = None
     requires: ClassVar[tuple[str, ...]] = ()
     # Bump when a code change alters what the stage produces: stored outputs become stale.
     version: ClassVar[str] = "1"

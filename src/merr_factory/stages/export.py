@@ -26,6 +26,7 @@ class ExportStage(Stage[ExportSettings]):
     name = "export"
     summary = "MERR json/txt, ShareGPT, Parquet, dataset card, plots and HTML report."
     settings_model = ExportSettings
+    output_model = ExportEntry
     requires = ("label",)
 
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:

@@ -17,19 +17,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..artifacts import FRAMES_CSV
 from ..backends.faces.base import (
     MAIN_FACE_RULES,
+    Box,
     ClipRequest,
     FaceBackend,
     FaceTable,
     FrameRow,
     MainFacePolicy,
 )
-from ..records import Reason
+from ..stage_data import FacesData, IngestData, Reason
 from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from .ingest import IngestData
-
-FRAMES_CSV = "frames.csv"
 
 
 class DlibSettings(BaseModel):
@@ -102,23 +101,6 @@ class FacesSettings(StageSettings):
         return view
 
 
-class FacesData(BaseModel):
-    """What the faces stage stores for one sample (see docs/stage-data.md)."""
-
-    backend: str
-    model: str | None
-    sample_fps: float | None
-    frames_total: int
-    frames_analysed: int
-    frames_with_face: int
-    face_ratio: float
-    au_names: list[str]
-    main_face: str
-    faces_max: int = 0  # the most faces seen in one frame
-    width: int | None = None
-    height: int | None = None
-
-
 def make_backend(settings: FacesSettings) -> FaceBackend:
     """The configured backend, not loaded yet."""
     if settings.backend == "dlib":
@@ -154,6 +136,7 @@ class FacesStage(Stage[FacesSettings]):
     name = "faces"
     summary = "Face boxes and Action Unit intensities per frame."
     settings_model = FacesSettings
+    output_model = FacesData
     requires = ("filter",)
     reads_media = True
     version = "1"
@@ -174,7 +157,7 @@ class FacesStage(Stage[FacesSettings]):
         if self.backend is None:
             self.setup()
         assert self.backend is not None
-        ingest = IngestData.model_validate(sample.input_data("ingest"))
+        ingest = sample.input(IngestData)
         request = ClipRequest(
             path=sample.source.path,
             sample_fps=None if ingest.kind == "image" else self.settings.sample_fps,
@@ -255,15 +238,28 @@ def _cell(value: float | None, digits: int) -> Any:
     return round(float(value), digits)
 
 
-def read_frames_csv(path: Path) -> list[dict[str, Any]]:
-    """``frames.csv`` back as dicts: numbers as floats, empty cells as None."""
+def read_frames_csv(path: Path) -> list[FrameRow]:
+    """``frames.csv`` back as the rows it was written from (``write_frames_csv``); a frame
+    without a face has no box, an empty cell is a value that was not measured."""
     with path.open(newline="", encoding="utf-8") as handle:
-        rows = []
-        for raw in csv.DictReader(handle):
-            row: dict[str, Any] = {}
-            for key, value in raw.items():
-                row[key] = float(value) if value not in ("", None) else None
-            row["frame"] = int(row["frame"])
-            row["face"] = int(row["face"] or 0)
-            rows.append(row)
-        return rows
+        return [_frame_row(raw) for raw in csv.DictReader(handle)]
+
+
+def _frame_row(raw: dict[str, str]) -> FrameRow:
+    def number(key: str) -> float | None:
+        value = raw.get(key)
+        return float(value) if value not in ("", None) else None
+
+    row = FrameRow(index=int(raw["frame"]), time=float(raw["time"]))
+    if not int(float(raw["face"] or 0)):
+        return row
+    x, y, w, h = (number(key) for key in ("x", "y", "w", "h"))
+    row.box = Box(x=x or 0.0, y=y or 0.0, w=w or 0.0, h=h or 0.0)
+    row.confidence = number("confidence")
+    for key in raw:
+        au = key[:-2]
+        if key.endswith("_r") and (value := number(key)) is not None:
+            row.intensities[au] = value
+        elif key.endswith("_c") and (value := number(key)) is not None:
+            row.presence[au] = int(value)
+    return row

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from ..media.integrity import DecodeCheck, DecodeMode, check_decodable
-from ..media.probe import MediaProbe
-from ..records import Reason
+from ..media.integrity import check_decodable
+from ..stage_data import DecodeCheck, DecodeMode, FilterData, IngestData, MediaProbe, Reason
 from .base import SampleContext, Stage, StageResult, StageSettings
-from .ingest import IngestData
 
 
 class FilterSettings(StageSettings):
@@ -32,23 +30,16 @@ class FilterSettings(StageSettings):
     )
 
 
-class FilterData(BaseModel):
-    """The verdict for one sample."""
-
-    keep: bool
-    reasons: list[Reason]
-    decode: DecodeCheck | None = None
-
-
 class FilterStage(Stage[FilterSettings]):
     name = "filter"
     summary = "Keep or drop samples by duration, resolution, audio, label and decodability."
     settings_model = FilterSettings
+    output_model = FilterData
     requires = ("ingest",)
     reads_media = True
 
     def process(self, sample: SampleContext) -> StageResult:
-        ingest = IngestData.model_validate(sample.input_data("ingest"))
+        ingest = sample.input(IngestData)
         probe = ingest.probe
         if not probe.readable:
             reasons = [Reason(code="unreadable", message=probe.error or "unreadable file")]

@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
-from ..discovery import Extensions, SampleKind, SampleSource
+from ..discovery import Extensions, SampleSource
 from ..labels import LabelRow
-from ..media.probe import MediaProbe, probe_media
+from ..media.probe import probe_media
+from ..stage_data import IngestData, LabelStatus
 from .base import SampleContext, Stage, StageResult, StageSettings
 
 log = logging.getLogger(__name__)
-
-LabelStatus = Literal["labelled", "unlabelled", "outside_label_set"]
 
 
 class IngestSettings(StageSettings):
@@ -35,23 +34,11 @@ class IngestSettings(StageSettings):
         return Extensions(video=tuple(self.video_extensions), image=tuple(self.image_extensions))
 
 
-class IngestData(BaseModel):
-    """What ingest stores for one sample."""
-
-    source: str
-    name: str
-    kind: SampleKind
-    size_bytes: int
-    probe: MediaProbe
-    label: str | None
-    valence: float | None
-    label_status: LabelStatus
-
-
 class IngestStage(Stage[IngestSettings]):
     name = "ingest"
     summary = "Probe every input file (duration, fps, frames, size, audio) and join its label."
     settings_model = IngestSettings
+    output_model = IngestData
     reads_media = True
 
     def identity(self) -> dict[str, Any]:

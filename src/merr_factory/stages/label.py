@@ -19,14 +19,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from ..curation import CurationError, CurationRow, CurationTable, read_curation_csv
 from ..discovery import SampleSource
 from ..labels import LabelRow
-from ..llm.cues import Cues, SynthesizeView
+from ..llm.cues import Cues
 from ..near_duplicates import NearDuplicateIndex
-from ..records import Reason
+from ..stage_data import IngestData, LabelData, Reason, SynthesizeData
 from ..store import Store
 from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 Source = Literal["csv", "au_rule", "llm", "agreement"]
 Voter = Literal["csv", "au_rule", "llm"]
-LabelSource = Literal["csv", "au_rule", "llm", "agreement", "curation"]
-Tier = Literal["coarse", "fine", "rejected"]
 
 
 class LabelSettings(StageSettings):
@@ -75,22 +73,11 @@ class LabelSettings(StageSettings):
         return path
 
 
-class LabelData(BaseModel):
-    label: str | None
-    label_source: LabelSource | None
-    valence: float | None
-    tier: Tier
-    reasons: list[Reason] = Field(default_factory=list)
-    au_rule_agrees: bool
-    llm_agrees: bool | None
-    votes: dict[str, str | None] = Field(default_factory=dict)
-    duplicate_of: str | None = None
-
-
 class LabelStage(Stage[LabelSettings]):
     name = "label"
     summary = "Pseudo-labels, the AU-rule check and the coarse / fine / rejected tiers."
     settings_model = LabelSettings
+    output_model = LabelData
     requires = ("synthesize",)
     version = "1"
     waits_for_all = True  # de-duplication compares each reasoning with every other sample's
@@ -144,7 +131,8 @@ class LabelStage(Stage[LabelSettings]):
     # -- the decision ------------------------------------------------------------------------
     def process(self, sample: SampleContext) -> StageResult:
         cues = Cues.of(sample)
-        synth = SynthesizeView.model_validate(sample.input_data("synthesize"))
+        ingest = sample.input(IngestData)
+        synth = sample.input(SynthesizeData)
         votes = self._votes(cues, synth)
         label, label_source = self._pseudo_label(votes)
         reasons: list[Reason] = []
@@ -152,15 +140,15 @@ class LabelStage(Stage[LabelSettings]):
         llm_agrees = (
             None if synth.open_label is None or label is None else synth.open_label == label
         )
-        if cues.ingest.label_status == "outside_label_set":
-            reasons.insert(0, _outside(cues.ingest.label))
+        if ingest.label_status == "outside_label_set":
+            reasons.insert(0, _outside(ingest.label))
             label, label_source = None, None
         elif label is None:
             reasons.insert(0, Reason(code="no_label", message=_no_label_message(votes)))
         data = LabelData(
             label=label,
             label_source=label_source,
-            valence=cues.ingest.valence,
+            valence=ingest.valence,
             tier="rejected",
             reasons=reasons,
             au_rule_agrees=rule_agrees,
@@ -173,7 +161,7 @@ class LabelStage(Stage[LabelSettings]):
         self._apply_curation(sample.source.id, data)
         return StageResult(data=data)
 
-    def _votes(self, cues: Cues, synth: SynthesizeView) -> dict[str, str | None]:
+    def _votes(self, cues: Cues, synth: SynthesizeData) -> dict[str, str | None]:
         label_set = self.facts.label_set
         open_label = synth.open_label if synth.open_label in label_set else None
         return {
@@ -220,7 +208,7 @@ class LabelStage(Stage[LabelSettings]):
         return False
 
     def _fine_checks(
-        self, sample: SampleContext, synth: SynthesizeView, data: LabelData
+        self, sample: SampleContext, synth: SynthesizeData, data: LabelData
     ) -> str | None:
         """Add the reasons the sample is not fine; make it fine when there are none."""
         settings = self.settings
@@ -242,7 +230,7 @@ class LabelStage(Stage[LabelSettings]):
             data.tier = "fine"
         return duplicate
 
-    def _llm_check(self, synth: SynthesizeView, data: LabelData) -> list[Reason]:
+    def _llm_check(self, synth: SynthesizeData, data: LabelData) -> list[Reason]:
         """Why the LLM does not back the label, per ``fine_llm_check`` ([] when it does)."""
         check = self.settings.fine_llm_check
         if check == "none":
@@ -315,6 +303,9 @@ def _reasoning_index(store: Store, threshold: float) -> NearDuplicateIndex:
     index = NearDuplicateIndex(threshold)
     for sample_id in store.sample_ids("synthesize"):
         record = store.load("synthesize", sample_id)
-        if record is not None and record.status == "done" and record.data.get("smp_reason_caption"):
-            index.add(record.sample, record.data["smp_reason_caption"])
+        if record is None or record.status != "done":
+            continue
+        reasoning = SynthesizeData.model_validate(record.data).smp_reason_caption
+        if reasoning:
+            index.add(record.sample, reasoning)
     return index

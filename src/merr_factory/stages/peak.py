@@ -20,19 +20,19 @@ decoding, never a second pass over the clip.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
+from ..artifacts import FRAMES_CSV, PEAK_FACE, PEAK_FRAME
+from ..backends.faces.base import FrameRow
 from ..knowledge.au import MERR_VOCABULARY, normalise_au, sort_aus
 from ..media.frames import read_frame
+from ..stage_data import FacesData, PeakData
 from .base import SampleContext, Stage, StageResult, StageSettings
-from .faces import FRAMES_CSV, FacesData, read_frames_csv
-
-PEAK_FRAME = "peak_frame.jpg"
-PEAK_FACE = "peak_face.jpg"
+from .faces import read_frames_csv
 
 
 class PeakSettings(StageSettings):
@@ -60,24 +60,12 @@ class PeakSettings(StageSettings):
         return sort_aus(values)
 
 
-class PeakData(BaseModel):
-    """What the peak stage stores for one sample (see docs/stage-data.md)."""
-
-    peak_index: int | None
-    peak_time: float | None
-    peak_intensities: dict[str, float]
-    peak_AU_list: list[str]  # MERR field name
-    au_sum: float | None
-    face_box: list[float | None] | None = None  # x, y, w, h in clip pixels
-    summed_aus: list[str] = Field(default_factory=list)
-
-
-def au_sums(rows: list[dict[str, Any]], aus: list[str]) -> np.ndarray:
+def au_sums(rows: list[FrameRow], aus: list[str]) -> np.ndarray:
     """Per analysed frame, the sum of the ``aus`` intensities; NaN where there is no face."""
     sums = np.full(len(rows), np.nan)
     for position, row in enumerate(rows):
-        if row["face"]:
-            sums[position] = sum(row.get(f"{au}_r") or 0.0 for au in aus)
+        if row.has_face:
+            sums[position] = sum(row.intensities.get(au, 0.0) for au in aus)
     return sums
 
 
@@ -95,7 +83,7 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return result
 
 
-def find_peak(rows: list[dict[str, Any]], aus: list[str], window: int = 1) -> int | None:
+def find_peak(rows: list[FrameRow], aus: list[str], window: int = 1) -> int | None:
     """The position in ``rows`` of the peak frame (MERR rule), or None without faces."""
     sums = smooth(au_sums(rows, aus), window)
     if np.all(np.isnan(sums)):
@@ -107,12 +95,13 @@ class PeakStage(Stage[PeakSettings]):
     name = "peak"
     summary = "Peak frame by the MERR rule (largest sum of AU intensities)."
     settings_model = PeakSettings
+    output_model = PeakData
     requires = ("faces",)
     reads_media = True  # it seeks to the peak frame to write peak_frame.jpg
     version = "1"
 
     def process(self, sample: SampleContext) -> StageResult:
-        faces = FacesData.model_validate(sample.input_data("faces"))
+        faces = sample.input(FacesData)
         rows = read_frames_csv(sample.input_file("faces", FRAMES_CSV))
         summed = [au for au in faces.au_names if au not in self.settings.exclude_aus]
         position = find_peak(rows, summed, self.settings.smooth_frames)
@@ -121,19 +110,20 @@ class PeakStage(Stage[PeakSettings]):
                              peak_AU_list=[], au_sum=None, summed_aus=summed)  # fmt: skip
             return StageResult(data=empty)
         row = rows[position]
-        intensities = {au: round(row[f"{au}_r"], 4) for au in faces.au_names
-                       if row.get(f"{au}_r") is not None}  # fmt: skip
-        box = [row["x"], row["y"], row["w"], row["h"]]
+        intensities = {au: round(row.intensities[au], 4) for au in faces.au_names
+                       if au in row.intensities}  # fmt: skip
+        assert row.box is not None  # the peak is a frame with a face
+        box: list[float | None] = [row.box.x, row.box.y, row.box.w, row.box.h]
         data = PeakData(
-            peak_index=row["frame"],
-            peak_time=row["time"],
+            peak_index=row.index,
+            peak_time=row.time,
             peak_intensities=intensities,
             peak_AU_list=self._active(intensities),
             au_sum=round(sum(intensities.get(au, 0.0) for au in summed), 4),
             face_box=box,
             summed_aus=summed,
         )
-        self._write_images(sample, row["frame"], row["time"], box)
+        self._write_images(sample, row.index, row.time, box)
         return StageResult(data=data)
 
     def _active(self, intensities: dict[str, float]) -> list[str]:

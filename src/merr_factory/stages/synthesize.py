@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from ..artifacts import PEAK_FRAME
 from ..llm import LLMBackend, LLMClient, LLMError, LLMSettings, Message, Usage, make_backend
 from ..llm.caption import CaptionTemplate, render_caption
-from ..llm.cues import Cues, clean_text
+from ..llm.cues import Cues
 from ..llm.messages import judge_messages, merr_messages, open_messages
 from ..llm.prompts import PromptSet, load_prompts
 from ..llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
+from ..stage_data import CallUsage, LLMInfo, SynthesizeData, UsageInfo
+from ..text import clean_text
 from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 CACHE_FOLDER = ("cache", "llm")
-PEAK_FRAME = "peak_frame.jpg"
 
 
 class SynthesizeSettings(StageSettings):
@@ -54,53 +56,11 @@ class SynthesizeSettings(StageSettings):
         return view
 
 
-class LLMInfo(BaseModel):
-    backend: str
-    model: str
-    prompt_version: str
-
-
-class UsageInfo(BaseModel):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    calls: int = 0
-    seconds: float = 0.0
-    cache_hits: int = 0
-    retries: int = 0
-    repairs: int = 0
-
-
-class CallUsage(UsageInfo):
-    """One question to the LLM (its repair included) and what it cost."""
-
-    purpose: Literal["merr_reasoning", "open_prediction", "judge"]
-
-
-class SynthesizeData(BaseModel):
-    caption: str
-    smp_reason_caption: str | None = None
-    open_label: str | None = None
-    open_reasoning: str | None = None
-    llm: LLMInfo
-    usage: UsageInfo
-    judge_accepts: bool | None = None
-    judge_reason: str | None = None
-    reasoning_label: str | None = Field(
-        default=None, description="the label MERR mode explained (CSV label, else AU rule)"
-    )
-    missing_cues: list[str] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-    calls: list[CallUsage] = Field(default_factory=list, description="usage per question")
-
-    def count(self, purpose: str, cost: Usage, total: Usage) -> None:
-        total.add(cost)
-        self.calls.append(CallUsage(purpose=purpose, **_usage_fields(cost)))
-
-
 class SynthesizeStage(Stage[SynthesizeSettings]):
     name = "synthesize"
     summary = "Coarse caption (template) and LLM fine reasoning and open label prediction."
     settings_model = SynthesizeSettings
+    output_model = SynthesizeData
     requires = ("visual", "asr")
     version = "1"
 
@@ -193,7 +153,7 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
             schema = open_prediction_model(label_set)
             messages = self._with_image(sample, open_messages(self.prompts, cues, label_set))
             reply, cost = client.ask(messages, schema)
-            data.count("open_prediction", cost, usage)
+            _count(data, "open_prediction", cost, usage)
             data.open_label = reply.label
             data.open_reasoning = clean_text(reply.reasoning)
         data.usage = UsageInfo(**_usage_fields(usage))
@@ -216,13 +176,19 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
             return
         messages = self._with_image(sample, merr_messages(self.prompts, cues, label))
         reply, cost = client.ask(messages, MerrReasoning)
-        data.count("merr_reasoning", cost, usage)
+        _count(data, "merr_reasoning", cost, usage)
         data.smp_reason_caption = clean_text(reply.reasoning)
         if self.settings.judge and data.smp_reason_caption:
             messages = judge_messages(self.prompts, cues, label, data.smp_reason_caption)
             verdict, cost = client.ask(messages, JudgeVerdict)
-            data.count("judge", cost, usage)
+            _count(data, "judge", cost, usage)
             data.judge_accepts, data.judge_reason = verdict.accept, clean_text(verdict.why)
+
+
+def _count(data: SynthesizeData, purpose: str, cost: Usage, total: Usage) -> None:
+    """Add one question's cost to the sample's total and to its per-question list."""
+    total.add(cost)
+    data.calls.append(CallUsage(purpose=purpose, **_usage_fields(cost)))
 
 
 def _usage_fields(usage: Usage) -> dict[str, Any]:

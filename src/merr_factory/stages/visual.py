@@ -22,12 +22,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from ..artifacts import PEAK_FRAME
 from ..backends.vision.base import SCENE_PROMPT, SceneDescriber
 from ..knowledge.au import AU_NAMES, MERR_RULES, au_phrases, normalise_au
+from ..stage_data import Candidate, FacesData, IngestData, PeakData, VisualData
 from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from .faces import FacesData
-from .ingest import IngestData
-from .peak import PEAK_FRAME, PeakData
 
 
 class SceneSettings(BaseModel):
@@ -70,26 +69,6 @@ class VisualSettings(StageSettings):
             scene.pop("timeout_s", None)  # how long to wait never changes the answer
             scene.pop("device", None)
         return view
-
-
-class Candidate(BaseModel):
-    emotion: str
-    score: float
-
-
-class VisualData(BaseModel):
-    """What the visual stage stores for one sample (see docs/stage-data.md)."""
-
-    peak_AU_list: list[str]  # MERR field name
-    peak_index: int | None
-    au_phrases: dict[str, str]
-    rule_support: dict[str, list[str]]
-    candidates: list[Candidate]
-    reference_label: str | None
-    AU_list: list[str]  # MERR field name
-    visual_prior_list: list[str]
-    visual_objective: str | None
-    label_source: Literal["csv", "au_rule"] | None = None
 
 
 def pick_phrase(au: str, sample_id: str, seed: int, style: str) -> str:
@@ -152,6 +131,7 @@ class VisualStage(Stage[VisualSettings]):
     name = "visual"
     summary = "AU phrases, AU-rule emotion candidates and an optional scene description."
     settings_model = VisualSettings
+    output_model = VisualData
     requires = ("peak",)
     version = "1"
 
@@ -169,9 +149,9 @@ class VisualStage(Stage[VisualSettings]):
         return 4 if self.settings.scene.backend == "openai" else 1
 
     def process(self, sample: SampleContext) -> StageResult:
-        peak = PeakData.model_validate(sample.input_data("peak"))
-        faces = FacesData.model_validate(sample.input_data("faces"))
-        ingest = IngestData.model_validate(sample.input_data("ingest"))
+        peak = sample.input(PeakData)
+        faces = sample.input(FacesData)
+        ingest = sample.input(IngestData)
         settings = self.settings
         phrases = {
             au: pick_phrase(au, sample.source.id, settings.phrase_seed, settings.phrase_style)
