@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .discovery import SampleSource
 from .folders import Signature
@@ -39,6 +40,7 @@ class ComputeTask:
     fingerprint: str
     upstream: Mapping[str, str]  # upstream stage -> the data hash the fingerprint was made from
     replaces: bool = True  # a record of (stage, sample) existed when planned: remove it first
+    whole_set: Mapping[str, Any] = field(default_factory=dict)  # the sample's step entries
 
 
 @dataclass
@@ -149,7 +151,12 @@ def compute(
             raise StageSetupError(f"{stage.name} could not be set up: {setup_error}")
         upstream = _load_upstream(task, store)
         context = SampleContext(
-            source=source, label=task.label, upstream=upstream, workdir=workdir, store=store
+            source=source,
+            label=task.label,
+            upstream=upstream,
+            workdir=workdir,
+            store=store,
+            whole_set=task.whole_set,
         )
         result = stage.process(context)
         _check_output(stage, result)

@@ -105,12 +105,15 @@ class Runner:
         self.workspace = workspace
         self.options = options
         self.store = workspace.store
-        self.planner = Planner(workspace.stages, workspace.store, workspace.labels)
+        self.planner = Planner(
+            workspace.stages, workspace.store, workspace.labels, workspace.samples
+        )
         self.stage_names = list(options.stages)
         self.tallies = {name: StageTally(stage=name) for name in self.stage_names}
         self._position: dict[str, int] = {}  # sample id -> index of its next stage to look at
         self._at: Counter[int] = Counter()  # stage index -> samples whose position it is
-        self._parked: dict[int, list[_Ready]] = {}  # stage index -> entries waiting for all
+        self._parked: dict[int, list[SampleSource]] = {}  # stage index -> samples waiting
+        self._released: set[int] = set()  # indexes of waiting-for-all stages now open
         self._order: dict[str, int] = {}
         self._ready: dict[str, list[_Ready]] = {}  # lane -> heap
         self._in_flight: dict[Future[ComputeResult], tuple[str, SampleSource]] = {}
@@ -167,14 +170,15 @@ class Runner:
         index = self._position[source.id]
         while index < len(self.stage_names):
             name = self.stage_names[index]
+            if self.workspace.stages[name].waits_for_all and index not in self._released:
+                self._move(source.id, index)  # planned once every sample is past the stages
+                self._parked.setdefault(index, []).append(source)  # before (whole-set steps)
+                return
             verdict = self.planner.verdict(name, source)
             if self._needs_compute(verdict):
                 self._move(source.id, index)
                 entry = _Ready((-index, self._order[source.id]), name, source, verdict)
-                if self.workspace.stages[name].waits_for_all:
-                    self._parked.setdefault(index, []).append(entry)
-                else:
-                    heapq.heappush(self._ready.setdefault(executor.lane(name), []), entry)
+                heapq.heappush(self._ready.setdefault(executor.lane(name), []), entry)
                 return
             self._count_without_compute(name, verdict)
             index += 1
@@ -186,12 +190,23 @@ class Runner:
         self._position[sample_id] = index
 
     def _release_parked(self, executor: Executor) -> None:
-        """Queue a waiting-for-all stage once no sample is still before it."""
-        for index in sorted(self._parked):
+        """Plan a waiting-for-all stage once no sample is still before it: its whole-set
+        step (if any) is computed now, from the records the run has just made."""
+        while self._parked:
+            index = min(self._parked)
             if any(self._at[earlier] for earlier in range(index)):
                 return
-            for entry in self._parked.pop(index):
-                heapq.heappush(self._ready.setdefault(executor.lane(entry.stage), []), entry)
+            self._released.add(index)
+            self._compute_whole_set(self.stage_names[index])
+            for source in self._parked.pop(index):
+                self._advance(source, executor)
+
+    def _compute_whole_set(self, stage: str) -> None:
+        step = self.workspace.stages[stage].whole_set_step()
+        if step is None:
+            return
+        self.planner.forget_whole_set()
+        self.store.save_whole_set(step.name, self.planner.whole_set(step))
 
     def _needs_compute(self, verdict: Verdict) -> bool:
         if not verdict.ready or verdict.state in (State.EXCLUDED, State.BLOCKED):
@@ -240,6 +255,7 @@ class Runner:
             fingerprint=entry.verdict.fingerprint,
             upstream={name: head.data_hash for name, head in entry.verdict.upstream.items()},
             replaces=entry.verdict.record is not None,
+            whole_set=entry.verdict.whole_set,
         )
 
     def _complete(

@@ -11,9 +11,11 @@ changed what the next stage sees.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from .atomic import canonical_json
 from .discovery import SampleSource
@@ -22,6 +24,9 @@ from .labels import LabelRow
 from .records import Record, RecordHead, digest
 from .stages.base import Stage
 from .store import Store
+from .whole_set import WholeSetStep
+
+log = logging.getLogger(__name__)
 
 
 class State(str, Enum):
@@ -42,6 +47,7 @@ class Verdict:
     fingerprint: str | None = None
     upstream: dict[str, RecordHead] = field(default_factory=dict)
     reason: str = ""
+    whole_set: dict[str, Any] = field(default_factory=dict)  # entries the stage reads
 
     @property
     def ready(self) -> bool:
@@ -57,11 +63,14 @@ class Planner:
         stages: Mapping[str, Stage],
         store: Store,
         labels: Mapping[str, LabelRow],
+        samples: Sequence[SampleSource] = (),
     ) -> None:
         self.stages = stages
         self.store = store
         store.look_again()
         self.labels = labels
+        self.samples = samples  # all of the input's samples: whole-set steps read them all
+        self._whole_set: dict[str, dict[str, Any]] = {}  # step name -> sample id -> entry
         self._identity = {name: digest(stage.identity()) for name, stage in stages.items()}
         self._records: dict[tuple[str, str], RecordHead | None] = {}
         self._verdicts: dict[str, dict[str, Verdict]] = {}  # sample id -> stage -> verdict
@@ -101,7 +110,8 @@ class Planner:
                 upstream[dependency] = before.record
                 continue
             return self._not_ready(stage, source, dependency, before)
-        expected = self.fingerprint(stage, source, upstream)
+        whole_set = self._whole_set_entries(stage, source)
+        expected = self.fingerprint(stage, source, upstream, whole_set)
         record = self.record(stage.name, source.id)
         if record is None:
             state = State.PENDING
@@ -109,7 +119,37 @@ class Planner:
             state = State.STALE
         else:
             state = State.FAILED if record.status == "failed" else State.DONE
-        return Verdict(state, record=record, fingerprint=expected, upstream=upstream)
+        return Verdict(
+            state, record=record, fingerprint=expected, upstream=upstream, whole_set=whole_set
+        )
+
+    def _whole_set_entries(self, stage: Stage, source: SampleSource) -> dict[str, Any]:
+        step = stage.whole_set_step()
+        if step is None:
+            return {}
+        return {step.name: self.whole_set(step).get(source.id)}
+
+    def whole_set(self, step: WholeSetStep) -> dict[str, Any]:
+        """Every sample's entry of ``step``, computed on first use from the current, kept
+        records of the stage it reads, over all samples (``forget_whole_set`` to redo)."""
+        if step.name not in self._whole_set:
+            records: dict[str, Record] = {}
+            for source in self.samples:
+                verdict = self.verdict(step.reads, source)
+                head = verdict.record
+                if verdict.state is State.DONE and head is not None and not head.halted:
+                    record = self.store.load(step.reads, source.id)
+                    if record is not None:
+                        records[source.id] = record
+            self._whole_set[step.name] = step.compute(records)
+            log.debug("%s: computed over %d %s records", step.name, len(records), step.reads)
+        return self._whole_set[step.name]
+
+    def forget_whole_set(self) -> None:
+        """The records whole-set steps read may have changed: compute them again when asked,
+        and re-derive the verdicts that read them."""
+        self._whole_set.clear()
+        self._verdicts.clear()
 
     def _not_ready(
         self, stage: Stage, source: SampleSource, dependency: str, before: Verdict
@@ -139,12 +179,17 @@ class Planner:
         return self._sources[key]
 
     def fingerprint(
-        self, stage: Stage, source: SampleSource, upstream: Mapping[str, Record]
+        self,
+        stage: Stage,
+        source: SampleSource,
+        upstream: Mapping[str, Record],
+        whole_set: Mapping[str, Any] | None = None,
     ) -> str:
         parts = [
             self._identity[stage.name],
             self._source_text(stage, source),
             # The ancestors come in a fixed order (by the stages' requires), so no sorting.
             *(f"{name}={record.data_hash}" for name, record in upstream.items()),
+            *(f"{name}:{canonical_json(entry)}" for name, entry in (whole_set or {}).items()),
         ]
         return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]

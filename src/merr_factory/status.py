@@ -22,7 +22,7 @@ class StageStatus:
 
 def collect_status(workspace: Workspace) -> list[StageStatus]:
     """The state of every (stage, sample) of the workspace, counted per stage."""
-    planner = Planner(workspace.stages, workspace.store, workspace.labels)
+    planner = Planner(workspace.stages, workspace.store, workspace.labels, workspace.samples)
     result = []
     for name in workspace.stages:
         status = StageStatus(stage=name)

@@ -5,6 +5,7 @@
     <output>/.state/<stage>.final.json      marker of a stage's whole-set output (export)
     <output>/.state/<stage>.index           a cache of record heads, keyed by file size and time
     <output>/<stage>/                       that whole-set output
+    <output>/<step>/entries.json            a whole-set step's entries (e.g. dedup), by sample
     <output>/runs/<time>.json               the summary of each run
     <output>/logs/<time>.log                the log of each run
     <output>/.tmp/                          work folders of samples being computed
@@ -304,6 +305,11 @@ class Store:
         self.files.put_tree(stage, workdir, self._trash())
         marker = {"fingerprint": fingerprint, "samples": samples}
         self.files.write_bytes(_final_marker_key(stage), _json_bytes(marker))
+
+    def save_whole_set(self, step: str, entries: dict[str, Any]) -> None:
+        """Write a whole-set step's entries for people to read (the planner recomputes them:
+        a lost or edited file changes nothing)."""
+        self.files.write_bytes(f"{step}/entries.json", _json_bytes(entries))
 
     def keep_copy(self, local: Path, key: str) -> None:
         """For a remote output, keep a copy of a local file (a run summary) there too."""

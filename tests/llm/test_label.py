@@ -49,7 +49,12 @@ def synth(
 
 
 def context(
-    tmp_path: Path, sample_id: str, ingest_data: dict, visual: dict, synthesize: dict
+    tmp_path: Path,
+    sample_id: str,
+    ingest_data: dict,
+    visual: dict,
+    synthesize: dict,
+    whole_set: dict | None = None,
 ) -> SampleContext:
     store = Store(tmp_path / "out")
     upstream = {
@@ -65,7 +70,12 @@ def context(
         mtime_ns=0,
     )
     return SampleContext(
-        source=source, label=None, upstream=upstream, workdir=tmp_path, store=store
+        source=source,
+        label=None,
+        upstream=upstream,
+        workdir=tmp_path,
+        store=store,
+        whole_set=whole_set or {},
     )
 
 
@@ -174,42 +184,19 @@ def test_neutral_down_sampling_is_stable_per_sample(tmp_path: Path) -> None:
     assert again.tier == tiers[0]
 
 
-def test_near_identical_reasoning_of_a_later_sample_is_not_fine(tmp_path: Path) -> None:
-    store = Store(tmp_path / "out")
-    long = (
-        "Her mouth corners rise and her cheeks lift while she speaks in a lively voice about "
-        "winning the game, so every clue points to a happy person sharing good news today. "
-        "The words she chooses are warm and the pace of her speech is quick and excited."
-    )
-    reworded = long.replace("lively", "bright")  # one word: still the same reasoning
-    texts = (("a1", "She smiles,  widely!"), ("b2", "she smiles widely"))
-    texts += (("c3", long), ("d4", reworded), ("e5", "A calm voice talks about the weather."))
-    for sample_id, text in texts:
-        record = Record(
-            stage="synthesize",
-            sample=sample_id,
-            status="done",
-            fingerprint="f",
-            data=synth(reasoning=text),
-        )
-        store.save(record.seal())
+def test_a_reasoning_that_repeats_another_is_not_fine(tmp_path: Path) -> None:
+    """The label stage reads the de-duplication step's entry for its sample (the step itself,
+    over all samples, is tested in test_dedup.py); without it the sample is fine."""
     stage = LabelStage(LabelSettings(), FACTS)
-    first = stage.process(
-        context(
-            tmp_path, "a1", ingest("happy"), HAPPY_VISUAL, synth(reasoning="She smiles,  widely!")
-        )
-    ).data
-    second = stage.process(
-        context(tmp_path, "b2", ingest("happy"), HAPPY_VISUAL, synth(reasoning="she smiles widely"))
-    ).data
-    assert first.tier == "fine" and first.duplicate_of is None
-    assert second.tier == "coarse" and second.duplicate_of == "a1"
-    assert codes(second) == ["duplicate"]
-    for sample_id, text, expected in (("d4", reworded, "c3"), ("e5", texts[-1][1], None)):
-        data = stage.process(
-            context(tmp_path, sample_id, ingest("happy"), HAPPY_VISUAL, synth(reasoning=text))
-        ).data
-        assert data.duplicate_of == expected
+    parts = (ingest("happy"), HAPPY_VISUAL, synth())
+    repeat = context(tmp_path, "b2", *parts, whole_set={"dedup": "a1"})
+    data = stage.process(repeat).data
+    assert data.tier == "coarse" and data.duplicate_of == "a1" and codes(data) == ["duplicate"]
+    alone = stage.process(context(tmp_path, "a1", *parts, whole_set={"dedup": None})).data
+    assert alone.tier == "fine" and alone.duplicate_of is None
+    off = LabelStage(LabelSettings(deduplicate=False), FACTS)
+    assert off.whole_set_step() is None and stage.whole_set_step() is not None
+    assert off.process(context(tmp_path, "b2", *parts)).data.tier == "fine"
 
 
 def test_curation_overrides_tier_and_label(tmp_path: Path) -> None:

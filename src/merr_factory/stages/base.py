@@ -19,6 +19,7 @@ from ..labels import LabelRow
 from ..records import Record
 from ..stage_data import OutputT, Reason, read_output
 from ..store import Store
+from ..whole_set import WholeSetStep
 
 
 class StageSettings(BaseModel):
@@ -51,6 +52,8 @@ class SampleContext:
     upstream: Mapping[str, Record]
     workdir: Path
     store: Store
+    # This sample's entries of the whole-set steps the stage reads (``Stage.whole_set_step``).
+    whole_set: Mapping[str, Any] = field(default_factory=dict)
 
     _inputs: dict[str, BaseModel] = field(default_factory=dict, repr=False)
 
@@ -132,6 +135,11 @@ class Stage(ABC, Generic[SettingsT]):
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
         """The part of the raw input this stage reads directly (None: only upstream records)."""
         return source.identity() if self.reads_media else None
+
+    def whole_set_step(self) -> WholeSetStep | None:
+        """A decision over all samples (de-duplication) whose per-sample entry this stage
+        reads as ``sample.whole_set[step.name]``; it enters the fingerprint (None: none)."""
+        return None
 
     def setup(self) -> None:
         """Load models and other heavy state; called once per worker before any sample."""

@@ -22,10 +22,10 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ..curation import CurationError, CurationRow, CurationTable, read_curation_csv
+from ..dedup import Deduplication
 from ..discovery import SampleSource
 from ..labels import LabelRow
 from ..llm.cues import Cues
-from ..near_duplicates import NearDuplicateIndex
 from ..stage_data import IngestData, LabelData, Reason, SynthesizeData
 from ..store import Store
 from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
@@ -87,7 +87,6 @@ class LabelStage(Stage[LabelSettings]):
         self._lock = threading.Lock()
         self._curation: CurationTable | None = None
         self._curation_error: CurationError | None = None
-        self._reasonings: NearDuplicateIndex | None = None  # built on first use, once per run
         self._store: Store | None = None
 
     # -- per-sample inputs that live outside the upstream records --------------------------
@@ -118,15 +117,10 @@ class LabelStage(Stage[LabelSettings]):
         assert self._curation is not None
         return self._curation.rows.get(sample_id)
 
-    def duplicate_of(self, sample_id: str, text: str | None, store: Store) -> str | None:
-        """The earliest other sample (by id) whose reasoning is near-identical to this one."""
-        if not text:
+    def whole_set_step(self) -> Deduplication | None:
+        if not self.settings.deduplicate:
             return None
-        with self._lock:
-            if self._reasonings is None:
-                self._reasonings = _reasoning_index(store, self.settings.duplicate_similarity)
-        first = self._reasonings.first_similar(sample_id, text)
-        return first if first is not None and first < sample_id else None
+        return Deduplication(self.settings.duplicate_similarity)
 
     # -- the decision ------------------------------------------------------------------------
     def process(self, sample: SampleContext) -> StageResult:
@@ -218,7 +212,7 @@ class LabelStage(Stage[LabelSettings]):
         reasons += self._llm_check(synth, data)
         duplicate = None
         if settings.deduplicate:
-            duplicate = self.duplicate_of(sample.source.id, synth.smp_reason_caption, sample.store)
+            duplicate = sample.whole_set.get(Deduplication.name)  # see dedup.py
             if duplicate:
                 message = f"reasoning repeats that of {duplicate}"
                 reasons.append(Reason(code="duplicate", message=message))
@@ -295,17 +289,3 @@ def _kept(sample_id: str, fraction: float) -> bool:
         return True
     draw = int(hashlib.sha256(sample_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return draw < fraction
-
-
-def _reasoning_index(store: Store, threshold: float) -> NearDuplicateIndex:
-    """The stored synthesize records' reasonings (read once per run; the stage waits for all
-    samples to pass synthesize first, see ``waits_for_all``)."""
-    index = NearDuplicateIndex(threshold)
-    for sample_id in store.sample_ids("synthesize"):
-        record = store.load("synthesize", sample_id)
-        if record is None or record.status != "done":
-            continue
-        reasoning = SynthesizeData.model_validate(record.data).smp_reason_caption
-        if reasoning:
-            index.add(record.sample, reasoning)
-    return index
