@@ -16,10 +16,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from ..optional import require
-from ..stage_data import Reason
 from .entry import ExportEntry
 from .media import ExportMedia
 from .merr import MerrSets
@@ -27,67 +26,40 @@ from .merr import MerrSets
 PARQUET_FILE = "merr.parquet"
 
 
-class ParquetRow(BaseModel):
-    """One row of the Parquet file, its columns in order. The Arrow schema is derived from
-    these annotations; a column that is an ``ExportEntry`` field of the same name and type
-    is copied from the entry, the others are derived in ``parquet_row``."""
+# The file's columns, in order. A column that is an ``ExportEntry`` field takes the entry's
+# type and value; the others are derived in ``parquet_row``, with the types given here.
+COLUMNS = (
+    "sample_id", "name", "source", "video", "peak_frame", "audio", "kind", "duration", "fps",
+    "frame_count", "width", "height", "label", "label_source", "ingest_label", "valence",
+    "tier", "reasons", "in_merr_coarse", "in_merr_fine", "au_rule_agrees", "llm_agrees",
+    "peak_index", "peak_time", "peak_AU_list", "au_sum", "face_ratio", "AU_list",
+    "visual_prior_list", "visual_objective", "has_audio", "tone", "audio_prior_list",
+    "transcript", "language", "text", "caption", "smp_reason_caption", "open_label",
+    "faces_model", "asr_model", "llm_model", "prompt_version",
+)  # fmt: skip
+DERIVED: dict[str, Any] = {
+    "video": str,
+    "peak_frame": str | None,  # a path in the export (the entry holds the stored file)
+    "audio": str | None,
+    "in_merr_coarse": bool,
+    "in_merr_fine": bool,
+    "audio_prior_list": str,
+    "text": str,
+    "faces_model": str | None,
+    "asr_model": str | None,
+    "llm_model": str | None,
+    "prompt_version": str | None,
+}
+FROM_ENTRY = tuple(name for name in COLUMNS if name not in DERIVED)
 
-    sample_id: str
-    name: str
-    source: str
-    video: str
-    peak_frame: str | None
-    audio: str | None
-    kind: str
-    duration: float | None
-    fps: float | None
-    frame_count: int | None
-    width: int | None
-    height: int | None
-    label: str | None
-    label_source: str | None
-    ingest_label: str | None
-    valence: float | None
-    tier: str
-    reasons: list[Reason]
-    in_merr_coarse: bool
-    in_merr_fine: bool
-    au_rule_agrees: bool | None
-    llm_agrees: bool | None
-    peak_index: int | None
-    peak_time: float | None
-    peak_AU_list: list[str]
-    au_sum: float | None
-    face_ratio: float | None
-    AU_list: list[str]
-    visual_prior_list: list[str]
-    visual_objective: str | None
-    has_audio: bool
-    tone: str | None
-    audio_prior_list: str
-    transcript: str
-    language: str | None
-    text: str
-    caption: str
-    smp_reason_caption: str | None
-    open_label: str | None
-    faces_model: str | None
-    asr_model: str | None
-    llm_model: str | None
-    prompt_version: str | None
-
-
-def _copied_from_entry() -> tuple[str, ...]:
-    """The columns the export entry holds as they are: same name, same type."""
-    entry = ExportEntry.model_fields
-    return tuple(
-        name
-        for name, field in ParquetRow.model_fields.items()
-        if name in entry and entry[name].annotation == field.annotation
-    )
-
-
-FROM_ENTRY = _copied_from_entry()
+ParquetRow: type[BaseModel] = create_model(
+    "ParquetRow",
+    __doc__="One row of the Parquet file; the Arrow schema is derived from it.",
+    **{
+        name: (DERIVED[name] if name in DERIVED else ExportEntry.model_fields[name].annotation, ...)
+        for name in COLUMNS
+    },
+)
 
 
 def arrow_schema(pa: Any, model: type[BaseModel] = ParquetRow) -> Any:
