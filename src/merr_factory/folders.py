@@ -54,7 +54,7 @@ class IndexEntry(NamedTuple):
         """An entry read back from an index file; None when it is not one (damaged)."""
         if not isinstance(stored, list) or len(stored) != len(cls._fields):
             return None
-        return cls(*stored)
+        return cls._make(stored)
 
 
 class Folder(Protocol):

@@ -59,7 +59,8 @@ class Store:
         self.root = root
         self.files: Folder = files if files is not None else LocalFolder(root)
         self.temp_root = root / ".tmp"
-        self._indexes: dict[str, dict[str, IndexEntry]] = {}
+        # stage -> sample -> an ``IndexEntry`` as stored (a list: marshal writes it as it is)
+        self._indexes: dict[str, dict[str, list[Any]]] = {}
         self._dirty: set[str] = set()
         self._index_part: str | None = None
         self._index_files: dict[str, list[str]] = {}  # stage -> the index files read
@@ -149,7 +150,7 @@ class Store:
 
     def head(self, stage: str, sample_id: str) -> RecordHead | None:
         """The head of the stored record: from the index when the files are unchanged."""
-        entry = self._index(stage).get(sample_id)
+        entry = IndexEntry.of(self._index(stage).get(sample_id))
         if entry is not None and self.files.unchanged(
             f"stages/{stage}/{_checked(sample_id)}", entry
         ):
@@ -185,7 +186,7 @@ class Store:
             data_hash=record.data_hash,
             halt=[[reason.code, reason.message] for reason in record.halt],
             artifacts=[[artifact.path, artifact.size] for artifact in record.artifacts],
-        )
+        ).stored()
         self._dirty.add(record.stage)
 
     def write_indexes_as(self, part: str | None) -> None:
@@ -205,8 +206,7 @@ class Store:
         never runs code on load; a file it cannot read is simply ignored.
         """
         for stage in sorted(self._dirty):
-            entries = {sample: entry.stored() for sample, entry in self._indexes[stage].items()}
-            document = {"format": INDEX_FORMAT, "entries": entries}
+            document = {"format": INDEX_FORMAT, "entries": self._indexes[stage]}
             key = _index_key(stage, self._index_part)
             self.files.write_bytes(key, marshal.dumps(document))
             if self._index_part is None:
@@ -216,7 +216,7 @@ class Store:
                 self._index_files[stage] = [key]
         self._dirty.clear()
 
-    def _index(self, stage: str) -> dict[str, IndexEntry]:
+    def _index(self, stage: str) -> dict[str, list[Any]]:
         if stage not in self._indexes:
             keys = [f".state/{name}" for name in self._state_files() if _indexes_of(stage, name)]
             parts = [self._read_index(key) for key in keys]
@@ -234,16 +234,14 @@ class Store:
             self._state_names = self.files.names(".state", ".index")
         return self._state_names
 
-    def _read_index(self, key: str) -> dict[str, IndexEntry]:
+    def _read_index(self, key: str) -> dict[str, list[Any]]:
+        """The stored entries as read (checked one by one in ``head``: no copy of 100k)."""
         try:
             document = marshal.loads(self.files.read_bytes(key))
-            stored = document["entries"] if document.get("format") == INDEX_FORMAT else {}
+            entries = document["entries"] if document.get("format") == INDEX_FORMAT else {}
         except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError):
             return {}
-        if not isinstance(stored, dict):
-            return {}
-        entries = {sample: IndexEntry.of(value) for sample, value in stored.items()}
-        return {sample: entry for sample, entry in entries.items() if entry is not None}
+        return entries if isinstance(entries, dict) else {}
 
     def _verify(self, record: Record, stage: str, sample_id: str) -> str | None:
         if record.stage != stage or record.sample != sample_id:
