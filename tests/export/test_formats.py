@@ -44,7 +44,7 @@ def test_sharegpt_placeholders_match_media_lists(export_run: ExportRun) -> None:
     }
 
 
-def test_instruction_pairs_cover_the_three_tasks(export_run: ExportRun) -> None:
+def test_instruction_pairs_cover_the_four_tasks(export_run: ExportRun) -> None:
     pairs = json.loads((export_run.export / "emotion_llama_instructions.json").read_text())
     by_task: dict[str, list[dict]] = {}
     for pair in pairs:
@@ -53,6 +53,7 @@ def test_instruction_pairs_cover_the_three_tasks(export_run: ExportRun) -> None:
         "emotion": 4,
         "reason": 4,
         "reason_v2": 2,
+        "caption": 4,
     }
     for pair in pairs:
         assert pair["instruction"].startswith("<video><VideoHere></video> <feature>")
@@ -60,9 +61,14 @@ def test_instruction_pairs_cover_the_three_tasks(export_run: ExportRun) -> None:
     first = by_task["emotion"][0]
     assert first["video"] == "sample_00000001" and first["answer"] == "happy"
     assert "won the game" in first["instruction"]
+    sentence = first["instruction"].split("The person in video says: ")[1].split(".  [")[0]
+    transcripts = (export_run.export / "transcription_en_all.csv").read_text()
+    assert f"sample_00000001,{sentence}" in transcripts or f'sample_00000001,"{sentence}"' in (
+        transcripts
+    )
     coarse = json.loads((export_run.export / "MERR_coarse_grained.json").read_text())
     fine = json.loads((export_run.export / "MERR_fine_grained.json").read_text())
-    for pair in by_task["reason"]:
+    for pair in by_task["reason"] + by_task["caption"]:
         assert pair["answer"] == coarse[pair["video"]]["caption"]
     for pair in by_task["reason_v2"]:
         assert pair["answer"] == fine[pair["video"]]["smp_reason_caption"]

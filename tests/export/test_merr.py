@@ -166,6 +166,7 @@ def test_formats_can_be_chosen_and_clips_left_in_place(tmp_path: Path) -> None:
         "MERR_fine_grained.txt",
         "dataset_info.json",
         "merr_sharegpt.json",
+        "transcription_en_all.csv",
     ]
     records = json.loads((run.export / "merr_sharegpt.json").read_text())
     videos = [record["videos"][0] for record in records]

@@ -1,7 +1,10 @@
-"""Emotion-LLaMA style instruction pairs for its ``[emotion]``, ``[reason]`` and ``[reason_v2]``
-tasks: ``[emotion]`` answers the label word, ``[reason]`` the coarse caption, ``[reason_v2]``
-the fine reasoning (fine samples only). The instruction carries Emotion-LLaMA's video and
-feature slots, the subtitle and the task tag, as its dataset code builds them.
+"""Emotion-LLaMA's instruction pairs, built as its training dataset builds them
+(first_face.py ``__getitem__``): ``[emotion]`` answers the label word, ``[reason]`` the coarse
+``caption``, ``[reason_v2]`` the fine ``smp_reason_caption`` (fine samples only), and the
+multimodal description (``[caption]``, the dataset page's third task) the coarse caption.
+Questions and the prompt frame are Emotion-LLaMA's own (``prompts.py``); the sentence is the
+one ``transcription_en_all.csv`` holds for the clip. Answers are written as they are:
+Emotion-LLaMA's text processor lower-cases and trims them itself.
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from .entry import ExportEntry
-from .prompts import EMOTION_PROMPTS, REASON_PROMPTS, REASON_V2_PROMPTS, pick, said
+from .prompts import CAPTION_PROMPTS, EMOTION_LLAMA_FRAME, EMOTION_PROMPTS, REASON_PROMPTS, pick
+from .transcripts import sentence
 
 INSTRUCTIONS_FILE = "emotion_llama_instructions.json"
-SLOTS = "<video><VideoHere></video> <feature><FeatureHere></feature>"
 
 
 def instruction(entry: ExportEntry, task: str, prompts: tuple[str, ...]) -> str:
-    return f"{SLOTS} {said(entry.subtitle)} [{task}] {pick(prompts, entry.name, task)}"
+    question = pick(prompts, entry.name, task)
+    return EMOTION_LLAMA_FRAME.format(sentence=sentence(entry), task=task, question=question)
 
 
 def instruction_pairs(coarse: list[ExportEntry], fine: list[ExportEntry]) -> list[dict[str, Any]]:
@@ -29,7 +33,9 @@ def instruction_pairs(coarse: list[ExportEntry], fine: list[ExportEntry]) -> lis
     for entry in coarse:
         pairs.append(_pair(entry, "reason", REASON_PROMPTS, entry.caption))
     for entry in fine:
-        pairs.append(_pair(entry, "reason_v2", REASON_V2_PROMPTS, entry.smp_reason_caption or ""))
+        pairs.append(_pair(entry, "reason_v2", REASON_PROMPTS, entry.smp_reason_caption or ""))
+    for entry in coarse:
+        pairs.append(_pair(entry, "caption", CAPTION_PROMPTS, entry.caption))
     return pairs
 
 

@@ -4,6 +4,10 @@ They are hard links where the filesystem allows (free and instant), else copies,
 report, the Parquet and the ShareGPT file refer to files inside the export folder. Names are
 sample ids (always safe file names) for frames and audio, and clip names for the videos, as
 Emotion-LLaMA looks clips up by name (MERR-written names are checked to be safe).
+
+Emotion-LLaMA opens ``<vis_root>/<name>.mp4``, else ``<name>.avi``: clips in another container
+(.mov, .mkv, .webm...) are re-encoded to ``.mp4`` frame for frame, and the MERR ``.txt`` line
+carries the number of frames written.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from ..media.probe import MEDIA_ERRORS, describe_error
+from ..media.transcode import transcode_to_mp4
 from .entry import ExportEntry, MediaFile
 
 if TYPE_CHECKING:
@@ -25,6 +31,7 @@ log = logging.getLogger(__name__)
 FRAMES_DIR = "frames"
 AUDIO_DIR = "audio"
 VIDEOS_DIR = "videos"
+EMOTION_LLAMA_SUFFIXES = (".mp4", ".avi")  # what its dataset tries, in this order
 
 
 def link_or_copy(source: Path, target: Path) -> None:
@@ -42,6 +49,7 @@ class ExportMedia:
     frames: dict[str, str] = field(default_factory=dict)
     audio: dict[str, str] = field(default_factory=dict)
     videos: dict[str, str] = field(default_factory=dict)
+    frame_counts: dict[str, int] = field(default_factory=dict)  # re-encoded clips: frames
     missing: list[str] = field(default_factory=list)
 
     def frame(self, entry: ExportEntry) -> str | None:
@@ -78,14 +86,24 @@ def place_audio(
 
 def place_videos(entries: list[ExportEntry], folder: Path, media: ExportMedia) -> None:
     for entry in entries:
-        suffix = PurePosixPath(entry.source).suffix.lower()
-        relative = f"{VIDEOS_DIR}/{entry.name}{suffix}"
         source = Path(entry.video_path)
-        if source.is_file():
-            link_or_copy(source, folder / relative)
-            media.videos[entry.sample_id] = relative
-        else:
+        if not source.is_file():
             media.missing.append(f"{entry.sample_id}: clip {source} is gone")
+            continue
+        suffix = PurePosixPath(entry.source).suffix.lower()
+        if suffix in EMOTION_LLAMA_SUFFIXES:
+            relative = f"{VIDEOS_DIR}/{entry.name}{suffix}"
+            link_or_copy(source, folder / relative)
+        else:
+            relative = f"{VIDEOS_DIR}/{entry.name}.mp4"
+            (folder / VIDEOS_DIR).mkdir(exist_ok=True)
+            try:
+                media.frame_counts[entry.sample_id] = transcode_to_mp4(source, folder / relative)
+            except MEDIA_ERRORS as error:
+                media.missing.append(f"{entry.sample_id}: cannot re-encode {source} to .mp4 "
+                                     f"({describe_error(error)})")  # fmt: skip
+                continue
+        media.videos[entry.sample_id] = relative
 
 
 def _place(file: MediaFile | None, store: Store, target: Path, media: ExportMedia) -> bool:

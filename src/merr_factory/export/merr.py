@@ -13,6 +13,7 @@ with a reason, never written half right.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,19 +124,26 @@ def frame_count(entry: ExportEntry) -> int:
     return 0
 
 
-def txt_line(entry: ExportEntry) -> str:
+def txt_line(entry: ExportEntry, frames: int | None = None) -> str:
+    """``frames``: the count of a re-encoded clip, else the probe's (``frame_count``)."""
     valence = float(entry.valence) if entry.valence is not None else 0.0
-    return f"{entry.name} {frame_count(entry)} {entry.label} {valence!r}"
+    count = frames if frames is not None else frame_count(entry)
+    return f"{entry.name} {count} {entry.label} {valence!r}"
 
 
-def write_merr(sets: MerrSets, folder: Path) -> list[Path]:
-    """Write the four MERR files; returns their paths."""
+def write_merr(
+    sets: MerrSets, folder: Path, frame_counts: Mapping[str, int] | None = None
+) -> list[Path]:
+    """Write the four MERR files; returns their paths. ``frame_counts``: the frames of the
+    clips the export re-encoded, by sample id."""
+    counts = frame_counts or {}
     written = []
     for stem, entries, fine in ((COARSE, sets.coarse, False), (FINE, sets.fine, True)):
         document = {entry.name: merr_value(entry, fine) for entry in entries}
         json_path = folder / f"{stem}.json"
         json_path.write_text(json.dumps(document, indent=4, ensure_ascii=False) + "\n", "utf-8")
+        lines = [txt_line(entry, counts.get(entry.sample_id)) + "\n" for entry in entries]
         txt_path = folder / f"{stem}.txt"
-        txt_path.write_text("".join(txt_line(entry) + "\n" for entry in entries), "utf-8")
+        txt_path.write_text("".join(lines), "utf-8")
         written += [json_path, txt_path]
     return written

@@ -11,6 +11,11 @@ from ..stages.base import StageSettings
 Format = Literal[
     "merr", "sharegpt", "instructions", "parquet", "curation", "card", "plots", "report"
 ]
+ShareGptMedia = Literal["video+audio", "video"]
+# LLaMA-Factory templates (data/template.py) whose plugin takes both a video and an audio
+# token; every other template refuses an ``audios`` column ("does not support audio input").
+OMNI_TEMPLATES = ("qwen2_omni", "qwen3_omni", "qwen3_omni_nothink", "minicpm_o", "gemma4n")
+VIDEO_TEMPLATES = ("qwen2_vl", "qwen3_vl", "llava_next_video", "video_llava", "internvl")
 ALL_FORMATS: tuple[Format, ...] = (
     "merr",
     "sharegpt",
@@ -37,6 +42,12 @@ class ExportSettings(StageSettings):
         default=True,
         description="hard-link (else copy) the MERR clips into export/videos/<name>.<ext>; "
         "false: ShareGPT refers to the clips where they are",
+    )
+    sharegpt_media: ShareGptMedia = Field(
+        default="video+audio",
+        description="video+audio: <video><audio> with videos and audios, for LLaMA-Factory's "
+        "omni templates (qwen2_omni, qwen3_omni, minicpm_o, gemma4n); video: <video> and "
+        "videos only, for its video templates (qwen2_vl, qwen3_vl, llava_next_video, ...)",
     )
     link_audio: bool = Field(
         default=True,

@@ -1,9 +1,12 @@
 """ShareGPT JSON for LLaMA-Factory, and the ``dataset_info.json`` entry that registers it.
 
-Media placeholders always match the media lists: ``<video>`` once with one ``videos`` path,
-``<audio>`` once with one ``audios`` path and only when the clip has audio (an ``<audio>`` tag
-without its file is the fault of the nearest existing tool). Paths are relative to the
-export folder: point LLaMA-Factory's ``media_dir`` (or ``dataset_dir``) at it.
+Media placeholders always match the media lists (LLaMA-Factory's mm_plugin checks both):
+``<video>`` once with one ``videos`` path, ``<audio>`` once with one ``audios`` path and only
+when the clip has audio (an ``<audio>`` tag without its file is the fault of the nearest
+existing tool). Two variants (``sharegpt_media``): ``video+audio`` for the omni templates,
+the only ones that accept audio, and ``video`` (no ``<audio>``, no ``audios`` column) for the
+video templates. Paths are relative to the export folder: point LLaMA-Factory's ``media_dir``
+(or ``dataset_dir``) at it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from .entry import ExportEntry
 from .media import ExportMedia
 from .prompts import CHAT_PROMPT, conclusion, said
+from .settings import ShareGptMedia
 
 SHAREGPT_FILE = "merr_sharegpt.json"
 DATASET_INFO_FILE = "dataset_info.json"
@@ -35,12 +39,15 @@ def sharegpt_record(entry: ExportEntry, video: str | None, audio: str | None) ->
     }
 
 
-def dataset_info(name: str) -> dict[str, Any]:
+def dataset_info(name: str, with_audio: bool = True) -> dict[str, Any]:
+    columns = {"messages": "messages", "videos": "videos"}
+    if with_audio:
+        columns["audios"] = "audios"
     return {
         name: {
             "file_name": SHAREGPT_FILE,
             "formatting": "sharegpt",
-            "columns": {"messages": "messages", "videos": "videos", "audios": "audios"},
+            "columns": columns,
             "tags": {
                 "role_tag": "role",
                 "content_tag": "content",
@@ -52,13 +59,23 @@ def dataset_info(name: str) -> dict[str, Any]:
 
 
 def write_sharegpt(
-    entries: list[ExportEntry], media: ExportMedia, folder: Path, name: str
+    entries: list[ExportEntry],
+    media: ExportMedia,
+    folder: Path,
+    name: str,
+    variant: ShareGptMedia = "video+audio",
 ) -> list[Path]:
-    records = [
-        sharegpt_record(entry, media.video(entry), media.audio_file(entry)) for entry in entries
-    ]
+    with_audio = variant == "video+audio"
+    records = []
+    for entry in entries:
+        record = sharegpt_record(
+            entry, media.video(entry), media.audio_file(entry) if with_audio else None
+        )
+        if not with_audio:
+            del record["audios"]
+        records.append(record)
     data_path = folder / SHAREGPT_FILE
     data_path.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", "utf-8")
     info_path = folder / DATASET_INFO_FILE
-    info_path.write_text(json.dumps(dataset_info(name), indent=2) + "\n", "utf-8")
+    info_path.write_text(json.dumps(dataset_info(name, with_audio), indent=2) + "\n", "utf-8")
     return [data_path, info_path]

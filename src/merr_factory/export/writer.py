@@ -23,6 +23,7 @@ from .report import write_report
 from .settings import ExportSettings
 from .sharegpt import write_sharegpt
 from .stats import ExportStats, compute_stats
+from .transcripts import write_transcripts
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -50,11 +51,15 @@ def write_export(
     summary = ExportSummary(sets=sets, stats=stats, media=media)
     files = summary.files
     if "merr" in formats:
-        files += write_merr(sets, folder)
+        files += write_merr(sets, folder, media.frame_counts)
     if "sharegpt" in formats:
-        files += write_sharegpt(sets.coarse, media, folder, settings.dataset_name)
+        files += write_sharegpt(
+            sets.coarse, media, folder, settings.dataset_name, settings.sharegpt_media
+        )
     if "instructions" in formats:
         files.append(write_instructions(sets.coarse, sets.fine, folder))
+    if formats & {"merr", "instructions"}:
+        files.append(write_transcripts(sets.coarse, folder))
     if "parquet" in formats:
         files.append(write_parquet(entries, media, sets, folder))
     if "curation" in formats:
@@ -89,7 +94,7 @@ def _place_media(
     media = ExportMedia()
     if formats & {"report", "parquet"}:
         place_frames(entries, store, folder, media)
-    if "sharegpt" in formats:
+    if "sharegpt" in formats and settings.sharegpt_media == "video+audio":
         place_audio(sets.coarse, store, folder, media, link=settings.link_audio)
     if formats & {"sharegpt", "merr", "instructions"} and settings.link_videos:
         place_videos(sets.coarse, folder, media)
