@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+import merr_factory
 from merr_factory.backends.faces.base import Box, FrameRow
 from merr_factory.backends.features.inputs import (
     clip_positions,
@@ -112,8 +115,21 @@ def test_settings_fingerprint_only_what_decides_the_features() -> None:
 
 
 def test_the_default_settings_never_import_torch_or_transformers() -> None:
-    """A config without a features section must not pay for (or download) the encoders."""
-    loaded = {name for name in ("torch", "transformers") if name in sys.modules}
-    stage = FeaturesStage(FeaturesSettings(), RunFacts(label_set=()))
-    stage.setup()
-    assert {name for name in ("torch", "transformers") if name in sys.modules} == loaded
+    """A config without a features section must not pay for (or download) the encoders: in a
+    fresh interpreter (this one may have torch loaded by other tests), every stage imported
+    and the default features stage set up and run, torch and transformers stay unloaded."""
+    code = (
+        "import sys\n"
+        "from merr_factory.registry import STAGES\n"
+        "from merr_factory.stages.base import RunFacts\n"
+        "from merr_factory.stages.features import FeaturesSettings, FeaturesStage\n"
+        "stage = FeaturesStage(FeaturesSettings(), RunFacts(label_set=()))\n"
+        "stage.setup()\n"
+        "stage.process(None)\n"
+        "print(sorted(name for name in ('torch', 'transformers') if name in sys.modules))\n"
+    )
+    source = str(Path(merr_factory.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": source}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
