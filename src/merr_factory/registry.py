@@ -7,6 +7,7 @@ from .stages.audio import AudioStage
 from .stages.base import Stage
 from .stages.export import ExportStage
 from .stages.faces import FacesStage
+from .stages.features import FeaturesStage
 from .stages.filter import FilterStage
 from .stages.ingest import IngestStage
 from .stages.label import LabelStage
@@ -21,6 +22,7 @@ STAGES: tuple[type[Stage], ...] = (
     PeakStage,
     AudioStage,
     AsrStage,
+    FeaturesStage,
     VisualStage,
     SynthesizeStage,
     LabelStage,

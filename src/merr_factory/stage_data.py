@@ -259,6 +259,46 @@ class AsrData(StageOutput):
     dropped_segments: int = 0
 
 
+# features
+
+FeaturesBackend = Literal["none", "transformers"]
+
+
+class FeaturesData(StageOutput):
+    """What the features stage stores for one sample (see docs/stage-data.md).
+
+    Feature names are Emotion-LLaMA's folder names: ``HL-UTT`` (HuBERT, audio),
+    ``mae_340_UTT`` (MAE, face crops), ``maeV_399_UTT`` (VideoMAE, face-crop clips); each is
+    a file ``<name>.npy`` beside the record.
+    """
+
+    stage: ClassVar[str] = "features"
+
+    backend: FeaturesBackend
+    features: list[str] = Field(
+        default_factory=list, description="utterance-level files written (zero-filled included)"
+    )
+    zero_filled: list[str] = Field(
+        default_factory=list, description="written as zero vectors (zero_when_missing)"
+    )
+    frame_level: list[str] = Field(
+        default_factory=list, description="per-frame files written, e.g. HL-FRA"
+    )
+    missing: dict[str, Reason] = Field(
+        default_factory=dict, description="feature -> why it has no computed vector"
+    )
+    models: dict[str, str] = Field(default_factory=dict, description="feature -> model id")
+    dims: dict[str, int] = Field(default_factory=dict, description="feature -> vector size")
+    device: str | None = None
+    audio_seconds: float | None = None
+    mae_frames: list[int] = Field(
+        default_factory=list, description="clip frame indices of the face crops MAE saw"
+    )
+    videomae_frames: list[list[int]] = Field(
+        default_factory=list, description="per 16-frame clip, the clip frame indices"
+    )
+
+
 # visual
 
 

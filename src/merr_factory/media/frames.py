@@ -13,7 +13,7 @@ of "decoding" lies for a detector's input.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +112,30 @@ def iter_frames(
     """The clip's frames at ``sample_fps`` (None: all), shrunk so that the longer side is at
     most ``max_side`` pixels (None: full size)."""
     return iter(FrameStream(path, sample_fps, max_side))
+
+
+def iter_frames_at(path: Path, indices: Collection[int]) -> Iterator[Frame]:
+    """The full-size frames numbered ``indices`` (as ``iter_frames`` numbers them), in clip
+    order: one decode pass that converts only those frames and stops after the last one.
+    Only the frame being handed out is held in memory."""
+    wanted = set(indices)
+    if not wanted:
+        return
+    if is_image(path):
+        if 0 in wanted:
+            yield _image_frame(path, None)
+        return
+    last = max(wanted)
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        start = _start_seconds(stream)
+        for index, frame in enumerate(container.decode(stream)):
+            if index in wanted:
+                time = _frame_seconds(frame, stream, start, index)
+                yield Frame(index=index, time=round(time, 4), rgb=frame.to_ndarray(format="rgb24"))
+            if index >= last:
+                return
 
 
 def read_frame(path: Path, index: int, time: float) -> np.ndarray:
