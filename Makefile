@@ -61,7 +61,14 @@ $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
 	fi
 	touch $@
 
-demo: setup-demo
+# Random-weight checkpoints of the features stage's encoders for the sample run (no hub here).
+PLACEHOLDER_MODELS := models/placeholder-features
+
+$(PLACEHOLDER_MODELS)/.written: scripts/make_feature_models.py | setup-demo
+	$(BIN)/python scripts/make_feature_models.py --out $(PLACEHOLDER_MODELS)
+	touch $@
+
+demo: setup-demo $(PLACEHOLDER_MODELS)/.written
 	$(BIN)/merr-build run --config configs/sample.yaml
 	$(BIN)/merr-build status --config configs/sample.yaml
 

@@ -25,6 +25,8 @@ import argparse
 import json
 from pathlib import Path
 
+from merr_factory.backends.features import PLACEHOLDER_FILE
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "models" / "placeholder-features"
 
@@ -96,7 +98,7 @@ def make_feature_models(
         processors[name].save_pretrained(folder)
         readme = {"note": NOTE.format(seed=seed, layers=layers), "seed": seed,
                   "layers": layers, "intermediate_size": intermediate}  # fmt: skip
-        (folder / "PLACEHOLDER.json").write_text(json.dumps(readme, indent=2) + "\n")
+        (folder / PLACEHOLDER_FILE).write_text(json.dumps(readme, indent=2) + "\n")
         written[name] = folder
     return written
 

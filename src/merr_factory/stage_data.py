@@ -288,6 +288,10 @@ class FeaturesData(StageOutput):
         default_factory=dict, description="feature -> why it has no computed vector"
     )
     models: dict[str, str] = Field(default_factory=dict, description="feature -> model id")
+    placeholders: list[str] = Field(
+        default_factory=list,
+        description="made by random-weight placeholder models: not for training",
+    )
     dims: dict[str, int] = Field(default_factory=dict, description="feature -> vector size")
     device: str | None = None
     audio_seconds: float | None = None

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import json
 import wave
+import zlib
 from pathlib import Path
 from typing import Any, ClassVar
 
 import av
+import numpy as np
 
-from merr_factory.artifacts import AUDIO_WAV, PEAK_FRAME
+from merr_factory.artifacts import AUDIO_WAV, HUBERT_UTT, MAE_UTT, PEAK_FRAME, VIDEOMAE_UTT
 from merr_factory.stage_data import (
     AsrData,
     AsrSegmentData,
     AudioData,
     Candidate,
     FacesData,
+    FeaturesData,
     IngestData,
     LabelData,
     LLMInfo,
@@ -267,6 +270,36 @@ class SynthesizeStandIn(_StandIn):
         )
 
 
+class FeaturesStandIn(_StandIn):
+    """Emotion-LLaMA's three 1024-d vectors for each clip with a face, drawn from a generator
+    seeded by the sample id (test input, not a model's output; the real stage is tested in
+    tests/features/). A clip without audio gets a zero HuBERT vector, as ``zero_when_missing``
+    would give it, so every clip with a face can be loaded."""
+
+    name = "features"
+    output_model = FeaturesData
+    requires = ("faces", "audio")
+
+    def process(self, sample: SampleContext) -> StageResult:
+        if not sample.input(FacesData).frames_with_face:
+            return StageResult(data=FeaturesData(backend="transformers"))
+        generator = np.random.default_rng(zlib.crc32(sample.source.id.encode()))
+        names = {HUBERT_UTT: "HL-UTT", MAE_UTT: "mae_340_UTT", VIDEOMAE_UTT: "maeV_399_UTT"}
+        for file in names:
+            vector = generator.standard_normal(1024).astype(np.float32)
+            if file == HUBERT_UTT and not sample.input(AudioData).has_audio:
+                vector[:] = 0.0
+            np.save(sample.workdir / file, vector)
+        return StageResult(
+            data=FeaturesData(
+                backend="transformers",
+                features=list(names.values()),
+                models={name: "stand-in" for name in names.values()},
+                dims={name: 1024 for name in names.values()},
+            )
+        )
+
+
 class LabelStandIn(_StandIn):
     """The tier and, optionally, the label per sample come from class attributes."""
 
@@ -306,6 +339,7 @@ STAND_INS: tuple[type[Stage], ...] = (
     PeakStandIn,
     AudioStandIn,
     AsrStandIn,
+    FeaturesStandIn,
     VisualStandIn,
     SynthesizeStandIn,
     LabelStandIn,
@@ -317,6 +351,7 @@ ALL_STAGES = [
     "peak",
     "audio",
     "asr",
+    "features",
     "visual",
     "synthesize",
     "label",

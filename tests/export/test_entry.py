@@ -61,5 +61,5 @@ def test_an_empty_export_still_writes_every_file(tmp_path: Path) -> None:
     assert (folder / "MERR_coarse_grained.txt").read_text() == ""
     assert json.loads((folder / "MERR_fine_grained.json").read_text()) == {}
     assert (folder / "merr.parquet").stat().st_size > 0
-    assert len(summary.files) == 15 and all(path.is_file() for path in summary.files)
+    assert len(summary.files) == 16 and all(path.is_file() for path in summary.files)
     assert (folder / "transcription_en_all.csv").read_text() == "name,sentence\n"

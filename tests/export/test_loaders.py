@@ -150,3 +150,31 @@ def test_llama_factory_reads_the_video_variant_with_video_templates(tmp_path: Pa
         converted = llama_factory.convert(record, info, str(run.export))
         for template in ("qwen2_vl", "llava_next_video", "qwen2_omni"):
             llama_factory.check_for_template(converted, template)
+
+
+def test_features_json_names_the_models_and_placeholders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loader_run: ExportRun
+) -> None:
+    summary = json.loads((loader_run.export / "features.json").read_text())
+    names = (loader_run.export / "MERR_coarse_grained.txt").read_text().splitlines()
+    for item in summary["features"].values():
+        assert item["samples"] == len(names) and item["models"] == ["stand-in"]
+        assert item["placeholder"] is False
+    assert "note" not in summary
+
+    from .stand_ins import FeaturesStandIn
+
+    original = FeaturesStandIn.process
+
+    def placeholder(self, sample):
+        result = original(self, sample)
+        result.data.placeholders = list(result.data.features)
+        return result
+
+    monkeypatch.setattr(FeaturesStandIn, "process", placeholder)
+    run = run_export(write_export_config(tmp_path, copy_clips(tmp_path)))
+    summary = json.loads((run.export / "features.json").read_text())
+    assert summary["note"].startswith("PLACEHOLDERS")
+    assert all(item["placeholder"] for item in summary["features"].values())
+    assert "PLACEHOLDERS: made by random-weight models" in (run.export / "README.md").read_text()
+    assert "PLACEHOLDERS: made by random-weight models" in (run.export / "report.html").read_text()

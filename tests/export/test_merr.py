@@ -160,11 +160,15 @@ def test_formats_can_be_chosen_and_clips_left_in_place(tmp_path: Path) -> None:
     run = run_export(write_export_config(tmp_path, clips, export=settings))
     names = sorted(path.name for path in run.export.iterdir())
     assert names == [
+        "HL-UTT",
         "MERR_coarse_grained.json",
         "MERR_coarse_grained.txt",
         "MERR_fine_grained.json",
         "MERR_fine_grained.txt",
         "dataset_info.json",
+        "features.json",
+        "maeV_399_UTT",
+        "mae_340_UTT",
         "merr_sharegpt.json",
         "transcription_en_all.csv",
     ]
@@ -191,3 +195,23 @@ def test_txt_line_frame_count_and_unknown_valence() -> None:
 def test_clean_text_removes_real_and_literal_line_breaks() -> None:
     assert clean_text("one\\ntwo\nthree\r\n four\\t five") == "one two three four five"
     assert clean_text(None) == ""
+
+
+def test_a_clip_missing_a_feature_is_left_out_when_features_are_on() -> None:
+    """Emotion-LLaMA's ``get()`` opens all three feature files of every listed clip."""
+    npy = {"path": "x.npy", "sha256": "0" * 64}
+    three = {name: npy for name in ("HL-UTT", "mae_340_UTT", "maeV_399_UTT")}
+    on = {name: "m" for name in three}
+    sets = select_merr(
+        [
+            entry("a", features=three, feature_models=on),
+            entry(
+                "b", features={k: v for k, v in three.items() if k != "HL-UTT"}, feature_models=on
+            ),
+            entry("c"),  # the features stage is off: the MERR files do not depend on it
+        ]
+    )
+    assert [item.name for item in sets.coarse] == ["a", "c"]
+    (skip,) = sets.skipped
+    assert (skip.sample_id, skip.code) == ("b", "missing_features")
+    assert "HL-UTT" in skip.message

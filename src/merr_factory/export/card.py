@@ -8,11 +8,13 @@ and which models and prompt versions made the data. No dates: a re-export is byt
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
+from .features import PLACEHOLDER_NOTE, has_placeholders
 from .stats import ExportStats
 
 CARD_FILE = "README.md"
@@ -26,7 +28,10 @@ FILES = {
     "curation.csv": "one row per sample for manual review (accept: empty, yes or no)",
     "plots/*.png": "label distribution, AU frequency, clip durations",
     "report.html": "browsable report (open it in a browser; no server needed)",
-    "frames/, audio/, videos/": "peak frames, 16 kHz audio, clips (links or copies)",
+    "frames/, audio/, videos/": "peak frames, 16 kHz audio, clips (.mp4 or .avi; links or copies)",
+    "transcription_en_all.csv": "the sentence of every clip, as Emotion-LLaMA reads it",
+    "HL-UTT/, mae_340_UTT/, maeV_399_UTT/": "pre-extracted features, <name>.npy (1024 floats)",
+    "features.json": "which models made the features, and whether they are placeholders",
 }
 
 
@@ -38,6 +43,7 @@ class CardInfo:
     license: str
     dataset_name: str
     formats: Sequence[str]
+    features: Mapping[str, Any] | None = None  # features_summary(), when MERR files are written
 
 
 def render_card(stats: ExportStats, info: CardInfo) -> str:
@@ -94,6 +100,7 @@ def _body(stats: ExportStats, info: CardInfo) -> list[str]:
         *_counter_section("Rejected samples by reason", "reason", stats.rejected),
         *_skip_section(stats),
         *_models_section(stats),
+        *_features_section(info.features),
         *_notes(stats),
         "## Files",
         "",
@@ -145,6 +152,24 @@ def _models_section(stats: ExportStats) -> list[str]:
         for model, count in _sorted_counts(counts)
     ]
     return _section("Models and prompts", rows, ("step", "model / version", "samples"))
+
+
+def _features_section(summary: Mapping[str, Any] | None) -> list[str]:
+    if summary is None:
+        return []
+    rows = [
+        (
+            name,
+            item["samples"],
+            ", ".join(item["models"]) or "-",
+            "yes" if item["placeholder"] else "no",
+        )
+        for name, item in summary.items()
+    ]
+    lines = _section("Pre-extracted features", rows, ("folder", "samples", "model", "placeholder"))
+    if has_placeholders(summary):
+        lines[2:2] = [f"**{PLACEHOLDER_NOTE}**", ""]
+    return lines
 
 
 def _notes(stats: ExportStats) -> list[str]:

@@ -18,6 +18,7 @@ from ..stage_data import (
     AsrData,
     AudioData,
     FacesData,
+    FeaturesData,
     IngestData,
     LabelData,
     PeakData,
@@ -82,6 +83,11 @@ class ExportEntry(StageOutput):
     models: dict[str, str | None] = Field(default_factory=dict)
     peak_frame: MediaFile | None = None
     audio_file: MediaFile | None = None
+    # Emotion-LLaMA's pre-extracted features by folder name (HL-UTT, mae_340_UTT, ...), the
+    # model each came from, and those made by random-weight placeholder models.
+    features: dict[str, MediaFile] = Field(default_factory=dict)
+    feature_models: dict[str, str] = Field(default_factory=dict)
+    placeholder_features: list[str] = Field(default_factory=list)
 
     @property
     def subtitle(self) -> str:
@@ -134,7 +140,23 @@ def build_entry(
         models=_models(faces, asr, synth, audio),
         peak_frame=_media(upstream, "peak", PEAK_FRAME, store),
         audio_file=_media(upstream, "audio", AUDIO_WAV, store),
+        **_feature_fields(read_output(upstream, FeaturesData), upstream, store),
     )
+
+
+def _feature_fields(
+    features: FeaturesData | None, upstream: Mapping[str, Record], store: Store
+) -> dict[str, Any]:
+    if features is None:
+        return {}
+    files = {name: _media(upstream, "features", f"{name}.npy", store) for name in features.features}
+    return {
+        "features": {name: file for name, file in files.items() if file is not None},
+        "feature_models": {
+            name: features.models[name] for name in files if name in features.models
+        },
+        "placeholder_features": list(features.placeholders),
+    }
 
 
 def _label_fields(label: LabelData | None, ingest: IngestData) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class ExportMedia:
     audio: dict[str, str] = field(default_factory=dict)
     videos: dict[str, str] = field(default_factory=dict)
     frame_counts: dict[str, int] = field(default_factory=dict)  # re-encoded clips: frames
+    features: dict[str, dict[str, str]] = field(default_factory=dict)  # sample -> name -> path
     missing: list[str] = field(default_factory=list)
 
     def frame(self, entry: ExportEntry) -> str | None:
@@ -104,6 +105,17 @@ def place_videos(entries: list[ExportEntry], folder: Path, media: ExportMedia) -
                                      f"({describe_error(error)})")  # fmt: skip
                 continue
         media.videos[entry.sample_id] = relative
+
+
+def place_features(
+    entries: list[ExportEntry], store: Store, folder: Path, media: ExportMedia
+) -> None:
+    """Emotion-LLaMA's feature files beside the MERR files: ``<folder>/<feature>/<name>.npy``."""
+    for entry in entries:
+        for name, file in sorted(entry.features.items()):
+            relative = f"{name}/{entry.name}.npy"
+            if _place(file, store, folder / relative, media):
+                media.features.setdefault(entry.sample_id, {})[name] = relative
 
 
 def _place(file: MediaFile | None, store: Store, target: Path, media: ExportMedia) -> bool:

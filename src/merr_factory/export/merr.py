@@ -21,6 +21,7 @@ from typing import Any
 from ..knowledge.emotions import MERR_LABELS
 from ..sample_ids import is_valid_sample_id
 from .entry import ExportEntry
+from .features import EMOTION_LLAMA_FEATURES
 
 COARSE = "MERR_coarse_grained"
 FINE = "MERR_fine_grained"
@@ -84,6 +85,10 @@ def _coarse_problem(entry: ExportEntry) -> tuple[str, str] | None:
     if len(entry.AU_list) != len(entry.visual_prior_list):
         message = f"{len(entry.AU_list)} AUs but {len(entry.visual_prior_list)} visual phrases"
         return "misaligned_aus", message
+    missing = [name for name in EMOTION_LLAMA_FEATURES if name not in entry.features]
+    if entry.feature_models and missing:  # features are on, but this clip lacks some
+        message = f"no {', '.join(missing)} feature (Emotion-LLaMA loads all three)"
+        return "missing_features", message
     return None
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .entry import ExportEntry
+from .features import PLACEHOLDER_NOTE
 from .media import ExportMedia
 
 REPORT_FILE = "report.html"
@@ -51,6 +52,9 @@ def render_report(entries: list[ExportEntry], media: ExportMedia, title: str) ->
     template = resources.files(__package__).joinpath("templates/report.html").read_text("utf-8")
     rows = [report_row(entry, media) for entry in sorted(entries, key=lambda e: e.sample_id)]
     page = template.replace("__TITLE__", html.escape(title))
+    placeholders = any(entry.placeholder_features for entry in entries)
+    notice = f'<p class="notice"><strong>{html.escape(PLACEHOLDER_NOTE)}</strong></p>'
+    page = page.replace("__NOTICE__", notice if placeholders else "")
     return page.replace("__DATA__", embedded_json(rows))
 
 

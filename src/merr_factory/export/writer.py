@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from .card import CARD_FILE, CardInfo, render_card
 from .curation import write_curation
 from .entry import ExportEntry
+from .features import features_summary, write_features_summary
 from .instructions import write_instructions
-from .media import ExportMedia, place_audio, place_frames, place_videos
+from .media import ExportMedia, place_audio, place_features, place_frames, place_videos
 from .merr import MerrSets, select_merr, write_merr
 from .parquet import write_parquet
 from .plots import write_plots
@@ -58,8 +59,11 @@ def write_export(
         )
     if "instructions" in formats:
         files.append(write_instructions(sets.coarse, sets.fine, folder))
+    feature_summary = None
     if formats & {"merr", "instructions"}:
+        feature_summary = features_summary(sets.coarse, media)
         files.append(write_transcripts(sets.coarse, folder))
+        files.append(write_features_summary(feature_summary, folder))
     if "parquet" in formats:
         files.append(write_parquet(entries, media, sets, folder))
     if "curation" in formats:
@@ -74,6 +78,7 @@ def write_export(
             license=settings.license,
             dataset_name=settings.dataset_name,
             formats=settings.formats,
+            features=feature_summary,
         )
         card = folder / CARD_FILE
         card.write_text(render_card(stats, info), "utf-8")
@@ -98,4 +103,6 @@ def _place_media(
         place_audio(sets.coarse, store, folder, media, link=settings.link_audio)
     if formats & {"sharegpt", "merr", "instructions"} and settings.link_videos:
         place_videos(sets.coarse, folder, media)
+    if formats & {"merr", "instructions"}:
+        place_features(sets.coarse, store, folder, media)
     return media

@@ -27,7 +27,7 @@ class ExportStage(Stage[ExportSettings]):
     summary = "MERR json/txt, ShareGPT, Parquet, dataset card, plots and HTML report."
     settings_model = ExportSettings
     output_model = ExportEntry
-    requires = ("label",)
+    requires = ("label", "features")
 
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
         # The entry holds the clip's absolute path (to link it into the export), so a moved

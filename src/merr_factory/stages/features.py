@@ -62,6 +62,7 @@ from ..artifacts import (
     VIDEOMAE_UTT,
 )
 from ..backends.faces.base import Box, FrameRow
+from ..backends.features import is_placeholder
 from ..backends.features.inputs import clip_positions, face_rows, face_square, thin_by_fps
 from ..media.audio import read_wav_mono
 from ..media.frames import iter_frames_at
@@ -369,6 +370,9 @@ class _Outputs:
             frame_level=[Path(FILES[encoder][1]).stem for encoder in per_frame],
             missing=self.missing,
             models={feature_name(e): self.settings.model_of(e) for e in chosen},
+            placeholders=[
+                feature_name(e) for e in written if is_placeholder(self.settings.model_of(e))
+            ],
             dims={feature_name(e): int(self.encoders[e].dim) for e in chosen},
             device=device,
             audio_seconds=self.audio_seconds,
