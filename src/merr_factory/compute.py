@@ -167,6 +167,7 @@ def compute(
             status="done",
             fingerprint=task.fingerprint,
             data=result.data_dict(),
+            provenance=result.provenance_dict(),
             halt=result.halt,
             artifacts=store.commit_artifacts(stage.name, source.id, workdir),
         )

@@ -42,7 +42,8 @@ class Record(BaseModel):
     ``fingerprint`` identifies everything the output was made from (stage code version,
     settings, inputs); the runner compares it with the fingerprint it expects today.
     ``data_hash`` covers the data and the artifacts, so downstream stages can key on the
-    content of their inputs rather than on how they were made.
+    content of their inputs rather than on how they were made; ``provenance`` (what making it
+    cost: LLM tokens, calls, cache hits), timing and the creation time are outside it.
     """
 
     format: Literal[1] = RECORD_FORMAT
@@ -52,6 +53,7 @@ class Record(BaseModel):
     fingerprint: str
     data: dict[str, Any] = Field(default_factory=dict)
     data_hash: str = ""
+    provenance: dict[str, Any] = Field(default_factory=dict)
     halt: list[Reason] = Field(default_factory=list)
     artifacts: list[Artifact] = Field(default_factory=list)
     error: ErrorInfo | None = None

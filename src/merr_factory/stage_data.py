@@ -369,7 +369,6 @@ class SynthesizeData(StageOutput):
     open_label: str | None = None
     open_reasoning: str | None = None
     llm: LLMInfo
-    usage: UsageInfo
     judge_accepts: bool | None = None
     judge_reason: str | None = None
     reasoning_label: str | None = Field(
@@ -377,6 +376,14 @@ class SynthesizeData(StageOutput):
     )
     missing_cues: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+
+
+class LLMCost(BaseModel):
+    """What the synthesize stage's LLM calls cost for one sample: stored beside the data as
+    the record's ``provenance``, outside ``data_hash``, so a re-run answered from the reply
+    cache (other seconds, no tokens) changes nothing downstream."""
+
+    usage: UsageInfo
     calls: list[CallUsage] = Field(default_factory=list, description="usage per question")
 
 

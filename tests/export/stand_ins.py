@@ -33,7 +33,6 @@ from merr_factory.stage_data import (
     PeakData,
     Reason,
     SynthesizeData,
-    UsageInfo,
     VisualData,
 )
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
@@ -265,7 +264,6 @@ class SynthesizeStandIn(_StandIn):
                 open_label=label,
                 open_reasoning=None,
                 llm=LLMInfo(backend="stand-in", model="test-llm", prompt_version="v1"),
-                usage=UsageInfo(),
             )
         )
 

@@ -13,7 +13,7 @@ import pytest
 
 from merr_factory.config import load_config
 from merr_factory.dedup import duplicate_map
-from merr_factory.stage_data import IngestData, LLMInfo, SynthesizeData, UsageInfo
+from merr_factory.stage_data import IngestData, LLMInfo, SynthesizeData
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.workspace import Shard, Workspace, open_workspace
 
@@ -57,7 +57,6 @@ class ScriptedSynthesize(Stage[StageSettings]):
                 smp_reason_caption=self.reasonings.get(sample.source.id),
                 open_label=sample.input(IngestData).label,
                 llm=LLMInfo(backend="scripted", model="none", prompt_version="v"),
-                usage=UsageInfo(),
             )
         )
 

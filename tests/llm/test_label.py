@@ -44,7 +44,6 @@ def synth(
         "open_label": open_label,
         "open_reasoning": "because" if open_label else None,
         "llm": {"backend": "llamacpp", "model": "m", "prompt_version": "v"},
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "calls": 1, "seconds": 0.1},
     }
 
 

@@ -53,17 +53,19 @@ def test_synthesize_and_label_records_follow_the_contract(first_run) -> None:
         assert data["llm"]["backend"] == "llamacpp"
         assert data["llm"]["model"].startswith("SmolLM2-135M-Instruct.Q4_1.gguf")
         assert data["llm"]["prompt_version"]
-        assert set(data["usage"]) >= {"prompt_tokens", "completion_tokens", "calls", "seconds"}
+        cost = synth[sample_id]["provenance"]  # beside the data, outside its hash
+        assert "usage" not in data and "calls" not in data
+        assert set(cost["usage"]) >= {"prompt_tokens", "completion_tokens", "calls", "seconds"}
         assert "\n" not in data["caption"]
     for sample_id in asked:  # the judge ran on every MERR reasoning
-        data = synth[sample_id]["data"]
+        data, cost = synth[sample_id]["data"], synth[sample_id]["provenance"]
         assert isinstance(data["judge_accepts"], bool) and data["judge_reason"]
-        purposes = [call["purpose"] for call in data["calls"]]
+        purposes = [call["purpose"] for call in cost["calls"]]
         assert purposes == ["merr_reasoning", "judge", "open_prediction"]
         assert (
-            sum(call["prompt_tokens"] for call in data["calls"]) == (data["usage"]["prompt_tokens"])
+            sum(call["prompt_tokens"] for call in cost["calls"]) == (cost["usage"]["prompt_tokens"])
         )
-        assert all(call["seconds"] > 0 or call["cache_hits"] for call in data["calls"])
+        assert all(call["seconds"] > 0 or call["cache_hits"] for call in cost["calls"])
     happy = synth["sample_00000001"]["data"]
     assert happy["caption"].endswith("Saying: I finally passed the exam!")
     assert happy["reasoning_label"] == "happy" and happy["smp_reason_caption"]
@@ -72,7 +74,8 @@ def test_synthesize_and_label_records_follow_the_contract(first_run) -> None:
     for sample_id in set(kept) - CUED:  # no cue at all: the LLM is not asked to make one up
         data = synth[sample_id]["data"]
         assert data["caption"] == "" and data["open_label"] is None
-        assert data["usage"]["calls"] == 0 and data["notes"][0].startswith("LLM not asked")
+        assert synth[sample_id]["provenance"]["usage"]["calls"] == 0
+        assert data["notes"][0].startswith("LLM not asked")
     labels = records(out, "label")
     assert set(labels) == set(kept)
     for sample_id, record in labels.items():
@@ -89,7 +92,7 @@ def test_synthesize_and_label_records_follow_the_contract(first_run) -> None:
 def test_usage_is_summed_per_stage_and_matches_the_records(first_run) -> None:
     _, summary, out = first_run
     totals = metrics(summary, "synthesize")
-    synth = [r["data"]["usage"] for r in records(out, "synthesize").values()]
+    synth = [r["provenance"]["usage"] for r in records(out, "synthesize").values()]
     assert totals["calls"] == sum(u["calls"] for u in synth) >= len(CUED)
     assert totals["prompt_tokens"] == sum(u["prompt_tokens"] for u in synth) > 0
     assert totals["completion_tokens"] > 0 and totals["llm_seconds"] > 0
@@ -100,9 +103,15 @@ def test_resume_cache_and_staleness(first_run, write_config, tmp_path: Path) -> 
     again = run_pipeline(path, LLM_STAGES, workspace=llm_workspace(path))
     assert tally(again, "synthesize")["computed"] == 0 and tally(again, "label")["computed"] == 0
 
+    hashes = {s: r["data_hash"] for s, r in records(out, "synthesize").items()}
     forced = run_pipeline(path, ["synthesize"], workspace=llm_workspace(path), force=True)
     totals = metrics(forced, "synthesize")
     assert totals["calls"] == 0 and totals["cache_hits"] > 0  # replies came from the cache
+    # Answered from the cache: the same data, so nothing downstream is stale (the cost,
+    # seconds and cache hits, changed, but it lives beside the data, outside its hash).
+    assert {s: r["data_hash"] for s, r in records(out, "synthesize").items()} == hashes
+    after = run_pipeline(path, LLM_STAGES, workspace=llm_workspace(path))
+    assert tally(after, "label")["computed"] == 0
 
     prompts = tmp_path / "prompts"
     prompts.mkdir()

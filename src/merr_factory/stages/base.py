@@ -92,11 +92,16 @@ class StageResult:
     data: BaseModel | dict[str, Any]
     halt: list[Reason] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    # How the data was made (what it cost), stored beside it, outside its hash.
+    provenance: BaseModel | None = None
 
     def data_dict(self) -> dict[str, Any]:
         if isinstance(self.data, BaseModel):
             return self.data.model_dump(mode="json")
         return dict(self.data)
+
+    def provenance_dict(self) -> dict[str, Any]:
+        return self.provenance.model_dump(mode="json") if self.provenance is not None else {}
 
 
 SettingsT = TypeVar("SettingsT", bound=StageSettings)

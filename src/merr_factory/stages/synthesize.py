@@ -21,7 +21,7 @@ from ..llm.cues import Cues
 from ..llm.messages import judge_messages, merr_messages, open_messages
 from ..llm.prompts import PromptSet, load_prompts
 from ..llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
-from ..stage_data import CallUsage, LLMInfo, SynthesizeData, UsageInfo
+from ..stage_data import CallUsage, LLMCost, LLMInfo, SynthesizeData, UsageInfo
 from ..text import clean_text
 from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
@@ -131,7 +131,7 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
     def process(self, sample: SampleContext) -> StageResult:
         cues = Cues.of(sample)
         label_set = self.facts.label_set
-        usage = Usage()
+        usage, calls = Usage(), []
         data = SynthesizeData(
             caption=render_caption(self.settings.caption, cues),
             llm=LLMInfo(
@@ -139,25 +139,23 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
                 model=self.model_id() if self.uses_llm else "",
                 prompt_version=self.prompts.version,
             ),
-            usage=UsageInfo(),
             missing_cues=cues.missing(),
         )
         present = 4 - len(data.missing_cues)
         if self.uses_llm and present < self.settings.min_cues:
             data.notes = [f"LLM not asked: {present} cue(s), min_cues is {self.settings.min_cues}"]
-            return StageResult(data=data, metrics=usage_metrics(usage))
+            return _result(data, usage, calls)
         client = self.client(sample.store.root)
         if self.settings.merr_reasoning:
-            self._explain(sample, cues, client, data, usage)
+            self._explain(sample, cues, client, data, (usage, calls))
         if self.settings.open_prediction:
             schema = open_prediction_model(label_set)
             messages = self._with_image(sample, open_messages(self.prompts, cues, label_set))
             reply, cost = client.ask(messages, schema)
-            _count(data, "open_prediction", cost, usage)
+            _count(calls, "open_prediction", cost, usage)
             data.open_label = reply.label
             data.open_reasoning = clean_text(reply.reasoning)
-        data.usage = UsageInfo(**_usage_fields(usage))
-        return StageResult(data=data, metrics=usage_metrics(usage))
+        return _result(data, usage, calls)
 
     def _explain(
         self,
@@ -165,7 +163,7 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         cues: Cues,
         client: LLMClient,
         data: SynthesizeData,
-        usage: Usage,
+        spent: tuple[Usage, list[CallUsage]],
     ) -> None:
         """MERR mode: explain the label (the CSV's, else the AU rule's), then maybe judge it."""
         label_set = self.facts.label_set
@@ -175,20 +173,27 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
             data.notes.append("no label to explain: no CSV label and no AU-rule candidate")
             return
         messages = self._with_image(sample, merr_messages(self.prompts, cues, label))
+        usage, calls = spent
         reply, cost = client.ask(messages, MerrReasoning)
-        _count(data, "merr_reasoning", cost, usage)
+        _count(calls, "merr_reasoning", cost, usage)
         data.smp_reason_caption = clean_text(reply.reasoning)
         if self.settings.judge and data.smp_reason_caption:
             messages = judge_messages(self.prompts, cues, label, data.smp_reason_caption)
             verdict, cost = client.ask(messages, JudgeVerdict)
-            _count(data, "judge", cost, usage)
+            _count(calls, "judge", cost, usage)
             data.judge_accepts, data.judge_reason = verdict.accept, clean_text(verdict.why)
 
 
-def _count(data: SynthesizeData, purpose: str, cost: Usage, total: Usage) -> None:
+def _count(calls: list[CallUsage], purpose: str, cost: Usage, total: Usage) -> None:
     """Add one question's cost to the sample's total and to its per-question list."""
     total.add(cost)
-    data.calls.append(CallUsage(purpose=purpose, **_usage_fields(cost)))
+    calls.append(CallUsage(purpose=purpose, **_usage_fields(cost)))
+
+
+def _result(data: SynthesizeData, usage: Usage, calls: list[CallUsage]) -> StageResult:
+    """The data, and what the calls cost beside it (outside its hash: see ``LLMCost``)."""
+    cost = LLMCost(usage=UsageInfo(**_usage_fields(usage)), calls=calls)
+    return StageResult(data=data, metrics=usage_metrics(usage), provenance=cost)
 
 
 def _usage_fields(usage: Usage) -> dict[str, Any]:
