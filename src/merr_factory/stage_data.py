@@ -89,11 +89,19 @@ class MediaProbe(BaseModel):
     fps: float | None = None
     frames: int | None = None
     frames_source: Literal["header", "estimate", "image"] | None = None
-    width: int | None = None
+    width: int | None = None  # as stored (coded); ``upright_size`` is as shown
     height: int | None = None
-    rotation: int = 0
+    rotation: int = 0  # the display matrix's counter-clockwise turn, degrees 0-359
     video_codec: str | None = None
     audio: AudioInfo | None = None
+
+    @property
+    def upright_size(self) -> tuple[int | None, int | None]:
+        """``width``, ``height`` as the picture is shown: swapped when ``rotation`` is a quarter
+        turn (a phone's portrait clip, stored landscape), as the frame reader turns frames."""
+        if round(self.rotation / 90) % 2:
+            return self.height, self.width
+        return self.width, self.height
 
 
 DecodeMode = Literal["none", "first_frame", "packets", "full"]

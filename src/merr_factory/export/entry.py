@@ -119,6 +119,7 @@ def build_entry(
     synth = read_output(upstream, SynthesizeData)
     label = read_output(upstream, LabelData)
     probe = ingest.probe
+    width, height = probe.upright_size  # as shown, like the peak frame
     return ExportEntry(
         sample_id=sample_id,
         name=ingest.name,
@@ -127,8 +128,8 @@ def build_entry(
         duration=probe.duration,
         fps=probe.fps,
         frame_count=probe.frames,
-        width=probe.width,
-        height=probe.height,
+        width=width,
+        height=height,
         video_path=str(video_path),
         ingest_label=ingest.label,
         **_label_fields(label, ingest),

@@ -9,6 +9,15 @@ Sampling: with ``sample_fps`` set, a frame is kept when its time reaches the nex
 instant (0, 1/fps, 2/fps, ...); every frame is still decoded (inter frames need their
 references) but only kept frames are converted to RGB and resized, which is where the cost
 of "decoding" lies for a detector's input.
+
+Upright: a clip whose stream carries a display matrix (a phone's portrait clip is stored
+landscape and says "turn me 90 degrees") is handed out as it is shown, turned by that
+matrix's rotation (the nearest quarter turn), so every reader (faces, peak frames, features)
+sees the face upright and boxes are in the upright frame's pixels; ``width`` and ``height``
+are the upright ones. Images are turned by their EXIF orientation likewise. The rotation is
+read from each decoded frame (PyAV's ``VideoFrame.rotation``, counter-clockwise degrees, as
+FFmpeg's ``av_display_rotation_get`` gives it; PyAV before 14.1 has none and frames stay as
+stored). Mirroring in the matrix is not applied.
 """
 
 from __future__ import annotations
@@ -30,8 +39,8 @@ class Frame:
 
     index: int
     time: float
-    rgb: np.ndarray  # H x W x 3, uint8
-    scale: float = 1.0  # rgb size / the clip's size: boxes divide by it to get clip pixels
+    rgb: np.ndarray  # H x W x 3, uint8, upright
+    scale: float = 1.0  # rgb size / the clip's upright size: boxes divide by it to get clip pixels
 
     @property
     def width(self) -> int:
@@ -70,7 +79,8 @@ def is_image(path: Path) -> bool:
 
 
 class FrameStream:
-    """The frames of one clip, iterated once; counts every decoded frame and the clip size."""
+    """The frames of one clip, iterated once; counts every decoded frame and the clip's
+    upright size."""
 
     def __init__(
         self, path: Path, sample_fps: float | None = None, max_side: int | None = None
@@ -97,26 +107,27 @@ class FrameStream:
             start = _start_seconds(stream)
             for index, frame in enumerate(container.decode(stream)):
                 self.frames_decoded = index + 1
-                self.width, self.height = frame.width, frame.height
+                turns = upright_turns(frame)
+                self.width, self.height = upright_size(frame.width, frame.height, turns)
                 time = _frame_seconds(frame, stream, start, index)
                 if not sampler.keep(time):
                     continue
-                width, height, scale = _target_size(frame.width, frame.height, self.max_side)
-                rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+                width, height, scale = _target_size(self.width, self.height, self.max_side)
+                rgb = upright_rgb(frame, turns, width, height)
                 yield Frame(index=index, time=round(time, 4), rgb=rgb, scale=scale)
 
 
 def iter_frames(
     path: Path, sample_fps: float | None = None, max_side: int | None = None
 ) -> Iterator[Frame]:
-    """The clip's frames at ``sample_fps`` (None: all), shrunk so that the longer side is at
-    most ``max_side`` pixels (None: full size)."""
+    """The clip's frames at ``sample_fps`` (None: all), upright, shrunk so that the longer
+    side is at most ``max_side`` pixels (None: full size)."""
     return iter(FrameStream(path, sample_fps, max_side))
 
 
 def iter_frames_at(path: Path, indices: Collection[int]) -> Iterator[Frame]:
-    """The full-size frames numbered ``indices`` (as ``iter_frames`` numbers them), in clip
-    order: one decode pass that converts only those frames and stops after the last one.
+    """The full-size upright frames numbered ``indices`` (as ``iter_frames`` numbers them),
+    in clip order: one decode pass that converts only those frames and stops after the last one.
     Only the frame being handed out is held in memory."""
     wanted = set(indices)
     if not wanted:
@@ -133,13 +144,15 @@ def iter_frames_at(path: Path, indices: Collection[int]) -> Iterator[Frame]:
         for index, frame in enumerate(container.decode(stream)):
             if index in wanted:
                 time = _frame_seconds(frame, stream, start, index)
-                yield Frame(index=index, time=round(time, 4), rgb=frame.to_ndarray(format="rgb24"))
+                rgb = upright_rgb(frame, upright_turns(frame))
+                yield Frame(index=index, time=round(time, 4), rgb=rgb)
             if index >= last:
                 return
 
 
 def read_frame(path: Path, index: int, time: float) -> np.ndarray:
-    """The full-size RGB frame ``index`` (at ``time`` s, as ``iter_frames`` reported it).
+    """The full-size upright RGB frame ``index`` (at ``time`` s, as ``iter_frames`` reported
+    it).
 
     Seeks to the keyframe at or before ``time`` and decodes forward to the frame, so one
     group of pictures is decoded, never the whole clip. A stream without timestamps is read
@@ -169,7 +182,7 @@ def _seek_by_time(path: Path, time: float) -> np.ndarray | None:
             if frame.pts is None:
                 return None
             if _frame_seconds(frame, stream, start, 0) >= time - half_frame:
-                return frame.to_ndarray(format="rgb24")
+                return upright_rgb(frame, upright_turns(frame))
     return None
 
 
@@ -177,8 +190,34 @@ def _count_to_index(path: Path, index: int) -> np.ndarray | None:
     with av.open(str(path), metadata_errors="ignore") as container:
         for position, frame in enumerate(container.decode(video=0)):
             if position == index:
-                return frame.to_ndarray(format="rgb24")
+                return upright_rgb(frame, upright_turns(frame))
     return None
+
+
+def upright_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns (0-3) that show ``frame`` upright: its display matrix's
+    rotation, to the nearest quarter turn (0 without one)."""
+    degrees = getattr(frame, "rotation", 0) or 0  # VideoFrame.rotation: PyAV 14.1 and later
+    return round(degrees / 90) % 4
+
+
+def upright_size(width: int, height: int, turns: int) -> tuple[int, int]:
+    """A stored ``width`` x ``height`` picture's size once turned ``turns`` quarter turns."""
+    return (height, width) if turns % 2 else (width, height)
+
+
+def upright_rgb(
+    frame: av.VideoFrame, turns: int, width: int | None = None, height: int | None = None
+) -> np.ndarray:
+    """``frame`` as upright RGB, ``width`` x ``height`` once upright (None: full size).
+
+    Scaled while still stored (libswscale), then turned by ``np.rot90``, which counts
+    counter-clockwise like the display matrix; the turned copy is contiguous for the models.
+    """
+    if turns % 2:
+        width, height = height, width
+    rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 def _image_frame(path: Path, max_side: int | None) -> Frame:

@@ -158,13 +158,14 @@ class FacesStage(Stage[FacesSettings]):
             self.setup()
         assert self.backend is not None
         ingest = sample.input(IngestData)
+        width, height = ingest.probe.upright_size  # boxes are in upright frames' pixels
         request = ClipRequest(
             path=sample.source.path,
             sample_fps=None if ingest.kind == "image" else self.settings.sample_fps,
             max_side=self.settings.max_side,
             main_face=self.settings.main_face,
-            width=ingest.probe.width,
-            height=ingest.probe.height,
+            width=width,
+            height=height,
         )
         table = self.backend.analyse(request)
         write_frames_csv(sample.workdir / FRAMES_CSV, table)

@@ -61,7 +61,7 @@ class FilterStage(Stage[FilterSettings]):
             reasons += _duration_reasons(probe, settings)
             if settings.require_audio and probe.audio is None:
                 reasons.append(Reason(code="no_audio", message="no audio track"))
-        width, height = _display_size(probe)
+        width, height = (size or 0 for size in probe.upright_size)
         if (settings.min_width and width < settings.min_width) or (
             settings.min_height and height < settings.min_height
         ):
@@ -98,8 +98,3 @@ def _duration_reasons(probe: MediaProbe, settings: FilterSettings) -> list[Reaso
         message = f"duration {duration:.2f} s is above {settings.max_duration} s"
         return [Reason(code="too_long", message=message)]
     return []
-
-
-def _display_size(probe: MediaProbe) -> tuple[int, int]:
-    width, height = probe.width or 0, probe.height or 0
-    return (height, width) if probe.rotation in (90, 270) else (width, height)

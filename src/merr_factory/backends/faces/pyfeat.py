@@ -119,8 +119,8 @@ class PyFeatBackend(FaceBackend):
                 batch = []
         if batch:
             measured += self._detect(torch, batch)
-        width = request.width or frames.stream.width or 1
-        height = request.height or frames.stream.height or 1
+        width = frames.stream.width or request.width or 1  # upright, as decoded
+        height = frames.stream.height or request.height or 1
         rows = select_main_faces(measured, request.main_face, width, height)
         return face_table(rows, self._au_names, frames, started)
 
