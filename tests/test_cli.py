@@ -126,3 +126,29 @@ def _line(output: str, stage: str) -> str:
 
 def _row(output: str, stage: str) -> list[str]:
     return _line(output, stage).split()
+
+
+def test_a_refused_run_leaves_the_output_as_it_was(write_config, tmp_path: Path) -> None:
+    """An unknown sample id or a bad label file is refused (exit 2) before anything is
+    written: no output folder for a new output, and an existing resolved config untouched."""
+    out = tmp_path / "out"
+    result = invoke("run", "--config", str(write_config()), *CORE, "--samples", "bogus_id")
+    assert result.exit_code == 2 and "no such sample: bogus_id" in result.output
+    assert not out.exists()
+
+    assert invoke("run", "--config", str(write_config()), *CORE, "--quiet").exit_code == 0
+    resolved = (out / "config.resolved.yaml").read_text()
+    logs = sorted((out / "logs").iterdir())
+    other = write_config("other.yaml", stages={"filter": {"min_duration": 2.5}})
+    result = invoke("run", "--config", str(other), *CORE, "--samples", "bogus_id")
+    assert result.exit_code == 2
+    assert (out / "config.resolved.yaml").read_text() == resolved
+    assert sorted((out / "logs").iterdir()) == logs
+
+
+def test_a_bad_label_file_creates_no_output_folder(write_config, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(b"\xff\xfe not a label table")
+    result = invoke("run", "--config", str(write_config(labels=str(labels))), *CORE)
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "out").exists()

@@ -5,6 +5,7 @@ Exit codes: 0 all good; 1 the run finished but some samples failed; 2 bad usage,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from datetime import datetime, timezone
@@ -113,10 +114,19 @@ def _options(
 
 def _execute(config: Config, options: RunOptions) -> None:
     started = datetime.now(timezone.utc)
+    created = _missing_folders(config.output)
     config.output.mkdir(parents=True, exist_ok=True)
-    handler = add_log_file(config.output / "logs" / f"{_run_name(started, options)}.log")
+    log_file = config.output / "logs" / f"{_run_name(started, options)}.log"
+    created += [] if log_file.exists() else [log_file]  # a run in the same second reuses it
+    handler = add_log_file(log_file)
     try:
-        workspace = _open(config)
+        workspace = _accepted(config, options)
+    except typer.Exit:
+        _undo_log(handler, log_file.parent, created)
+        raise
+    try:
+        # Only now that the arguments and inputs are accepted: nothing above wrote anything
+        # but the log (removed again on refusal), so a refused run leaves the output as it was.
         write_text_atomic(config.output / "config.resolved.yaml", config_as_yaml(config))
         log.info(
             "merr-build %s: %d samples from %s; stages: %s; output: %s",
@@ -140,6 +150,37 @@ def _execute(config: Config, options: RunOptions) -> None:
     workspace.store.keep_copy(saved, f"runs/{saved.name}")
     if summary.failed:
         raise typer.Exit(EXIT_FAILURES)
+
+
+def _accepted(config: Config, options: RunOptions) -> Workspace:
+    """The workspace, once the input, the labels and the sample selection are all accepted."""
+    workspace = _open(config)
+    try:
+        workspace.select(options.sample_ids, options.limit, options.shard)
+    except SelectionError as error:
+        raise _fail(str(error)) from None
+    return workspace
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, deepest first (``_undo_log``)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _undo_log(handler: logging.Handler, logs: Path, created: list[Path]) -> None:
+    """A refused run: take back the log file and the folders made for it (left empty)."""
+    logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
+    handler.close()
+    for path in created:
+        if path.is_file():
+            path.unlink()
+    for folder in [logs, *created]:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: never removes anything else
 
 
 def _run_name(started: datetime, options: RunOptions) -> str:
