@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from merr_factory.backends.asr import AsrOptions, load_asr_backend
-from merr_factory.media.audio import extract_audio, read_wav_mono
+from merr_factory.media.audio import extract_audio, read_wav_float
 from merr_factory.prosody.egemaps import EgemapsExtractor
 from merr_factory.prosody.features import FRAME_LENGTH, HOP_LENGTH, measure_prosody, pitch_track
 from merr_factory.prosody.schema import PitchSettings, VadSettings
@@ -86,10 +86,7 @@ def main() -> int:
 
     pairs = list(zip([CLIPS / n for n in SPEECH], wavs, strict=True))
     measure("extract (PyAV, 16 kHz mono)", lambda p: extract_audio(*p), pairs, seconds, args.repeat)
-    signals = [
-        np.frombuffer(read_wav_mono(wav)[0], dtype=np.int16).astype(np.float32) / 32768
-        for wav in wavs
-    ]
+    signals = [read_wav_float(wav)[0] for wav in wavs]
     load_s, detector = timed(lambda: SpeechDetector(VadSettings()))
     print(f"{'  load Silero VAD (ONNX)':<34} {'':>8} {load_s:>10.2f} {peak_rss_mb():>9.0f}")
     regions = measure(

@@ -13,6 +13,7 @@ import wave
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -137,3 +138,12 @@ def read_wav_mono(path: Path) -> tuple[array, int]:
         samples = array("h")
         samples.frombytes(source.readframes(source.getnframes()))
         return samples, source.getframerate()
+
+
+def read_wav_float(path: Path) -> tuple[Any, int]:
+    """The samples of ``read_wav_mono`` as float32 in [-1, 1) (a numpy array), and the rate:
+    what every model of the audio, asr, features and tone steps takes."""
+    import numpy as np
+
+    pcm, rate = read_wav_mono(path)
+    return np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0, rate

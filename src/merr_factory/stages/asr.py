@@ -24,8 +24,8 @@ from ..backends.asr import (
     load_asr_backend,
     resolve_model,
 )
-from ..media.audio import read_wav_mono
-from ..optional import MissingDependencyError, require
+from ..media.audio import read_wav_float
+from ..optional import MissingDependencyError
 from ..stage_data import AsrData, AsrSegmentData, AudioData
 from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
@@ -105,9 +105,7 @@ class AsrStage(Stage[AsrSettings]):
         audio = sample.input(AudioData)
         if not audio.has_audio or not audio.speech_segments:
             return StageResult(data=self._empty())
-        np: Any = require("numpy", "audio", "the asr stage")
-        pcm, _ = read_wav_mono(sample.input_file("audio", AUDIO_WAV))
-        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        samples, _ = read_wav_float(sample.input_file("audio", AUDIO_WAV))
         backend = self._model()
         language = None if self.settings.language == "auto" else self.settings.language
         started = time.perf_counter()

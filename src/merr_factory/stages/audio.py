@@ -117,13 +117,11 @@ class AudioStage(Stage[AudioSettings]):
         return StageResult(data=self._analyse(wav, extract, metrics), metrics=metrics)
 
     def _analyse(self, wav: Path, extract: AudioExtract, metrics: dict[str, float]) -> AudioData:
-        import numpy as np
 
-        from ..media.audio import read_wav_mono
+        from ..media.audio import read_wav_float
         from ..prosody.features import measure_prosody
 
-        pcm, rate = read_wav_mono(wav)
-        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        samples, rate = read_wav_float(wav)
         started = time.perf_counter()
         speech = self._detector.regions(samples, rate)
         metrics["vad_s"] = time.perf_counter() - started

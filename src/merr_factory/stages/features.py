@@ -64,7 +64,7 @@ from ..artifacts import (
 from ..backends.faces.base import Box, FrameRow
 from ..backends.features import is_placeholder
 from ..backends.features.inputs import clip_positions, face_rows, face_square, thin_by_fps
-from ..media.audio import read_wav_mono
+from ..media.audio import read_wav_float
 from ..media.frames import iter_frames_at
 from ..optional import require
 from ..stage_data import AudioData, FeaturesData, IngestData, Reason
@@ -231,8 +231,7 @@ class FeaturesStage(Stage[FeaturesSettings]):
             out.absent("hubert", "no_audio", what)
             return
         encoder = self._encoders["hubert"]
-        pcm, rate = read_wav_mono(sample.input_file("audio", AUDIO_WAV))
-        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        samples, rate = read_wav_float(sample.input_file("audio", AUDIO_WAV))
         out.audio_seconds = round(len(samples) / rate, 4)
         if len(samples) < encoder.min_samples:
             message = f"{len(samples)} audio samples, fewer than HuBERT's {encoder.min_samples}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...media.audio import read_wav_mono
+from ...media.audio import read_wav_float
 from ...optional import require
 from . import ToneAnswer, parse_tone, tone_prompt
 
@@ -25,7 +25,6 @@ class Qwen2AudioTone:
     def __init__(self, settings: Qwen2AudioSettings) -> None:
         transformers: Any = require("transformers", EXTRA, "the Qwen2-Audio tone backend")
         self._torch: Any = require("torch", EXTRA, "the Qwen2-Audio tone backend")
-        self._np: Any = require("numpy", EXTRA, "the Qwen2-Audio tone backend")
         from ..asr.base import torch_device
 
         # A hub id (downloaded to the Hugging Face cache on first use) or a local directory.
@@ -48,8 +47,7 @@ class Qwen2AudioTone:
         )
 
     def choose(self, wav: Path) -> ToneAnswer:
-        pcm, rate = read_wav_mono(wav)
-        audio = self._np.frombuffer(pcm, dtype=self._np.int16).astype(self._np.float32) / 32768
+        audio, rate = read_wav_float(wav)
         inputs = self._processor(
             text=self._text, audio=[audio], sampling_rate=rate, return_tensors="pt"
         ).to(self._model.device)
