@@ -24,7 +24,7 @@ def test_help_lists_run_status_and_every_stage() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "merr_factory", "--help"], capture_output=True, text=True, check=True
     )
-    for name in ("run", "status", "init", *STAGE_NAMES):
+    for name in ("run", "status", "init", "evaluate", *STAGE_NAMES):
         assert f" {name} " in result.stdout
 
 

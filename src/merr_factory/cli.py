@@ -19,6 +19,8 @@ from . import __version__
 from .atomic import write_text_atomic
 from .config import Config, ConfigError, config_as_yaml, load_config
 from .discovery import DiscoveryError
+from .evaluate import EvaluateError, evaluate
+from .export.quality_section import quality_text
 from .export.refresh import ReportError, refresh_report
 from .labels import LabelFileError
 from .logs import PACKAGE_LOGGER, add_log_file, setup_console_logging
@@ -274,6 +276,26 @@ def report(
     except ReportError as error:
         raise _fail(str(error)) from None
     typer.echo(path)
+
+
+@app.command(name="evaluate")
+def evaluate_command(
+    config: ConfigOption,
+    input: InputOption = None,
+    labels: LabelsOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Measure the dataset's quality from the stored records (label sources against the CSV
+    label, the reasoning's grounding, MERR's distributions beside ours); writes
+    <output>/quality.json, prints its tables and its path."""
+    setup_console_logging(False)
+    workspace = _open(_load(config, input, labels, output))
+    try:
+        report, path = evaluate(workspace)
+    except EvaluateError as error:
+        raise _fail(str(error)) from None
+    typer.echo(quality_text(report))
+    typer.echo(f"\n{report.samples} samples evaluated; wrote {path}")
 
 
 @app.command()

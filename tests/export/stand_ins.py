@@ -319,15 +319,24 @@ class LabelStandIn(_StandIn):
             reasons = [Reason(code="au_rule_disagrees", message="AUs disagree with the label")]
         elif tier == "coarse":
             reasons = [Reason(code="not_reviewed", message="reasoning not checked")]
+        label = self.labels.get(sample_id, ingest.label)
         return StageResult(
             data=LabelData(
-                label=self.labels.get(sample_id, ingest.label),
+                label=label,
                 label_source="csv",
                 valence=ingest.valence,
                 tier=tier,
                 reasons=reasons,
                 au_rule_agrees=tier != "rejected",
                 llm_agrees=True,
+                # Test input for the quality report: the AU rule backs the label unless the
+                # tier is rejected; a "face_expression" voter that always says happy.
+                votes={
+                    "csv": ingest.label,
+                    "au_rule": label if tier != "rejected" else "neutral",
+                    "llm": label,
+                    "face_expression": "happy",
+                },
             )
         )
 

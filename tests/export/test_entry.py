@@ -61,5 +61,7 @@ def test_an_empty_export_still_writes_every_file(tmp_path: Path) -> None:
     assert (folder / "MERR_coarse_grained.txt").read_text() == ""
     assert json.loads((folder / "MERR_fine_grained.json").read_text()) == {}
     assert (folder / "merr.parquet").stat().st_size > 0
-    assert len(summary.files) == 16 and all(path.is_file() for path in summary.files)
+    # the other formats' 16 files, quality.json and its two plots (no votes: the tone only)
+    assert len(summary.files) == 19 and all(path.is_file() for path in summary.files)
+    assert json.loads((folder / "quality.json").read_text())["samples"] == 0
     assert (folder / "transcription_en_all.csv").read_text() == "name,sentence\n"

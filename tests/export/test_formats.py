@@ -168,7 +168,16 @@ def test_plots_are_pngs(export_run: ExportRun) -> None:
     pytest.importorskip("matplotlib", reason="the 'export' extra is not installed")
     plots = export_run.export / "plots"
     names = sorted(path.name for path in plots.iterdir())
-    assert names == ["au_frequency.png", "durations.png", "labels.png"]
+    assert names == [
+        "au_frequency.png",
+        "durations.png",
+        "labels.png",
+        "quality_au_by_label.png",
+        "quality_confusion_au_rule.png",
+        "quality_confusion_face_expression.png",
+        "quality_confusion_llm.png",
+        "quality_confusion_tone_valence.png",
+    ]
     for name in names:
         data = (plots / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5_000

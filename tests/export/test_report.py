@@ -63,9 +63,11 @@ def test_report_renders_every_sample_and_filters(export_run: ExportRun, tmp_path
     dom = rendered_dom(page, "", tmp_path / "profile")
     assert shown(dom) == (6, 6)
     assert "lip corner puller" in dom and "speaks in a joyful voice" in dom
-    frames = re.findall(r'<img src="([^"]+)"', dom)
+    images = re.findall(r'<img src="([^"]+)"', dom)
+    frames = [src for src in images if src.startswith("frames/")]
     assert len(frames) == 5  # samplenew_00000004 has no face
-    assert all((export_run.export / src).is_file() for src in frames)
+    assert len(images) == 5 + 5  # and the Quality section's plots
+    assert all((export_run.export / src).is_file() for src in images)
     assert shown(rendered_dom(page, "#tier=fine", tmp_path / "profile")) == (2, 2)
     assert shown(rendered_dom(page, "#label=happy&tier=coarse", tmp_path / "profile")) == (0, 0)
     assert shown(rendered_dom(page, "#label=happy", tmp_path / "profile")) == (3, 3)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from merr_factory.config import load_config
+from merr_factory.quality.report import QUALITY_FILE, QualityReport
 from merr_factory.workspace import open_workspace
 from tests.conftest import CLIPS, run_pipeline
 from tests.consumers import llama_factory
@@ -74,3 +75,40 @@ def test_the_sample_export_says_its_features_are_placeholders(sample_export: Pat
     summary = json.loads((sample_export / "features.json").read_text())
     assert summary["note"].startswith("PLACEHOLDERS")
     assert "PLACEHOLDERS" in (sample_export / "README.md").read_text()
+
+
+def _data(output: Path, stage: str) -> dict[str, dict]:
+    folder = output / "stages" / stage
+    return {path.stem: json.loads(path.read_text())["data"] for path in folder.glob("*.json")}
+
+
+def test_the_sample_export_s_quality_report_matches_its_records(sample_export: Path) -> None:
+    """quality.json's numbers, recomputed from the label and ingest records and from the
+    exported MERR fine file."""
+    report = QualityReport.model_validate_json((sample_export / QUALITY_FILE).read_text())
+    labels, ingest = _data(sample_export.parent, "label"), _data(sample_export.parent, "ingest")
+    assert report.samples == len(labels) == len(_data(sample_export.parent, "export"))
+    labelled = [sample for sample in labels if ingest[sample]["label"] is not None]
+    assert report.csv_labelled == len(labelled) >= 1
+    voters = {source for data in labels.values() for source in data["votes"]} - {"csv"}
+    assert {item.source for item in report.agreement} == voters | {"tone_valence"}
+    for item in report.agreement:
+        assert sum(map(sum, item.confusion)) == item.compared <= item.reference_samples
+        if item.space == "label":
+            pairs = [
+                (ingest[sample]["label"], labels[sample]["votes"][item.source])
+                for sample in labelled
+                if labels[sample]["votes"].get(item.source) is not None
+            ]
+            assert (item.compared, item.correct) == (len(pairs), sum(a == b for a, b in pairs))
+    assert len(report.kappa) == len(voters) * (len(voters) + 1) // 2  # csv and each voter
+    fine = json.loads((sample_export / "MERR_fine_grained.json").read_text())
+    assert report.fine.records == len(fine) >= 1
+    words = sorted(len(value["smp_reason_caption"].split()) for value in fine.values())
+    counted = report.fine.reasoning_words
+    assert counted is not None
+    assert (counted.texts, counted.min, counted.max) == (len(words), words[0], words[-1])
+    assert counted.mean == pytest.approx(sum(words) / len(words), abs=0.01)
+    lengths = [len(value["AU_list"]) for value in fine.values()]
+    assert report.fine.au_list_length == {n: lengths.count(n) for n in sorted(set(lengths))}
+    assert "## Quality" in (sample_export / "README.md").read_text()

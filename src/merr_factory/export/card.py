@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 
+from ..quality.report import QualityReport
 from .features import PLACEHOLDER_NOTE, has_placeholders
+from .quality_section import quality_markdown
 from .stats import ExportStats
 
 CARD_FILE = "README.md"
@@ -26,7 +28,10 @@ FILES = {
     "emotion_llama_instructions.json": "[emotion] / [reason] / [reason_v2] instruction pairs",
     "merr.parquet": "one row per coarse or fine sample, for Hugging Face datasets",
     "curation.csv": "one row per sample for manual review (accept: empty, yes or no)",
-    "plots/*.png": "label distribution, AU frequency, clip durations",
+    "quality.json": "the quality report: label sources against the CSV label, the "
+    "reasoning's grounding, the distributions beside MERR's (the Quality section above)",
+    "plots/*.png": "label distribution, AU frequency, clip durations; quality: confusion "
+    "matrices, AUs by label",
     "report.html": "browsable report (open it in a browser; no server needed)",
     "frames/, audio/, videos/": "peak frames, 16 kHz audio, clips (.mp4 or .avi; links or copies)",
     "transcription_en_all.csv": "the sentence of every clip, as Emotion-LLaMA reads it",
@@ -44,6 +49,8 @@ class CardInfo:
     dataset_name: str
     formats: Sequence[str]
     features: Mapping[str, Any] | None = None  # features_summary(), when MERR files are written
+    quality: QualityReport | None = None  # the "Quality" section, when quality.json is written
+    plots: bool = False  # the plots are written (the Quality section shows its PNGs)
 
 
 def render_card(stats: ExportStats, info: CardInfo) -> str:
@@ -102,6 +109,7 @@ def _body(stats: ExportStats, info: CardInfo) -> list[str]:
         *_models_section(stats),
         *_features_section(info.features),
         *_notes(stats),
+        *(quality_markdown(info.quality, info.plots) if info.quality is not None else []),
         "## Files",
         "",
         *_table(("file", "content"), FILES.items()),

@@ -80,6 +80,8 @@ class ExportEntry(StageOutput):
     caption: str = ""
     smp_reason_caption: str | None = None
     open_label: str | None = None
+    # The label stage's votes: source (csv, au_rule, llm, ...) -> its label or None.
+    votes: dict[str, str | None] = Field(default_factory=dict)
     models: dict[str, str | None] = Field(default_factory=dict)
     peak_frame: MediaFile | None = None
     audio_file: MediaFile | None = None
@@ -171,6 +173,7 @@ def _label_fields(label: LabelData | None, ingest: IngestData) -> dict[str, Any]
         "reasons": label.reasons,
         "au_rule_agrees": label.au_rule_agrees,
         "llm_agrees": label.llm_agrees,
+        "votes": dict(label.votes),
     }
 
 

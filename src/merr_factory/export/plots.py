@@ -21,19 +21,23 @@ DURATIONS_PNG = "durations.png"
 TIER_ORDER = ("coarse", "fine", "rejected")
 
 
-def _figure() -> Any:
+def new_figure(size: tuple[float, float] = (7, 4)) -> Any:
+    """A private matplotlib Figure (no pyplot state) of ``size`` inches at 100 dpi."""
     require("matplotlib", "export", "the export plots")
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(7, 4), dpi=100)
+    return Figure(figsize=size, dpi=100)
 
 
-def _save(figure: Any, path: Path) -> Path:
+def save_png(figure: Any, path: Path, integer_y: bool = True) -> Path:
+    """Lay out and write ``figure`` as a PNG without a version tag (byte-identical for the
+    same numbers). ``integer_y``: counts on the y axis, whole numbers only."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.ticker import MaxNLocator
 
-    for axes in figure.axes:  # counts: whole numbers only
-        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if integer_y:
+        for axes in figure.axes:
+            axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     FigureCanvasAgg(figure)
     figure.tight_layout()
     figure.savefig(path, format="png", metadata={"Software": None})
@@ -41,7 +45,7 @@ def _save(figure: Any, path: Path) -> Path:
 
 
 def plot_labels(stats: ExportStats, path: Path) -> Path:
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     positions = range(len(MERR_LABELS))
     coarse = [stats.coarse_labels[label] for label in MERR_LABELS]
@@ -52,11 +56,11 @@ def plot_labels(stats: ExportStats, path: Path) -> Path:
     axes.set_ylabel("samples")
     axes.set_title("Labels: coarse vs fine")
     axes.legend()
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_aus(stats: ExportStats, path: Path) -> Path:
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     names = sorted(set(stats.au_rule) | set(stats.au_peak))
     positions = range(len(names))
@@ -67,11 +71,11 @@ def plot_aus(stats: ExportStats, path: Path) -> Path:
     axes.set_title("Action Unit frequency")
     if names:
         axes.legend()
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_durations(stats: ExportStats, path: Path) -> Path:
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     tiers = [tier for tier in TIER_ORDER if stats.durations.get(tier)]
     if tiers:
@@ -80,7 +84,7 @@ def plot_durations(stats: ExportStats, path: Path) -> Path:
     axes.set_xlabel("clip duration (s)")
     axes.set_ylabel("samples")
     axes.set_title("Clip durations by tier")
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def write_plots(stats: ExportStats, folder: Path) -> list[Path]:

@@ -14,9 +14,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..quality.report import QualityReport
 from .entry import ExportEntry
 from .features import PLACEHOLDER_NOTE
 from .media import ExportMedia
+from .quality_section import quality_html
 
 REPORT_FILE = "report.html"
 
@@ -48,17 +50,33 @@ def embedded_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_report(entries: list[ExportEntry], media: ExportMedia, title: str) -> str:
+def render_report(
+    entries: list[ExportEntry],
+    media: ExportMedia,
+    title: str,
+    quality: QualityReport | None = None,
+    plots: bool = False,
+) -> str:
+    """The page; ``quality``: its "Quality" section (with the PNGs when ``plots``)."""
     template = resources.files(__package__).joinpath("templates/report.html").read_text("utf-8")
     rows = [report_row(entry, media) for entry in sorted(entries, key=lambda e: e.sample_id)]
     page = template.replace("__TITLE__", html.escape(title))
     placeholders = any(entry.placeholder_features for entry in entries)
     notice = f'<p class="notice"><strong>{html.escape(PLACEHOLDER_NOTE)}</strong></p>'
     page = page.replace("__NOTICE__", notice if placeholders else "")
+    section = quality_html(quality, plots) if quality is not None else ""
+    page = page.replace("__QUALITY__", section)
     return page.replace("__DATA__", embedded_json(rows))
 
 
-def write_report(entries: list[ExportEntry], media: ExportMedia, folder: Path, title: str) -> Path:
+def write_report(
+    entries: list[ExportEntry],
+    media: ExportMedia,
+    folder: Path,
+    title: str,
+    quality: QualityReport | None = None,
+    plots: bool = False,
+) -> Path:
     path = folder / REPORT_FILE
-    path.write_text(render_report(entries, media, title), "utf-8")
+    path.write_text(render_report(entries, media, title, quality, plots), "utf-8")
     return path

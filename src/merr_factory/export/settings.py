@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from ..stages.base import StageSettings
 
 Format = Literal[
-    "merr", "sharegpt", "instructions", "parquet", "curation", "card", "plots", "report"
+    "merr", "sharegpt", "instructions", "parquet", "curation", "quality", "card", "plots", "report"
 ]
 ShareGptMedia = Literal["video+audio", "video"]
 # LLaMA-Factory templates (data/template.py) whose plugin takes both a video and an audio
@@ -22,6 +22,7 @@ ALL_FORMATS: tuple[Format, ...] = (
     "instructions",
     "parquet",
     "curation",
+    "quality",
     "card",
     "plots",
     "report",

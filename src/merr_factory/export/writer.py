@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic import write_text_atomic
+from ..quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
 from .card import CARD_FILE, CardInfo, render_card
 from .curation import write_curation
 from .entry import ExportEntry
@@ -20,6 +22,7 @@ from .media import ExportMedia, place_audio, place_features, place_frames, place
 from .merr import MerrSets, select_merr, write_merr
 from .parquet import write_parquet
 from .plots import write_plots
+from .quality_plots import write_quality_plots
 from .report import write_report
 from .settings import ExportSettings
 from .sharegpt import write_sharegpt
@@ -37,6 +40,7 @@ class ExportSummary:
     sets: MerrSets
     stats: ExportStats
     media: ExportMedia
+    quality: QualityReport | None = None
     files: list[Path] = field(default_factory=list)
 
 
@@ -49,7 +53,8 @@ def write_export(
     sets = select_merr(entries)  # raises on a clip name collision, before anything is written
     stats = compute_stats(entries, sets)
     media = _place_media(entries, sets, settings, store, folder)
-    summary = ExportSummary(sets=sets, stats=stats, media=media)
+    quality = build_quality(entries, sets) if "quality" in formats else None
+    summary = ExportSummary(sets=sets, stats=stats, media=media, quality=quality)
     files = summary.files
     if "merr" in formats:
         files += write_merr(sets, folder, media.frame_counts)
@@ -68,10 +73,17 @@ def write_export(
         files.append(write_parquet(entries, media, sets, folder))
     if "curation" in formats:
         files.append(write_curation(entries, folder))
-    if "plots" in formats:
+    if quality is not None:
+        files.append(write_quality(quality, folder))
+    plots = "plots" in formats
+    if plots:
         files += write_plots(stats, folder)
+        if quality is not None:
+            files += write_quality_plots(quality, folder)
     if "report" in formats:
-        files.append(write_report(entries, media, folder, settings.pretty_name))
+        files.append(
+            write_report(entries, media, folder, settings.pretty_name, quality, plots=plots)
+        )
     if "card" in formats:
         info = CardInfo(
             pretty_name=settings.pretty_name,
@@ -79,6 +91,8 @@ def write_export(
             dataset_name=settings.dataset_name,
             formats=settings.formats,
             features=feature_summary,
+            quality=quality,
+            plots=plots,
         )
         card = folder / CARD_FILE
         card.write_text(render_card(stats, info), "utf-8")
@@ -86,6 +100,12 @@ def write_export(
     for problem in media.missing:
         log.warning("export: %s", problem)
     return summary
+
+
+def write_quality(report: QualityReport, folder: Path) -> Path:
+    path = folder / QUALITY_FILE
+    write_text_atomic(path, quality_json(report))
+    return path
 
 
 def _place_media(

@@ -1,5 +1,5 @@
 """export: the dataset files (MERR json/txt, ShareGPT, instructions, Parquet, curation CSV,
-dataset card, plots, HTML report) from every stage's output.
+quality report, dataset card, plots, HTML report) from every stage's output.
 
 Per sample, ``process`` gathers the upstream fields into one export entry (the record data);
 ``finalize`` writes all files from the entries of the current, kept samples. The runner
@@ -24,10 +24,11 @@ from .base import SampleContext, Stage, StageResult
 
 class ExportStage(Stage[ExportSettings]):
     name = "export"
-    summary = "MERR json/txt, ShareGPT, Parquet, dataset card, plots and HTML report."
+    summary = "MERR json/txt, ShareGPT, Parquet, quality report, card, plots and HTML report."
     settings_model = ExportSettings
     output_model = ExportEntry
     requires = ("label", "features")
+    version = "2"  # 2: entries hold the label stage's votes, for the quality report
 
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
         # The entry holds the clip's absolute path (to link it into the export), so a moved
