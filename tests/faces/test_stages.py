@@ -126,6 +126,28 @@ def test_visual_record_follows_merr(run: Path) -> None:
         assert scores == sorted(scores, reverse=True)
 
 
+SMILING = ("sample_00000001", "sample_00000002", "sample_00000006")  # every frame smiles
+
+
+def test_smiling_peaks_show_a_lip_corner_puller_not_a_depressor(run: Path) -> None:
+    for sample in SMILING:
+        peak = record(run, "peak", sample)["data"]
+        assert "AU12" in peak["peak_AU_list"] and "AU15" not in peak["peak_AU_list"], sample
+        visual = record(run, "visual", sample)["data"]
+        assert visual["reference_label"] == "happy" and visual["AU_list"] == ["AU12"]
+
+
+def test_peaks_list_as_few_aus_as_merrs_records(run: Path) -> None:
+    """MERR's released records carry 0-13 peak AUs, most of them a handful."""
+    counts = [
+        len(record(run, "peak", path.stem)["data"]["peak_AU_list"])
+        for path in sorted((run / "stages" / "peak").glob("*.json"))
+    ]
+    print("\npeak AU counts:", counts)
+    assert len(counts) == 5  # the clip without a face has no peak
+    assert max(counts) <= 13 and float(np.median(counts)) <= 5
+
+
 def test_rerun_is_a_no_op_and_a_peak_setting_recomputes_peak_and_visual_only(run: Path) -> None:
     import yaml
 

@@ -139,7 +139,7 @@ class FacesStage(Stage[FacesSettings]):
     output_model = FacesData
     requires = ("filter",)
     reads_media = True
-    version = "1"
+    version = "2"  # 2: the dlib geometry reads corners in the mouth, median baselines
 
     def __init__(self, settings: FacesSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)
