@@ -54,6 +54,19 @@ def test_adapter_follows_frames_and_skips_rows_without_a_face(feat_output) -> No
     assert set(faces[3][0].intensities) == {"AU01", "AU12"}
 
 
+def test_adapter_reads_the_emotion_head_in_our_class_names(feat_output) -> None:
+    (face,) = faces_from_fex(feat_output, emotions=True)[0]
+    first = feat_output.iloc[0]
+    spelled = {"angry": "anger", "happy": "happiness", "sad": "sadness"}
+    assert list(face.expression) == ["angry", "disgust", "fear", "happy", "sad", "surprise",
+                                     "neutral"]  # fmt: skip
+    for name, value in face.expression.items():
+        assert value == pytest.approx(first[spelled.get(name, name)])
+    assert max(face.expression, key=face.expression.get) == "happy"  # a smiling face
+    (without,) = faces_from_fex(feat_output)[0]
+    assert without.expression == {}
+
+
 def run_cli(tmp_path: Path, clips: Path, faces: dict, env: dict) -> subprocess.CompletedProcess:
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({
@@ -139,7 +152,7 @@ def feat_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_real_detector_runs_offline_from_a_local_weights_dir(
-    feat_weights: Path, monkeypatch: pytest.MonkeyPatch
+    feat_weights: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import feat.utils.io as feat_io
     import huggingface_hub.constants as hub_constants
@@ -152,7 +165,7 @@ def test_real_detector_runs_offline_from_a_local_weights_dir(
     monkeypatch.setattr(feat_io, "get_resource_path", feat_io.get_resource_path)
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", hub_constants.HF_HUB_OFFLINE)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    backend = PyFeatBackend(weights_dir=feat_weights)
+    backend = PyFeatBackend(weights_dir=feat_weights, emotion_head=True)
     backend.setup()
     assert len(backend.au_names) == 24 and backend.au_names[0] == "AU01"  # the v2.3 head
     table = backend.analyse(ClipRequest(CLIPS / "sample_00000006.jpg", None, 640))
@@ -162,3 +175,22 @@ def test_real_detector_runs_offline_from_a_local_weights_dir(
     assert all(0 <= value <= 5 for value in row.intensities.values())
     assert all(row.presence[au] == int(v >= 2.5) for au, v in row.intensities.items())
     assert table.frames_total == 1 and (table.width, table.height) == (480, 270)
+    # The multitask model's emotion head, in our class names (its softmax: sums to 1).
+    assert {"angry", "happy", "sad", "neutral"} <= set(table.expression_names)
+    assert list(row.expression) == table.expression_names
+    assert sum(row.expression.values()) == pytest.approx(1.0, abs=1e-4)
+    assert "emotion head (multitask)" in (backend.expression_model or "")
+
+    # Without the head, fer's model classifies each face's crop of the same decoded frames
+    # (on a small image: these weights make every coarsest anchor a face, each run through
+    # the multitask model).
+    from PIL import Image
+
+    from merr_factory.backends.faces.expression import EXPRESSION_CLASSES, FerExpression
+
+    small = tmp_path / "small.jpg"
+    Image.open(CLIPS / "sample_00000006.jpg").crop((160, 20, 320, 180)).resize((96, 96)).save(small)
+    backend.emotion_head, backend.expression = False, FerExpression()
+    (row,) = backend.analyse(ClipRequest(small, None, 640)).rows
+    assert row.faces >= 1 and tuple(row.expression) == EXPRESSION_CLASSES
+    assert sum(row.expression.values()) == pytest.approx(1.0, abs=1e-5)
