@@ -169,6 +169,15 @@ def make_backend(settings: FacesSettings) -> FaceBackend:
     return backend
 
 
+def load_backend(settings: FacesSettings) -> FaceBackend:
+    """The configured backend and its expression model, loaded (raises when one cannot)."""
+    backend = make_backend(settings)
+    backend.setup()
+    if backend.expression is not None:
+        backend.expression.setup()
+    return backend
+
+
 def _face_backend(settings: FacesSettings) -> FaceBackend:
     if settings.backend == "dlib":
         from ..backends.faces.dlib_geometry import DlibGeometryBackend
@@ -221,11 +230,7 @@ class FacesStage(Stage[FacesSettings]):
         """Load the backend once per worker. One that cannot load (no weights, no executable,
         a missing extra) raises; the host logs why once and fails each sample at once with
         that reason (no retries, no per-sample download attempts)."""
-        backend = make_backend(self.settings)
-        backend.setup()
-        if backend.expression is not None:
-            backend.expression.setup()
-        self.backend = backend
+        self.backend = load_backend(self.settings)
 
     def process(self, sample: SampleContext) -> StageResult:
         if self.backend is None:
