@@ -173,6 +173,9 @@ class FacesData(StageOutput):
     faces_max: int = 0  # the most faces seen in one frame
     width: int | None = None
     height: int | None = None
+    expression_model: str | None = None  # the model of ``expression``; None: none ran
+    # Class -> probability, averaged over the frames whose face was classified; None: none.
+    expression: dict[str, float] | None = None
 
 
 # peak
@@ -397,7 +400,7 @@ class LLMCost(BaseModel):
 
 # label
 
-LabelSource = Literal["csv", "au_rule", "llm", "agreement", "curation"]
+LabelSource = Literal["csv", "au_rule", "llm", "face_expression", "agreement", "curation"]
 Tier = Literal["coarse", "fine", "rejected"]
 
 

