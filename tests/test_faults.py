@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import multiprocessing
 import os
 import re
@@ -102,9 +103,26 @@ def _command(pid: int) -> str:
         return ""
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def test_a_worker_ends_on_sigterm_and_a_fresh_one_takes_its_place() -> None:
-    pool = WorkerPool(multiprocessing.get_context("spawn"), 1, int)
+    """Also: a worker's log records reach the same-named logger of the parent."""
+    collect = _Collect()
+    logger = logging.getLogger("merr_factory_test_pool")
+    logger.addHandler(collect)
+    pool = WorkerPool(multiprocessing.get_context("spawn"), 1, int, forward_logs=logger.name)
     try:
+        pool.submit(logging.getLogger(f"{logger.name}.child").warning, "hi %s", "there").result(
+            timeout=60
+        )
+        assert collect.messages == ["hi there"]
         pid = pool.submit(os.getpid).result(timeout=60)  # the worker is up and serving
         held = pool.submit(time.sleep, 60)
         time.sleep(0.3)
@@ -116,6 +134,7 @@ def test_a_worker_ends_on_sigterm_and_a_fresh_one_takes_its_place() -> None:
         assert fresh != pid
     finally:
         pool.shutdown()
+        logger.removeHandler(collect)
 
 
 POOL_THEN_SLEEP = """

@@ -300,6 +300,9 @@ def report(
         path = refresh_report(workspace, progress=not quiet)
     except ReportError as error:
         raise _fail(str(error)) from None
+    except OutputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_OUTPUT) from None
     typer.echo(path)
 
 
@@ -312,7 +315,10 @@ def init(
     if path.exists() and not force:
         raise _fail(f"{path} exists; use --force to overwrite it")
     template = resources.files("merr_factory").joinpath("templates/config.yaml").read_text("utf-8")
-    write_text_atomic(path, template)
+    try:
+        write_text_atomic(path, template)
+    except OutputError as error:
+        raise _fail(str(error)) from None
     typer.echo(f"wrote {path}; edit input, labels and output, then: merr-build run --config {path}")
 
 

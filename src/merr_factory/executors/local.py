@@ -14,7 +14,6 @@ its worker twice fails with ``WorkerDied`` naming the signal (the runner stores 
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import multiprocessing
 import os
 import pickle
@@ -46,7 +45,6 @@ class LocalExecutor(Executor):
         )
         self._hosts = {name: StageHost(stage) for name, stage in stages.items()}
         self._io_pools: dict[str, ThreadPoolExecutor] = {}
-        self._log_listener: logging.handlers.QueueListener | None = None
         self._cpu_thread: ThreadPoolExecutor | None = None
         self._processes: WorkerPool | None = None
         if self.workers == 1:
@@ -57,9 +55,6 @@ class LocalExecutor(Executor):
 
     def _start_processes(self) -> WorkerPool:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
-        queue = context.Queue()
-        self._log_listener = logging.handlers.QueueListener(queue, _Forward())
-        self._log_listener.start()
         specs = {
             name: StageSpec.of(stage)
             for name, stage in self.stages.items()
@@ -69,7 +64,8 @@ class LocalExecutor(Executor):
             context,
             self.workers,
             _init_worker,
-            (pickle.dumps(specs), self.store, queue, self.threads_per_worker),
+            (pickle.dumps(specs), self.store, self.threads_per_worker),
+            forward_logs=PACKAGE_LOGGER,
         )
 
     def lane(self, stage: str) -> str:
@@ -107,8 +103,11 @@ class LocalExecutor(Executor):
                         task.stage,
                         error.how,
                     )
-                    self._submit_to_processes(task, outcome, died)
-                    return
+                    try:
+                        self._submit_to_processes(task, outcome, died)
+                        return
+                    except RuntimeError:  # shutting down: no more tries
+                        pass
                 outcome.set_exception(WorkerDied(f"{error.how} during {task.stage}", died))
             elif error is not None:
                 outcome.set_exception(error)
@@ -133,15 +132,6 @@ class LocalExecutor(Executor):
         threads = [self._cpu_thread] if self._cpu_thread is not None else []
         for pool in [*threads, *self._io_pools.values()]:
             pool.shutdown(wait=True, cancel_futures=True)
-        if self._log_listener is not None:
-            self._log_listener.stop()
-
-
-class _Forward(logging.Handler):
-    """Hands a worker's log record to the same-named logger of the main process."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        logging.getLogger(record.name).handle(record)
 
 
 # State of a worker process: its own copies of the stages, each set up on first use.
@@ -149,13 +139,9 @@ _WORKER: dict[str, StageHost] = {}
 _STORE: list[Store] = []
 
 
-def _init_worker(specs: bytes, store: Store, queue: multiprocessing.Queue, threads: int) -> None:
+def _init_worker(specs: bytes, store: Store, threads: int) -> None:
     """Set thread limits first, then build the stages (whose imports read those limits)."""
     set_thread_budget(threads)
-    logger = logging.getLogger(PACKAGE_LOGGER)
-    logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
     stages: dict[str, StageSpec] = pickle.loads(specs)
     _WORKER.update({name: StageHost(spec.build()) for name, spec in stages.items()})
     _STORE.append(store)

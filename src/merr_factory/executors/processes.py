@@ -10,6 +10,9 @@ Workers end with their parent: on Linux the kernel kills them when the parent di
 (``PR_SET_PDEATHSIG``), and everywhere an idle worker leaves when its pipe to the parent
 closes. SIGTERM ends a worker (its default action, restored in case a library changed it);
 SIGINT is the parent's business (it stops the run and then the workers).
+
+A worker's log records travel on its own pipe too: a queue shared by all workers would be
+left locked by a worker killed while writing to it, and silence the others.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -56,6 +60,7 @@ class _Worker:
     process: Any  # multiprocessing.Process of the pool's context
     conn: connection.Connection
     ready: bool = False
+    closed: bool = False  # its pipe is closed: it is dying, its sentinel will say how
     job: _Job | None = None
 
 
@@ -65,6 +70,8 @@ class WorkerPool:
     ``submit`` returns a future; the future fails with ``WorkerDied`` when the worker holding
     it dies. One manager thread starts the workers (so the kernel's parent-death signal is
     tied to a thread that lives as long as the pool), hands out jobs and settles futures.
+    Records of the logger ``forward_logs`` (and below) in a worker are handled by the
+    same-named logger here.
     """
 
     def __init__(
@@ -73,11 +80,13 @@ class WorkerPool:
         size: int,
         initializer: Callable[..., None],
         initargs: Sequence[Any] = (),
+        forward_logs: str | None = None,
     ) -> None:
         self._context = context
         self._size = size
         self._initializer = initializer
         self._initargs = tuple(initargs)
+        self._forward_logs = forward_logs
         # Reentrant: settling a future runs its callbacks, which may submit again.
         self._lock = threading.RLock()
         self._pending: deque[_Job] = deque()
@@ -148,7 +157,7 @@ class WorkerPool:
                 return False
             workers = list(self._workers)
         waits: list[Any] = [self._wake_reader]
-        waits += [worker.conn for worker in workers]
+        waits += [worker.conn for worker in workers if not worker.closed]
         waits += [worker.process.sentinel for worker in workers]
         ready = set(connection.wait(waits))
         if self._wake_reader in ready:
@@ -186,9 +195,13 @@ class WorkerPool:
         try:
             message = worker.conn.recv()
         except (EOFError, OSError):
+            worker.closed = True
             return False  # the worker is gone: its sentinel says how
         kind = message[0]
-        if kind == "ready":
+        if kind == "log":
+            record: logging.LogRecord = message[1]
+            logging.getLogger(record.name).handle(record)
+        elif kind == "ready":
             worker.ready = True
             self._failed_starts = 0
         elif kind == "setup-failed":
@@ -243,7 +256,7 @@ class WorkerPool:
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_serve,
-            args=(theirs, os.getpid(), self._initializer, self._initargs),
+            args=(theirs, os.getpid(), self._initializer, self._initargs, self._forward_logs),
             name="merr-worker",
         )
         process.start()
@@ -290,23 +303,46 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+class _Sender:
+    """Sends on a worker's pipe from any of its threads (log records come from several)."""
+
+    def __init__(self, conn: connection.Connection) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+
+    def send(self, message: Any) -> None:
+        with self._lock:
+            self.conn.send(message)
+
+    def put_nowait(self, record: logging.LogRecord) -> None:  # a queue for QueueHandler
+        with contextlib.suppress(OSError):
+            self.send(("log", record))
+
+
 def _serve(
     conn: connection.Connection,
     parent_pid: int,
     initializer: Callable[..., None],
     initargs: tuple[Any, ...],
+    forward_logs: str | None,
 ) -> None:
     """A worker's life: set up once, then compute one job at a time until told to stop or
     the parent is gone."""
     die_with_parent(parent_pid)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sender = _Sender(conn)
+    if forward_logs is not None:
+        logger = logging.getLogger(forward_logs)
+        logger.handlers[:] = [logging.handlers.QueueHandler(sender)]  # type: ignore[arg-type]
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
     try:
         initializer(*initargs)
     except BaseException as error:
-        conn.send(("setup-failed", f"{type(error).__name__}: {error}"))
+        sender.send(("setup-failed", f"{type(error).__name__}: {error}"))
         return
-    conn.send(("ready",))
+    sender.send(("ready",))
     while True:
         try:
             message = conn.recv()
@@ -320,8 +356,8 @@ def _serve(
         except BaseException as error:
             reply = ("done", False, error)
         try:
-            conn.send(reply)
+            sender.send(reply)
         except (EOFError, OSError):
             return
         except Exception as error:  # a result or an error that cannot be pickled
-            conn.send(("done", False, RuntimeError(f"{type(error).__name__}: {error}")))
+            sender.send(("done", False, RuntimeError(f"{type(error).__name__}: {error}")))
