@@ -27,20 +27,21 @@ from typing import Literal
 
 FaultKind = Literal["data", "environment", "worker_died"]
 
-# Errors that say more about where the run is than about the file: they may pass.
-ENVIRONMENT_ERRNOS = frozenset(
-    getattr(errno, name)
-    for name in (
-        "EACCES", "EPERM", "EBUSY", "ETXTBSY", "EAGAIN", "EINTR", "ENOMEM", "EMFILE", "ENFILE",
-        "EIO", "ESTALE", "ENOLINK", "ECOMM", "ENETDOWN", "ENETUNREACH", "ENETRESET",
-        "ECONNABORTED", "ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EHOSTDOWN", "EHOSTUNREACH",
-    )
-    if hasattr(errno, name)
-)  # fmt: skip
 # Errors of writing anywhere: there is no room, or the filesystem takes no writes.
 FULL_OR_READ_ONLY = frozenset(
     getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EROFS", "EFBIG") if hasattr(errno, name)
 )
+# Errors that say more about where the run is than about the file: they may pass. A file
+# missing once discovered (ENOENT) was moved or its filesystem went away, meanwhile.
+ENVIRONMENT_ERRNOS = FULL_OR_READ_ONLY | frozenset(
+    getattr(errno, name)
+    for name in (
+        "EACCES", "EPERM", "ENOENT", "EBUSY", "ETXTBSY", "EAGAIN", "EINTR", "ENOMEM", "EMFILE",
+        "ENFILE", "EIO", "ESTALE", "ENOLINK", "ECOMM", "ENETDOWN", "ENETUNREACH", "ENETRESET",
+        "ECONNABORTED", "ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EHOSTDOWN", "EHOSTUNREACH",
+    )
+    if hasattr(errno, name)
+)  # fmt: skip
 # Errors that are the output's when they concern a path under it.
 OUTPUT_ERRNOS = FULL_OR_READ_ONLY | {errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR}
 

@@ -46,9 +46,15 @@ def probe_media(path: Path, kind: SampleKind) -> MediaProbe:
 
 def raise_if_environment(error: BaseException) -> None:
     """Re-raise a reading error that is the environment's (see ``faults.py``), so that it
-    becomes a failure retried next run rather than a fact about the file."""
-    if is_environment_fault(error):
-        raise error
+    becomes a failure retried next run rather than a fact about the file.
+
+    FFmpeg's decoders also report errno codes (EAGAIN, EIO) for damaged data; only an error
+    that names the file (opening or reading it failed) is taken as the environment's."""
+    if not is_environment_fault(error):
+        return
+    if isinstance(error, av.FFmpegError) and not getattr(error, "filename", None):
+        return
+    raise error
 
 
 def _probe_container(container: Any, kind: SampleKind) -> MediaProbe:
