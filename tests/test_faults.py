@@ -31,7 +31,7 @@ import pytest
 
 from merr_factory.config import load_config
 from merr_factory.executors.processes import WorkerPool
-from merr_factory.faults import WorkerDied
+from merr_factory.faults import WorkerDied, fault_kind, output_error
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.workspace import open_workspace
 
@@ -342,3 +342,29 @@ def test_a_clip_unreadable_for_lack_of_permission_is_retried_next_run(
     probe = records(tmp_path / "out", "ingest")[victim]["data"]["probe"]
     assert probe["readable"] is True
     assert tally(second, "filter")["computed"] == 1
+
+
+def test_which_os_errors_are_the_outputs(tmp_path: Path) -> None:
+    """Told apart by errno and path: the output's stop the run, the others fail a sample."""
+    output = tmp_path / "out"
+    workdir = output / ".tmp" / "faces-a-1"
+    workdir.mkdir(parents=True)
+    clip = str(tmp_path / "clips" / "a.mp4")
+    full = OSError(errno.ENOSPC, "No space left on device")  # a stream: no file name
+    stopped = output_error(full, output, workdir)
+    assert stopped is not None and str(stopped).endswith("No space left on device (ENOSPC)")
+    denied = PermissionError(errno.EACCES, "Permission denied", str(workdir / "frames.csv"))
+    assert output_error(denied, output, workdir) is not None
+    # a tool that wrote no file in a work folder still there: that sample's failure
+    missing = FileNotFoundError(errno.ENOENT, "No such file", str(workdir / "frames.csv"))
+    assert output_error(missing, output, workdir) is None
+    # reading the input: a failure of the environment, retried next run
+    unreadable = PermissionError(errno.EACCES, "Permission denied", clip)
+    assert output_error(unreadable, output, workdir) is None
+    assert fault_kind(unreadable) == "environment"
+    wrapped = ValueError("cannot decode")
+    wrapped.__cause__ = unreadable
+    assert fault_kind(wrapped) == "environment"
+    assert fault_kind(ValueError("not a media file")) == "data"
+    workdir.rmdir()  # the work folder vanished under the run
+    assert output_error(missing, output, workdir) is not None

@@ -138,16 +138,22 @@ def output_error(
 ) -> OutputError | None:
     """The ``OutputError`` that ``error`` (met while computing a sample) really is, if any.
 
-    It is one when an OS error in its chain is a full or read-only filesystem, or any
-    error of ``OUTPUT_ERRNOS`` on a path under ``workdir`` (where a stage writes its files),
-    or under ``output``'s ``.tmp`` and ``stages`` folders for writes the store does."""
+    It is one when an OS error in its chain is a full or read-only filesystem (on a path
+    under ``output``, or on an unnamed file: a stream a stage was writing), no permission on
+    a path in ``workdir`` (where a stage writes its files), or ``workdir`` itself vanished.
+    A missing file in a ``workdir`` that is still there is the stage's own business (a tool
+    that wrote no output): a failure of that sample, not of the output."""
     for item in os_errors(error):
         path = item.filename
+        reason = item.strerror or str(item)
         if item.errno in FULL_OR_READ_ONLY and (path is None or _under(path, output)):
-            return OutputError(path or workdir or output, item.errno, item.strerror or str(item))
-        in_workdir = path is not None and workdir is not None and _under(path, workdir)
-        if item.errno in OUTPUT_ERRNOS and in_workdir:
-            return OutputError(path, item.errno, item.strerror or str(item))
+            return OutputError(path or workdir or output, item.errno, reason)
+        if path is None or workdir is None or not _under(path, workdir):
+            continue
+        if item.errno in (errno.EACCES, errno.EPERM):
+            return OutputError(path, item.errno, reason)
+        if item.errno in (errno.ENOENT, errno.ENOTDIR) and not workdir.is_dir():
+            return OutputError(workdir, item.errno, f"{reason} (the work folder vanished)")
     return None
 
 
