@@ -353,10 +353,13 @@ class LLMInfo(BaseModel):
 
 
 class UsageInfo(BaseModel):
-    """What the LLM calls cost: tokens, calls, seconds, cache hits, retries, repairs."""
+    """What the LLM calls cost: tokens, requests, seconds, cache hits, retries, repairs.
+
+    ``attempts`` counts every request sent (failed ones too); ``calls`` those answered."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    attempts: int = 0
     calls: int = 0
     seconds: float = 0.0
     cache_hits: int = 0
