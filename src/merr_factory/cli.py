@@ -324,6 +324,8 @@ def evaluate_command(
         report, path = evaluate(workspace)
     except EvaluateError as error:
         raise _fail(str(error)) from None
+    except OutputError as error:  # quality.json could not be written
+        raise _stop(error) from None
     typer.echo(quality_text(report))
     typer.echo(f"\n{report.samples} samples evaluated; wrote {path}")
 
