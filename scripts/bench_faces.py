@@ -9,7 +9,9 @@ sample looped, ``--long-seconds`` long) to show that memory does not grow with c
     python scripts/bench_faces.py --openface-csv-dir DIR  # add OpenFace (CSVs per clip)
 
 Columns: frames analysed, frames per second of analysed frames (whole stage), share of the
-time spent decoding/converting frames vs in the model, and peak RSS of the process.
+time spent decoding/converting frames, in the face model and in a separate expression model
+(fer's, on each main face's crop: ``--expression none`` leaves it out), milliseconds of that
+expression model per face, and peak RSS of the process.
 """
 
 from __future__ import annotations
@@ -29,12 +31,11 @@ CLIPS = ROOT / "tests" / "data" / "clips"
 
 def measure(backend: str, clip: Path, fps: float | None, options: dict) -> dict:
     """Run in a child process: analyse one clip, report timings and this process's RSS."""
-    from merr_factory.stages.faces import FacesSettings, make_backend
+    from merr_factory.stages.faces import FacesSettings, load_backend
 
     settings = FacesSettings.model_validate({"backend": backend, "sample_fps": fps, **options})
     started = time.perf_counter()
-    faces = make_backend(settings)
-    faces.setup()
+    faces = load_backend(settings)
     loaded = time.perf_counter()
     from merr_factory.backends.faces.base import ClipRequest
 
@@ -43,11 +44,13 @@ def measure(backend: str, clip: Path, fps: float | None, options: dict) -> dict:
     finished = time.perf_counter()
     return {
         "frames": len(table.rows),
+        "faces": table.frames_with_face,
         "decoded": table.frames_total,
         "seconds": finished - loaded,
         "load_seconds": loaded - started,
         "decode_seconds": table.decode_seconds,
         "detect_seconds": table.detect_seconds,
+        "expression_seconds": table.expression_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -99,46 +102,59 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=5.0, help="sample rate (0: every frame)")
     parser.add_argument("--long-seconds", type=float, default=60.0)
     parser.add_argument("--openface-csv-dir", type=Path, default=None)
+    parser.add_argument("--expression", default="auto", help="auto | fer | pyfeat | none")
     args = parser.parse_args()
     fps = args.fps or None
-    backends = [(name, {}) for name in args.backends.split(",") if name]
+    expression = {"expression": {"model": args.expression}}
+    backends = [(name, dict(expression)) for name in args.backends.split(",") if name]
     if args.openface_csv_dir:
         backends.append(("openface", {"openface": {"csv_dir": str(args.openface_csv_dir)}}))
     clips = sorted(p for p in CLIPS.iterdir() if p.suffix in (".mp4", ".avi", ".jpg"))
-    header = ["backend", "clip", "frames", "fps", "decode %", "detect %", "peak RSS MB"]
+    header = ["backend", "clip", "frames", "fps", "decode %", "detect %", "expression %",
+              "expression ms/face", "peak RSS MB"]  # fmt: skip
     rows = [header]
     with tempfile.TemporaryDirectory() as folder:
         long_clip = make_long_clip(clips[0], args.long_seconds, Path(folder) / "long.avi")
         for backend, options in backends:
-            totals = {"frames": 0, "seconds": 0.0, "decode": 0.0, "detect": 0.0}
+            totals = {"frames": 0, "faces": 0, "seconds": 0.0, "decode": 0.0, "detect": 0.0,
+                      "expression": 0.0}  # fmt: skip
             for clip in [*clips, long_clip]:
                 result = run_child(backend, clip, fps, options)
                 if isinstance(result, str):
-                    rows.append([backend, clip.name, "-", "-", "-", "-", f"cannot run: {result}"])
+                    rows.append([backend, clip.name, *["-"] * 6, f"cannot run: {result}"])
                     break
-                busy = result["decode_seconds"] + result["detect_seconds"] or 1e-9
                 rows.append([
                     backend, clip.name, str(result["frames"]),
                     f"{result['frames'] / result['seconds']:.1f}",
-                    f"{100 * result['decode_seconds'] / busy:.1f}",
-                    f"{100 * result['detect_seconds'] / busy:.1f}",
+                    *shares(result["decode_seconds"], result["detect_seconds"],
+                            result["expression_seconds"], result["faces"]),
                     f"{result['peak_rss_mb']:.0f}",
                 ])  # fmt: skip
                 if clip != long_clip:
                     totals["frames"] += result["frames"]
+                    totals["faces"] += result["faces"]
                     totals["seconds"] += result["seconds"]
                     totals["decode"] += result["decode_seconds"]
                     totals["detect"] += result["detect_seconds"]
+                    totals["expression"] += result["expression_seconds"]
             if totals["frames"]:
-                busy = totals["decode"] + totals["detect"]
                 rows.append([
                     backend, "ALL sample clips", str(totals["frames"]),
                     f"{totals['frames'] / totals['seconds']:.1f}",
-                    f"{100 * totals['decode'] / busy:.1f}", f"{100 * totals['detect'] / busy:.1f}",
+                    *shares(totals["decode"], totals["detect"], totals["expression"],
+                            int(totals["faces"])),
                     "",
                 ])  # fmt: skip
-    print(f"faces stage at sample_fps={fps}, max_side=640; long clip: {args.long_seconds:.0f} s")
+    print(f"faces stage at sample_fps={fps}, max_side=640, expression {args.expression}; "
+          f"long clip: {args.long_seconds:.0f} s")  # fmt: skip
     print_table(rows)
+
+
+def shares(decode: float, detect: float, expression: float, faces: int) -> list[str]:
+    """Decode, detect and expression as % of their sum, and expression ms per face."""
+    busy = decode + detect + expression or 1e-9
+    per_face = f"{1000 * expression / faces:.2f}" if faces and expression else "-"
+    return [f"{100 * part / busy:.1f}" for part in (decode, detect, expression)] + [per_face]
 
 
 if __name__ == "__main__":

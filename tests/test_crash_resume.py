@@ -2,7 +2,8 @@
 
 The test runs the real CLI in a subprocess over a few hundred copies of the sample clips,
 kills it while a stage is writing, runs it again, and compares every record with those of a
-run that was never interrupted.
+run that was never interrupted. No process the killed run started may outlive it (its worker
+processes end with it, as they do when the OOM killer takes the main process).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from .conftest import stored
+from .processes import descendants, wait_until_gone
 
 CLIPS = Path(__file__).parent / "data" / "clips"
 COPIES = 300
@@ -56,22 +58,26 @@ def count_records(output: Path, stage: str) -> int:
     return sum(1 for _ in folder.glob("*.json")) if folder.is_dir() else 0
 
 
-def kill_when(config: Path, output: Path, stage: str, records: int) -> None:
+def kill_when(config: Path, output: Path, stage: str, records: int, workers: int) -> None:
     process = subprocess.Popen(
         command(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 120
+    started: set[int] = set()
     try:
         while count_records(output, stage) < records:
             assert process.poll() is None, "the run ended before it could be interrupted"
             assert time.monotonic() < deadline, "the run made no progress"
             time.sleep(0.002)
+        started = descendants(process.pid)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait()
     assert process.returncode == -signal.SIGKILL
     assert not (output / "runs").exists(), "the run had finished: nothing was interrupted"
-    time.sleep(1.0)  # orphaned worker processes may finish the sample they hold, then exit
+    if workers > 1:
+        assert len(started) >= workers  # the worker processes were there to be orphaned
+    assert wait_until_gone(started, limit=5.0) == set(), "processes outlived the killed run"
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +103,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(
     input_dir, expected = uninterrupted
     output = tmp_path / "out"
     config = write_config(tmp_path / "c.yaml", input_dir, output, workers)
-    kill_when(config, output, stage, records)
+    kill_when(config, output, stage, records, workers)
     done_before = count_records(output, stage)
     assert 0 < done_before < COPIES
 

@@ -1,6 +1,7 @@
 """``merr-build``: the command line. Thin: it parses options and maps errors to exit codes.
 
-Exit codes: 0 all good; 1 the run finished but some samples failed; 2 bad usage, config or input.
+Exit codes: 0 all good; 1 the run finished but some samples failed; 2 bad usage, config or
+input; 3 the output could not be written (no space, no permission): the run stopped.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from .discovery import DiscoveryError
 from .evaluate import EvaluateError, evaluate
 from .export.quality_section import quality_text
 from .export.refresh import ReportError, refresh_report
+from .faults import OutputError, writing_output
 from .labels import LabelFileError
 from .logs import PACKAGE_LOGGER, add_log_file, setup_console_logging
-from .pipeline import Runner, RunOptions
+from .pipeline import Runner, RunOptions, RunSummary
 from .registry import STAGE_NAMES, STAGES
 from .run_report import render_summary, save_summary
 from .status import collect_status, render_status
@@ -34,6 +36,7 @@ log = logging.getLogger("merr_factory.cli")
 
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
+EXIT_OUTPUT = 3
 
 app = typer.Typer(
     help="Build MERR-style multimodal emotion reasoning datasets from raw clips.",
@@ -114,13 +117,23 @@ def _options(
     )
 
 
+def _stop(error: OutputError) -> typer.Exit:
+    """The one line that says which file of the output could not be written, and why."""
+    log.error("%s; the run stopped (exit status %d)", error, EXIT_OUTPUT)
+    return typer.Exit(EXIT_OUTPUT)
+
+
 def _execute(config: Config, options: RunOptions) -> None:
     started = datetime.now(timezone.utc)
     created = _missing_folders(config.output)
-    config.output.mkdir(parents=True, exist_ok=True)
     log_file = config.output / "logs" / f"{_run_name(started, options)}.log"
     created += [] if log_file.exists() else [log_file]  # a run in the same second reuses it
-    handler = add_log_file(log_file)
+    try:
+        with writing_output(config.output):
+            config.output.mkdir(parents=True, exist_ok=True)
+        handler = add_log_file(log_file)
+    except OutputError as error:
+        raise _stop(error) from None
     try:
         workspace = _accepted(config, options)
     except typer.Exit:
@@ -140,18 +153,32 @@ def _execute(config: Config, options: RunOptions) -> None:
         )
         summary = Runner(workspace, options).run()
         log.debug("summary:\n%s", render_summary(summary))
+        if summary.stopped:
+            log.error("%s; the run stopped (exit status %d)", summary.stopped, EXIT_OUTPUT)
     except SelectionError as error:
         raise _fail(str(error)) from None
+    except OutputError as error:  # before the run: config.resolved.yaml
+        raise _stop(error) from None
     finally:
         logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
         handler.close()
     typer.echo(render_summary(summary))
-    saved = save_summary(
-        summary, config.output / "runs" / f"{_run_name(started, options)}.json", started
+    _keep_summary(
+        summary, workspace, config.output / "runs" / f"{_run_name(started, options)}.json", started
     )
-    workspace.store.keep_copy(saved, f"runs/{saved.name}")
+    if summary.stopped:
+        raise typer.Exit(EXIT_OUTPUT)
     if summary.failed:
         raise typer.Exit(EXIT_FAILURES)
+
+
+def _keep_summary(summary: RunSummary, workspace: Workspace, path: Path, started: datetime) -> None:
+    """Save the run summary; after an output error that may fail too (said in one line)."""
+    try:
+        saved = save_summary(summary, path, started)
+        workspace.store.keep_copy(saved, f"runs/{saved.name}")
+    except OutputError as error:
+        log.error("the run summary was not written: %s", error)
 
 
 def _accepted(config: Config, options: RunOptions) -> Workspace:
@@ -275,6 +302,9 @@ def report(
         path = refresh_report(workspace, progress=not quiet)
     except ReportError as error:
         raise _fail(str(error)) from None
+    except OutputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_OUTPUT) from None
     typer.echo(path)
 
 
@@ -294,6 +324,8 @@ def evaluate_command(
         report, path = evaluate(workspace)
     except EvaluateError as error:
         raise _fail(str(error)) from None
+    except OutputError as error:  # quality.json could not be written
+        raise _stop(error) from None
     typer.echo(quality_text(report))
     typer.echo(f"\n{report.samples} samples evaluated; wrote {path}")
 
@@ -307,7 +339,10 @@ def init(
     if path.exists() and not force:
         raise _fail(f"{path} exists; use --force to overwrite it")
     template = resources.files("merr_factory").joinpath("templates/config.yaml").read_text("utf-8")
-    write_text_atomic(path, template)
+    try:
+        write_text_atomic(path, template)
+    except OutputError as error:
+        raise _fail(str(error)) from None
     typer.echo(f"wrote {path}; edit input, labels and output, then: merr-build run --config {path}")
 
 

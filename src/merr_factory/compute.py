@@ -17,10 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .discovery import SampleSource
+from .faults import FaultKind, OutputError, fault_kind, output_error
 from .folders import Signature
 from .labels import LabelRow
 from .records import ErrorInfo, Record
-from .stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from .stages.base import (
+    RunFacts,
+    SampleContext,
+    Stage,
+    StageResult,
+    StageSettings,
+    spent_by,
+)
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -138,7 +146,9 @@ def compute(
     """Run ``stage.process`` for one sample and store its record: a result or a failure.
 
     The old record goes first and the new one is written last, after the sample's files are
-    in place, so a crash at any point leaves no record that describes missing work.
+    in place, so a crash at any point leaves no record that describes missing work. An error
+    of the output itself (no space, no permission) is raised as ``OutputError`` and stores
+    nothing: the run stops.
     """
     source = task.source
     if task.replaces:  # else skip a request per sample on object stores
@@ -171,16 +181,31 @@ def compute(
             halt=result.halt,
             artifacts=store.commit_artifacts(stage.name, source.id, workdir),
         )
+    except OutputError:
+        raise
     except Exception as error:  # one bad sample must not stop the others
-        record = _failure(
+        stopping = output_error(error, store.root, workdir)
+        if stopping is not None:
+            raise stopping from error
+        record = failure_record(
             stage.name, source, task.fingerprint, error, quiet=setup_error is not None
         )
+        spent = spent_by(error)
+        metrics = spent.metrics if spent is not None else {}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     record.seconds = round(time.perf_counter() - start, 4)
     record.cpu_seconds = round(time.process_time() - cpu_start, 4)
     stored_as = store.save(record.seal())
     return ComputeResult(record=record, metrics=metrics, stored_as=stored_as)
+
+
+def lost(task: ComputeTask, error: Exception, store: Store) -> ComputeResult:
+    """The failure record of a sample whose computation ended without a result (its worker
+    died, its executor failed): stored here, by the runner, since no one else will."""
+    record = failure_record(task.stage, task.source, task.fingerprint, error, with_trace=False)
+    stored_as = store.save(record.seal())
+    return ComputeResult(record=record, stored_as=stored_as)
 
 
 def _check_output(stage: Stage, result: StageResult) -> None:
@@ -195,6 +220,8 @@ def _check_output(stage: Stage, result: StageResult) -> None:
 
 class StageSetupError(RuntimeError):
     """The stage's models or resources could not be loaded in this worker."""
+
+    fault_kind: FaultKind = "environment"  # weights or a server missing here, not the sample
 
 
 class UpstreamChangedError(RuntimeError):
@@ -214,18 +241,38 @@ def _load_upstream(task: ComputeTask, store: Store) -> dict[str, Record]:
     return records
 
 
-def _failure(
-    stage: str, source: SampleSource, fingerprint: str, error: Exception, quiet: bool = False
+def failure_record(
+    stage: str,
+    source: SampleSource,
+    fingerprint: str,
+    error: Exception,
+    quiet: bool = False,
+    with_trace: bool = True,
 ) -> Record:
+    """The record of a failed (stage, sample), logged in one line (unless ``quiet``)."""
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    kind = fault_kind(error)
     if not quiet:  # a set-up failure was logged once already
-        log.error("%s: %s failed: %s: %s", source.relpath, stage, type(error).__name__, message)
+        log.error(
+            "%s: %s failed: %s: %s%s",
+            source.relpath,
+            stage,
+            type(error).__name__,
+            message,
+            "" if kind == "data" else f" ({kind}; retried next run)",
+        )
+    spent = spent_by(error)
+    provenance = spent.provenance if spent is not None else None
     return Record(
         stage=stage,
         sample=source.id,
         status="failed",
         fingerprint=fingerprint,
+        provenance=provenance.model_dump(mode="json") if provenance is not None else {},
         error=ErrorInfo(
-            type=type(error).__name__, message=message, traceback=traceback.format_exc()
+            type=type(error).__name__,
+            message=message,
+            kind=kind,
+            traceback=traceback.format_exc() if with_trace else None,
         ),
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from .atomic import write_bytes_atomic
+from .faults import writing_output
 from .optional import require
 
 # (size, version) of a stored object: a changed version means it was rewritten.
@@ -109,7 +110,9 @@ class LocalFolder:
         return self.signature(key)
 
     def delete(self, key: str) -> None:
-        (self.root / key).unlink(missing_ok=True)
+        path = self.root / key
+        with writing_output(path):
+            path.unlink(missing_ok=True)
 
     def size(self, key: str) -> int:
         return os.stat(f"{self._root}/{key}").st_size
@@ -153,11 +156,12 @@ class LocalFolder:
         """Swap ``workdir`` in place of ``prefix`` by renames (``trash``: a free path on this
         disk for the old folder)."""
         final = self.root / prefix
-        if final.exists():
-            final.rename(trash)
-            shutil.rmtree(trash, ignore_errors=True)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        workdir.rename(final)
+        with writing_output(final):
+            if final.exists():
+                final.rename(trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            workdir.rename(final)
 
     def drop_stale_tree(self, prefix: str) -> None:
         """Remove files an earlier version of a sample left (local: costs nothing)."""

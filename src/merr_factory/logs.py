@@ -8,6 +8,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .faults import writing_output
+
 PACKAGE_LOGGER = "merr_factory"
 
 
@@ -33,10 +35,30 @@ def setup_console_logging(verbose: bool = False) -> None:
     logger.propagate = False
 
 
+class RunLogFile(logging.FileHandler):
+    """The run's log file. A write that fails (the disk is full) costs one note on the
+    console, not a traceback per log line; later lines are tried again (space may return)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8")
+        self._noted = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self._noted:
+            self._noted = True
+            error = sys.exc_info()[1]
+            tqdm.write(
+                f"WARNING: cannot write the log file {self.baseFilename}: {error}", file=sys.stderr
+            )
+
+
 def add_log_file(path: Path) -> logging.Handler:
-    """Also log everything (debug included) to ``path``; returns the handler to remove later."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    """Also log everything (debug included) to ``path``; returns the handler to remove later.
+
+    Raises ``OutputError`` when the log file cannot be created."""
+    with writing_output(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RunLogFile(path)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger(PACKAGE_LOGGER).addHandler(handler)

@@ -4,7 +4,8 @@ Samples flow: as soon as a sample's record of one stage is stored, its next stag
 so no stage waits for all clips to finish the one before (only a stage's whole-set
 ``finalize``, the export, waits for every sample). Where the work runs is the executor's
 business (threads, worker processes or Ray actors). One failing sample becomes a failure
-record and the others go on; every outcome is counted.
+record and the others go on; every outcome is counted. An error of the output itself
+(``OutputError``: no space, no permission) stops the run: the summary says so.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from .compute import ComputeResult, ComputeTask
+from .compute import ComputeResult, ComputeTask, lost
 from .discovery import SampleSource
 from .executors import Executor, make_executor
+from .faults import OutputError, output_error
 from .planning import Planner, State, Verdict
 from .records import Record, RecordHead, digest
 from .stages.base import Stage
@@ -53,15 +55,17 @@ class StageTally:
     metrics: Counter[str] = field(default_factory=Counter)
 
     def count(self, result: ComputeResult) -> None:
+        """Count one computed sample; its metrics (LLM calls and retries...) count whether
+        it succeeded or not: a failed sample's attempts cost as much."""
         record = result.record
         self.seconds += record.seconds
         self.cpu_seconds += record.cpu_seconds
+        self.metrics.update(result.metrics)
         if record.status == "failed":
             self.failed += 1
             self.errors[record.error.type if record.error else "Error"] += 1
         else:
             self.computed += 1
-            self.metrics.update(result.metrics)
 
     def as_dict(self) -> dict[str, object]:
         return {**self.__dict__, "errors": dict(self.errors), "metrics": dict(self.metrics)}
@@ -82,6 +86,7 @@ class RunSummary:
     tallies: list[StageTally]
     samples: int
     seconds: float
+    stopped: str | None = None  # the output error that stopped the run, if one did
 
     @property
     def failed(self) -> int:
@@ -116,7 +121,7 @@ class Runner:
         self._released: set[int] = set()  # indexes of waiting-for-all stages now open
         self._order: dict[str, int] = {}
         self._ready: dict[str, list[_Ready]] = {}  # lane -> heap
-        self._in_flight: dict[Future[ComputeResult], tuple[str, SampleSource]] = {}
+        self._in_flight: dict[Future[ComputeResult], ComputeTask] = {}
         self._lane_load: Counter[str] = Counter()
         self._bars: dict[str, tqdm] = {}
         self._completed = 0
@@ -127,12 +132,29 @@ class Runner:
 
     def _run(self) -> RunSummary:
         start = time.perf_counter()
-        self.store.sweep_temp()
         shard = self.options.shard
         self.store.write_indexes_as(f"shard-{shard.index}-of-{shard.count}" if shard else None)
         samples = self.workspace.select(
             self.options.sample_ids, self.options.limit, self.options.shard
         )
+        stopped = None
+        try:
+            self.store.sweep_temp()
+            self._compute(samples)
+            self._finalize_all(samples)
+        except OutputError as error:
+            stopped = str(error)
+        self._warn_waiting()
+        tallies = [self.tallies[name] for name in self.stage_names]
+        return RunSummary(
+            tallies=tallies,
+            samples=len(samples),
+            seconds=time.perf_counter() - start,
+            stopped=stopped,
+        )
+
+    def _compute(self, samples: list[SampleSource]) -> None:
+        """Every (stage, sample) that is not current, on the configured executor."""
         self._order = {source.id: index for index, source in enumerate(samples)}
         self._open_bars(len(samples))
         stages = {name: self.workspace.stages[name] for name in self.stage_names}
@@ -143,17 +165,17 @@ class Runner:
                 self._position[source.id] = 0
                 self._advance(source, executor)
             self._drain(executor)
-        finally:
+        except BaseException:  # stopping: work in flight is redone next run, not awaited
+            executor.shutdown(abort=True)
+            with suppress(OutputError):
+                self.store.flush_indexes()  # only a cache: it may fail on a full disk
+            raise
+        else:
             executor.shutdown()
             self.store.flush_indexes()
+        finally:
             for bar in self._bars.values():
                 bar.close()
-        self._finalize_all(samples)
-        self._warn_waiting()
-        tallies = [self.tallies[name] for name in self.stage_names]
-        return RunSummary(
-            tallies=tallies, samples=len(samples), seconds=time.perf_counter() - start
-        )
 
     def _open_bars(self, total: int) -> None:
         for position, name in enumerate(self.stage_names):
@@ -232,9 +254,9 @@ class Runner:
         while self._in_flight:
             done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
             for future in done:
-                name, source = self._in_flight.pop(future)
-                self._lane_load[executor.lane(name)] -= 1
-                self._complete(name, source, future.result(), executor)
+                task = self._in_flight.pop(future)
+                self._lane_load[executor.lane(task.stage)] -= 1
+                self._complete(task.stage, task.source, self._result(future, task), executor)
             self._release_parked(executor)
             self._dispatch(executor)
 
@@ -243,8 +265,18 @@ class Runner:
             while heap and self._lane_load[lane] < executor.capacity(lane):
                 entry = heapq.heappop(heap)
                 task = self._task(entry)
-                self._in_flight[executor.submit(task)] = (entry.stage, entry.source)
+                self._in_flight[executor.submit(task)] = task
                 self._lane_load[lane] += 1
+
+    def _result(self, future: Future[ComputeResult], task: ComputeTask) -> ComputeResult:
+        """The computed result, or the failure record of a computation that ended without
+        one (its worker died); an output error stops the run."""
+        try:
+            return future.result()
+        except OutputError:
+            raise
+        except Exception as error:
+            return lost(task, error, self.store)
 
     def _task(self, entry: _Ready) -> ComputeTask:
         assert entry.verdict.fingerprint is not None
@@ -316,7 +348,12 @@ class Runner:
             stage.finalize(self._load_all(heads), workdir, self.store)
             self.store.commit_final(stage.name, workdir, fingerprint, len(heads))
             tally.final = "written"
+        except OutputError:
+            raise
         except Exception as error:
+            stopping = output_error(error, self.store.root, workdir)
+            if stopping is not None:
+                raise stopping from error
             log.error(
                 "%s: whole-set output failed: %s: %s", stage.name, type(error).__name__, error
             )

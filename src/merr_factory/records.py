@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .atomic import canonical_json
+from .faults import FaultKind
 from .stage_data import Reason
 
 RECORD_FORMAT = 1
@@ -29,10 +30,15 @@ class Artifact(BaseModel):
 
 
 class ErrorInfo(BaseModel):
-    """What went wrong when a stage failed on a sample."""
+    """What went wrong when a stage failed on a sample.
+
+    ``kind`` says whose fault it was (see ``faults.py``): ``data`` (the sample),
+    ``environment`` (permission, a busy file, the network: it may pass) or ``worker_died``
+    (the computing process was killed). Every failure is retried on the next run."""
 
     type: str
     message: str
+    kind: FaultKind = "data"
     traceback: str | None = None
 
 

@@ -36,6 +36,8 @@ def render_summary(summary: RunSummary) -> str:
             )
             lines.append(f"{tally.stage} totals: {totals}")
     verdict = "with failures" if summary.failed else "ok"
+    if summary.stopped:
+        verdict = "stopped: the output could not be written"
     lines.append(f"{summary.samples} samples, {summary.seconds:.2f} s, {verdict}")
     return "\n".join(lines)
 
@@ -54,6 +56,7 @@ def save_summary(summary: RunSummary, path: Path, started: datetime) -> Path:
             "samples": summary.samples,
             "seconds": round(summary.seconds, 3),
             "failed": summary.failed,
+            "stopped": summary.stopped,
             "stages": [tally.as_dict() for tally in summary.tallies],
         },
     )

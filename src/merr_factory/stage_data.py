@@ -173,6 +173,9 @@ class FacesData(StageOutput):
     faces_max: int = 0  # the most faces seen in one frame
     width: int | None = None
     height: int | None = None
+    expression_model: str | None = None  # the model of ``expression``; None: none ran
+    # Class -> probability, averaged over the frames whose face was classified; None: none.
+    expression: dict[str, float] | None = None
 
 
 # peak
@@ -350,10 +353,13 @@ class LLMInfo(BaseModel):
 
 
 class UsageInfo(BaseModel):
-    """What the LLM calls cost: tokens, calls, seconds, cache hits, retries, repairs."""
+    """What the LLM calls cost: tokens, requests, seconds, cache hits, retries, repairs.
+
+    ``attempts`` counts every request sent (failed ones too); ``calls`` those answered."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    attempts: int = 0
     calls: int = 0
     seconds: float = 0.0
     cache_hits: int = 0
@@ -397,7 +403,7 @@ class LLMCost(BaseModel):
 
 # label
 
-LabelSource = Literal["csv", "au_rule", "llm", "agreement", "curation"]
+LabelSource = Literal["csv", "au_rule", "llm", "face_expression", "agreement", "curation"]
 Tier = Literal["coarse", "fine", "rejected"]
 
 

@@ -33,7 +33,9 @@ def collect_status(workspace: Workspace) -> list[StageStatus]:
             if verdict.state is State.DONE and record is not None:
                 status.drop_reasons.update(reason.code for reason in record.halt)
             if verdict.state is State.FAILED and record is not None and record.error:
-                status.errors[f"{record.error.type}: {record.error.message}"] += 1
+                error = record.error
+                kind = "" if error.kind == "data" else f"[{error.kind}] "
+                status.errors[f"{kind}{error.type}: {error.message}"] += 1
         result.append(status)
     return result
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .faults import writing_output
 from .folders import Folder, IndexEntry, LocalFolder, Signature, file_sha256
 from .records import Artifact, Record, RecordHead
 from .sample_ids import is_valid_sample_id
@@ -270,7 +271,8 @@ class Store:
     def new_workdir(self, stage: str, sample_id: str) -> Path:
         """A fresh private folder where a stage writes a sample's files before commit."""
         workdir = self.temp_root / f"{stage}-{_checked(sample_id)}-{uuid.uuid4().hex[:12]}"
-        workdir.mkdir(parents=True)
+        with writing_output(workdir):
+            workdir.mkdir(parents=True)
         return workdir
 
     def commit_artifacts(self, stage: str, sample_id: str, workdir: Path) -> list[Artifact]:

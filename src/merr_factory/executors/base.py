@@ -23,5 +23,6 @@ class Executor(ABC):
     def capacity(self, lane: str) -> int:
         """How many tasks of ``lane`` may be in flight at once."""
 
-    def shutdown(self) -> None:  # noqa: B027 - most executors hold nothing to release
-        """Release workers (called once at the end of a run)."""
+    def shutdown(self, abort: bool = False) -> None:  # noqa: B027 - may hold nothing
+        """Release workers (called once at the end of a run). ``abort``: the run is stopping
+        on an error; end work in flight rather than wait for it (it is redone next run)."""

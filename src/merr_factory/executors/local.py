@@ -5,27 +5,34 @@ extra process, easy to debug). With more, each of ``workers`` processes builds t
 and loads each stage's models the first time it computes a sample of that stage. Stages whose
 ``concurrency()`` is above 1 (LLM calls over HTTP) run on their own thread pool of that size in
 the main process, so they overlap with the CPU-bound work instead of waiting for it.
+
+A worker process that dies (a segfault, SIGKILL, the OOM killer) costs only the sample it
+held: a fresh worker takes its place and tries that sample once more; a sample that kills
+its worker twice fails with ``WorkerDied`` naming the signal (the runner stores the record).
 """
 
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import multiprocessing
 import os
 import pickle
-from concurrent.futures import Executor as FuturesExecutor
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..compute import ComputeResult, ComputeTask, StageHost, StageSpec
+from ..faults import WorkerDied
 from ..logs import PACKAGE_LOGGER
 from ..stages.base import Stage
 from ..store import Store
 from ..threads import set_thread_budget
 from .base import Executor
+from .processes import WorkerPool
 from .settings import ExecutorSettings
 
+log = logging.getLogger(__name__)
+
 CPU_LANE = "cpu"
+DEATHS_PER_SAMPLE = 2  # a sample whose worker dies this often fails instead of another try
 
 
 class LocalExecutor(Executor):
@@ -38,27 +45,27 @@ class LocalExecutor(Executor):
         )
         self._hosts = {name: StageHost(stage) for name, stage in stages.items()}
         self._io_pools: dict[str, ThreadPoolExecutor] = {}
-        self._log_listener: logging.handlers.QueueListener | None = None
-        self._cpu_pool = self._make_cpu_pool()
-
-    def _make_cpu_pool(self) -> FuturesExecutor:
+        self._cpu_thread: ThreadPoolExecutor | None = None
+        self._processes: WorkerPool | None = None
         if self.workers == 1:
             set_thread_budget(self.threads_per_worker)
-            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="compute")
+            self._cpu_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compute")
+        else:
+            self._processes = self._start_processes()
+
+    def _start_processes(self) -> WorkerPool:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
-        queue = context.Queue()
-        self._log_listener = logging.handlers.QueueListener(queue, _Forward())
-        self._log_listener.start()
         specs = {
             name: StageSpec.of(stage)
             for name, stage in self.stages.items()
             if self.lane(name) == CPU_LANE
         }
-        return ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(pickle.dumps(specs), self.store, queue, self.threads_per_worker),
+        return WorkerPool(
+            context,
+            self.workers,
+            _init_worker,
+            (pickle.dumps(specs), self.store, self.threads_per_worker),
+            forward_logs=PACKAGE_LOGGER,
         )
 
     def lane(self, stage: str) -> str:
@@ -71,10 +78,44 @@ class LocalExecutor(Executor):
 
     def submit(self, task: ComputeTask) -> Future[ComputeResult]:
         lane = self.lane(task.stage)
-        if lane == CPU_LANE and self.workers > 1:
-            return self._cpu_pool.submit(_worker_compute, task)
-        pool = self._cpu_pool if lane == CPU_LANE else self._io_pool(task.stage)
+        if lane == CPU_LANE and self._processes is not None:
+            return self._submit_to_processes(task, Future(), deaths=0)
+        pool = self._cpu_thread if lane == CPU_LANE else self._io_pool(task.stage)
+        assert pool is not None
         return pool.submit(self._compute_here, task)
+
+    def _submit_to_processes(
+        self, task: ComputeTask, outcome: Future[ComputeResult], deaths: int
+    ) -> Future[ComputeResult]:
+        """Compute ``task`` on a worker process; ``outcome`` gets its result. A worker that
+        dies holding it is replaced and the task tried again, up to ``DEATHS_PER_SAMPLE``."""
+        assert self._processes is not None
+        attempt = self._processes.submit(_worker_compute, task)
+
+        def settle(done: Future[ComputeResult]) -> None:
+            error = done.exception()
+            if isinstance(error, WorkerDied):
+                died = deaths + 1
+                if died < DEATHS_PER_SAMPLE:
+                    log.warning(
+                        "%s: the worker computing %s %s; trying it once more in a fresh worker",
+                        task.source.relpath,
+                        task.stage,
+                        error.how,
+                    )
+                    try:
+                        self._submit_to_processes(task, outcome, died)
+                        return
+                    except RuntimeError:  # shutting down: no more tries
+                        pass
+                outcome.set_exception(WorkerDied(f"{error.how} during {task.stage}", died))
+            elif error is not None:
+                outcome.set_exception(error)
+            else:
+                outcome.set_result(done.result())
+
+        attempt.add_done_callback(settle)
+        return outcome
 
     def _io_pool(self, stage: str) -> ThreadPoolExecutor:
         if stage not in self._io_pools:
@@ -85,18 +126,12 @@ class LocalExecutor(Executor):
     def _compute_here(self, task: ComputeTask) -> ComputeResult:
         return self._hosts[task.stage].compute(task, self.store)
 
-    def shutdown(self) -> None:
-        for pool in [self._cpu_pool, *self._io_pools.values()]:
+    def shutdown(self, abort: bool = False) -> None:
+        if self._processes is not None:
+            self._processes.shutdown(wait=True, abort=abort)
+        threads = [self._cpu_thread] if self._cpu_thread is not None else []
+        for pool in [*threads, *self._io_pools.values()]:
             pool.shutdown(wait=True, cancel_futures=True)
-        if self._log_listener is not None:
-            self._log_listener.stop()
-
-
-class _Forward(logging.Handler):
-    """Hands a worker's log record to the same-named logger of the main process."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        logging.getLogger(record.name).handle(record)
 
 
 # State of a worker process: its own copies of the stages, each set up on first use.
@@ -104,13 +139,9 @@ _WORKER: dict[str, StageHost] = {}
 _STORE: list[Store] = []
 
 
-def _init_worker(specs: bytes, store: Store, queue: multiprocessing.Queue, threads: int) -> None:
+def _init_worker(specs: bytes, store: Store, threads: int) -> None:
     """Set thread limits first, then build the stages (whose imports read those limits)."""
     set_thread_budget(threads)
-    logger = logging.getLogger(PACKAGE_LOGGER)
-    logger.handlers[:] = [logging.handlers.QueueHandler(queue)]
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
     stages: dict[str, StageSpec] = pickle.loads(specs)
     _WORKER.update({name: StageHost(spec.build()) for name, spec in stages.items()})
     _STORE.append(store)

@@ -4,6 +4,9 @@ Actors keep a stage's models loaded between samples; each stage's actors ask for
 resources given in ``executor.resources.<stage>`` (CPUs, GPUs) and that stage's
 ``concurrency()`` as their thread count. Actors write to the output themselves, so it must be
 a place every node reaches: a shared filesystem path, or an ``output_url`` (s3://, gs://...).
+
+An actor that dies is restarted by Ray, which tries the task it held once more; a sample whose
+actor dies on both tries fails with ``WorkerDied`` (the runner stores the record).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..compute import ComputeResult, ComputeTask, StageHost, StageSpec
+from ..faults import WorkerDied
 from ..logs import setup_console_logging
 from ..optional import require
 from ..stages.base import Stage
@@ -80,7 +84,22 @@ class RayExecutor(Executor):
         actors = self._pool(task.stage)
         turn = self._turn.get(task.stage, 0)
         self._turn[task.stage] = turn + 1
-        return actors[turn % len(actors)].compute.remote(task).future()
+        attempt = actors[turn % len(actors)].compute.remote(task).future()
+        outcome: Future[ComputeResult] = Future()
+
+        def settle(done: Future[ComputeResult]) -> None:
+            error = done.exception()
+            if isinstance(error, self.ray.exceptions.RayActorError):
+                first = str(error).strip().splitlines()
+                how = f"died during {task.stage} ({first[0] if first else 'actor died'})"
+                outcome.set_exception(WorkerDied(how, attempts=2))
+            elif error is not None:
+                outcome.set_exception(error)
+            else:
+                outcome.set_result(done.result())
+
+        attempt.add_done_callback(settle)
+        return outcome
 
     def _pool(self, stage: str) -> list[Any]:
         if stage not in self._actors:
@@ -89,6 +108,8 @@ class RayExecutor(Executor):
                 num_cpus=resources.num_cpus,
                 num_gpus=resources.num_gpus,
                 max_concurrency=max(1, self.stages[stage].concurrency()),
+                max_restarts=-1,  # a dead actor comes back for the samples after it
+                max_task_retries=1,  # and the sample it held is tried once more
             )
             self._actors[stage] = [
                 actor_class.remote(StageSpec.of(self.stages[stage]), self.store)
@@ -97,7 +118,7 @@ class RayExecutor(Executor):
             log.debug("ray: %d actors for stage %s", resources.actors, stage)
         return self._actors[stage]
 
-    def shutdown(self) -> None:
+    def shutdown(self, abort: bool = False) -> None:
         for actors in self._actors.values():
             for actor in actors:
                 self.ray.kill(actor)

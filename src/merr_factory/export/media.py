@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from ..faults import is_write_fault
 from ..media.probe import MEDIA_ERRORS, describe_error
 from ..media.transcode import transcode_to_mp4
 from .entry import ExportEntry, MediaFile
@@ -101,6 +102,8 @@ def place_videos(entries: list[ExportEntry], folder: Path, media: ExportMedia) -
             try:
                 media.frame_counts[entry.sample_id] = transcode_to_mp4(source, folder / relative)
             except MEDIA_ERRORS as error:
+                if is_write_fault(error):  # the export's disk is full: stop, not "missing"
+                    raise
                 media.missing.append(f"{entry.sample_id}: cannot re-encode {source} to .mp4 "
                                      f"({describe_error(error)})")  # fmt: skip
                 continue

@@ -52,11 +52,20 @@ class Completion:
 
 
 class LLMError(RuntimeError):
-    """A call failed in a way that retrying will not fix (bad request, missing model...)."""
+    """A call failed in a way that retrying will not fix (bad request, missing model...).
+
+    ``usage``: what the failed question cost until it failed (``LLMClient`` sets it), so
+    the attempts it made still count in the run's totals."""
+
+    usage: Any = None  # a client.Usage
 
 
 class TransientLLMError(LLMError):
-    """A call failed in a way that may pass on retry: rate limit (429), 5xx, timeout."""
+    """A call failed in a way that may pass on retry: rate limit (429), 5xx, timeout.
+
+    When retries run out it is a failure of the environment (the server), not the sample."""
+
+    fault_kind = "environment"
 
 
 class LLMReplyError(LLMError):

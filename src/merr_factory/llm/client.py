@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .base import Completion, GenerationParams, LLMBackend, LLMReplyError, Message
+from .base import Completion, GenerationParams, LLMBackend, LLMError, LLMReplyError, Message
 from .cache import ReplyCache, cache_key
 from .retry import with_retries
 from .settings import LLMSettings
@@ -35,7 +35,8 @@ class Usage:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    calls: int = 0  # requests that reached the backend (cache hits excluded)
+    attempts: int = 0  # requests sent, answered or not (retries and repairs included)
+    calls: int = 0  # requests answered (cache hits excluded)
     seconds: float = 0.0
     cache_hits: int = 0
     retries: int = 0
@@ -76,8 +77,16 @@ class LLMClient:
 
     def ask(self, messages: list[Message], schema: type[ModelT]) -> tuple[ModelT, Usage]:
         """A reply parsed into ``schema``; raises LLMReplyError (raw reply kept) when the
-        reply and its one repair both fail, and TransientLLMError when retries ran out."""
+        reply and its one repair both fail, and TransientLLMError when retries ran out.
+        A raised ``LLMError`` carries the ``usage`` of the attempts made until then."""
         usage = Usage()
+        try:
+            return self._ask(messages, schema, usage), usage
+        except LLMError as error:
+            error.usage = usage
+            raise
+
+    def _ask(self, messages: list[Message], schema: type[ModelT], usage: Usage) -> ModelT:
         params = self.params(schema)
         key = cache_key(self.backend.name, self.backend.model_id, messages, params)
         if self.cache is not None:
@@ -86,7 +95,7 @@ class LLMClient:
                 try:
                     parsed = parse_reply(hit["text"], schema)
                     usage.cache_hits += 1
-                    return parsed, usage
+                    return parsed
                 except ValueError:
                     pass  # an entry that no longer parses (schema changed): ask again
         text = self._call(messages, params, usage)
@@ -103,7 +112,7 @@ class LLMClient:
             self.cache.put(
                 key, {"backend": self.backend.name, "model": self.backend.model_id, "text": text}
             )
-        return parsed, usage
+        return parsed
 
     def _repair(
         self,
@@ -122,14 +131,23 @@ class LLMClient:
         return self._call(follow_up, params, usage)
 
     def _call(self, messages: list[Message], params: GenerationParams, usage: Usage) -> str:
+        """One request, retried on transient errors; every attempt is counted in ``usage``,
+        also when all of them fail."""
+        tries = 0
+
         def attempt() -> Completion:
+            nonlocal tries
+            tries += 1
+            usage.attempts += 1
             with self._slots:
                 return self.backend.complete(messages, params)
 
-        completion, retries = with_retries(
-            attempt, self.settings.max_retries, self.settings.retry_base_delay
-        )
-        usage.retries += retries
+        try:
+            completion, _ = with_retries(
+                attempt, self.settings.max_retries, self.settings.retry_base_delay
+            )
+        finally:
+            usage.retries += max(0, tries - 1)
         usage.count(completion)
         return completion.text
 

@@ -10,8 +10,18 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from ..stage_data import AsrData, AudioData, IngestData, VisualData
+from ..stage_data import AsrData, AudioData, FacesData, IngestData, VisualData
 from ..text import clean_text
+
+# Label sets' other names for the expression classes (MERR's names are the classes' own).
+EXPRESSION_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "angry": ("anger",),
+    "disgust": ("disgusted",),
+    "fear": ("fearful",),
+    "happy": ("happiness",),
+    "sad": ("sadness",),
+    "surprise": ("surprised",),
+}
 
 if TYPE_CHECKING:  # the stages import this module: no import cycle at run time
     from ..stages.base import SampleContext
@@ -21,6 +31,7 @@ class Cues(BaseModel):
     """Everything upstream that the LLM stages use; ``None`` where a stage is absent."""
 
     ingest: IngestData | None = None
+    faces: FacesData | None = None
     visual: VisualData | None = None
     audio: AudioData | None = None
     asr: AsrData | None = None
@@ -29,6 +40,7 @@ class Cues(BaseModel):
     def of(cls, sample: SampleContext) -> Cues:
         return cls(
             ingest=sample.input_or_none(IngestData),
+            faces=sample.input_or_none(FacesData),
             visual=sample.input_or_none(VisualData),
             audio=sample.input_or_none(AudioData),
             asr=sample.input_or_none(AsrData),
@@ -85,6 +97,19 @@ class Cues(BaseModel):
         for candidate in self.visual.candidates:
             if candidate.emotion in label_set:
                 return candidate.emotion
+        return None
+
+    def face_expression_label(self, label_set: tuple[str, ...]) -> str | None:
+        """The clip's most probable facial expression class when the label set has it (by
+        name or a common spelling: ``happiness`` for ``happy``); None otherwise. A class the
+        set lacks (``disgust`` for MERR's set) is never turned into another label."""
+        expression = self.faces.expression if self.faces else None
+        if not expression:
+            return None
+        best = max(expression, key=lambda name: expression[name])
+        for spelling in (best, *EXPRESSION_SPELLINGS.get(best, ())):
+            if spelling in label_set:
+                return spelling
         return None
 
     def missing(self) -> list[str]:

@@ -17,7 +17,8 @@ from typing import Any
 
 import av
 
-from .probe import MEDIA_ERRORS, describe_error
+from ..faults import is_write_fault
+from .probe import MEDIA_ERRORS, describe_error, raise_if_environment
 
 SAMPLE_RATE = 16_000
 SAMPLE_WIDTH = 2  # bytes: 16-bit signed PCM
@@ -93,6 +94,9 @@ def extract_audio(source: Path, target: Path, sample_rate: int = SAMPLE_RATE) ->
                 meter = _stream_to_wav(container, stream, sink, sample_rate)
     except MEDIA_ERRORS as error:
         target.unlink(missing_ok=True)
+        if is_write_fault(error):  # the wav could not be written: the output's fault
+            raise
+        raise_if_environment(error)
         raise AudioDecodeError(
             f"{source.name}: cannot decode the audio stream ({describe_error(error)})"
         ) from error

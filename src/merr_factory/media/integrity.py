@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 
 from ..stage_data import DecodeCheck, DecodeMode
-from .probe import MEDIA_ERRORS, describe_error
+from .probe import MEDIA_ERRORS, describe_error, raise_if_environment
 
 
 def check_decodable(path: Path, mode: DecodeMode) -> DecodeCheck:
@@ -29,6 +29,7 @@ def check_decodable(path: Path, mode: DecodeMode) -> DecodeCheck:
                 return _result(mode, count, decoded_any=count > 0)
             return _demux(container, stream, mode)
     except MEDIA_ERRORS as error:
+        raise_if_environment(error)  # a fault of the environment is no fact about the file
         return DecodeCheck(mode=mode, ok=False, error=describe_error(error))
 
 

