@@ -13,11 +13,12 @@ from __future__ import annotations
 import gc
 import heapq
 import logging
+import queue
 import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
@@ -122,6 +123,9 @@ class Runner:
         self._order: dict[str, int] = {}
         self._ready: dict[str, list[_Ready]] = {}  # lane -> heap
         self._in_flight: dict[Future[ComputeResult], ComputeTask] = {}
+        # Futures put themselves here when done: taking the next one costs the same with 2
+        # or 64 in flight (``wait`` on all of them registers with each, every time).
+        self._finished: queue.SimpleQueue[Future[ComputeResult]] = queue.SimpleQueue()
         self._lane_load: Counter[str] = Counter()
         self._bars: dict[str, tqdm] = {}
         self._completed = 0
@@ -252,8 +256,7 @@ class Runner:
         self._release_parked(executor)
         self._dispatch(executor)
         while self._in_flight:
-            done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
-            for future in done:
+            for future in self._next_finished():
                 task = self._in_flight.pop(future)
                 self._lane_load[executor.lane(task.stage)] -= 1
                 self._complete(task.stage, task.source, self._result(future, task), executor)
@@ -265,8 +268,19 @@ class Runner:
             while heap and self._lane_load[lane] < executor.capacity(lane):
                 entry = heapq.heappop(heap)
                 task = self._task(entry)
-                self._in_flight[executor.submit(task)] = task
+                future = executor.submit(task)
+                self._in_flight[future] = task
+                future.add_done_callback(self._finished.put)
                 self._lane_load[lane] += 1
+
+    def _next_finished(self) -> list[Future[ComputeResult]]:
+        """The computations that have finished: waits for one, takes any others as well."""
+        done = [self._finished.get()]
+        while True:
+            try:
+                done.append(self._finished.get_nowait())
+            except queue.Empty:
+                return done
 
     def _result(self, future: Future[ComputeResult], task: ComputeTask) -> ComputeResult:
         """The computed result, or the failure record of a computation that ended without

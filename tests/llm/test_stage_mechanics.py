@@ -75,3 +75,26 @@ def test_one_failing_sample_does_not_stop_the_others(write_config, tmp_path: Pat
     assert failed["error"]["message"].startswith("invalid reply after one repair")
     assert "raw reply: not json at all" in failed["error"]["traceback"]
     assert tally(summary, "label")["blocked"] == 1
+
+
+@pytest.mark.parametrize(
+    ("backend", "lane"), [("openai", "io:synthesize"), ("llamacpp", "cpu"), ("transformers", "cpu")]
+)
+def test_a_model_in_process_runs_on_the_cpu_workers_a_server_on_threads(
+    write_config, backend: str, lane: str
+) -> None:
+    """A model in process computes one request at a time on the cores: it takes a CPU worker
+    (within the workers' thread budget), never extra threads beside them that fight for the
+    same cores; a server's requests wait on the network and run concurrently."""
+    from merr_factory.config import load_config
+    from merr_factory.executors.local import LocalExecutor
+    from merr_factory.workspace import open_workspace
+
+    settings = {"backend": backend, "concurrency": 4, "model": "m", "base_url": "http://x/v1"}
+    path = write_config(stages={"synthesize": {"llm": settings}}, executor={"workers": 1})
+    workspace = open_workspace(load_config(path))
+    executor = LocalExecutor(workspace.config.executor, workspace.stages, workspace.store)
+    try:
+        assert executor.lane("synthesize") == lane
+    finally:
+        executor.shutdown()

@@ -67,9 +67,8 @@ class LlamaCppBackend(LLMBackend):
         # noisily when it runs after module teardown (at a worker process's exit).
         atexit.register(self._llama.close)
 
-    def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
-        self.check_images(messages)
-        self.load()
+    def request(self, messages: list[Message], params: GenerationParams) -> dict[str, Any]:
+        """The keyword arguments of ``create_chat_completion`` for one call."""
         request: dict[str, Any] = {
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "temperature": params.temperature,
@@ -79,6 +78,12 @@ class LlamaCppBackend(LLMBackend):
             request["seed"] = params.seed
         if params.json_schema is not None:
             request["response_format"] = {"type": "json_object", "schema": params.json_schema}
+        return request
+
+    def complete(self, messages: list[Message], params: GenerationParams) -> Completion:
+        self.check_images(messages)
+        self.load()
+        request = self.request(messages, params)
         start = time.perf_counter()
         with self._lock:
             try:

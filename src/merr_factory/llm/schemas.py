@@ -3,6 +3,7 @@ reply where the backend can; the label is an enum of the run's label set)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -27,8 +28,11 @@ class OpenPrediction(BaseModel):
     reasoning: str = Field(min_length=1, max_length=MAX_REASONING_CHARS)
 
 
+@functools.lru_cache(maxsize=16)
 def open_prediction_model(label_set: tuple[str, ...]) -> type[OpenPrediction]:
-    """``OpenPrediction`` whose ``label`` must be one of ``label_set`` (a JSON-schema enum)."""
+    """``OpenPrediction`` whose ``label`` must be one of ``label_set`` (a JSON-schema enum).
+
+    Built once per label set: making a pydantic model costs milliseconds, per sample."""
     allowed = Literal[label_set]  # type: ignore[valid-type]
     return create_model(
         "OpenPrediction",

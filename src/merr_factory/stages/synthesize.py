@@ -34,6 +34,8 @@ from .base import (
 )
 
 CACHE_FOLDER = ("cache", "llm")
+# Backends that compute in this process (on the CPU here) rather than waiting on a server.
+IN_PROCESS_BACKENDS = frozenset({"llamacpp", "transformers"})
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Purpose = Literal["merr_reasoning", "open_prediction", "judge"]
 
@@ -105,7 +107,13 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         return identity
 
     def concurrency(self) -> int:
-        return self.settings.llm.concurrency if self.uses_llm else 1
+        """Requests in flight for a server; 1 for a model in process (llamacpp,
+        transformers): it computes one request at a time on the CPU, so it runs in the
+        worker processes like the other CPU-bound stages, within their thread budget,
+        instead of in the main process competing with them for the cores."""
+        if not self.uses_llm or self.settings.llm.backend in IN_PROCESS_BACKENDS:
+            return 1
+        return self.settings.llm.concurrency
 
     def setup(self) -> None:
         """Load the model once per worker. One that cannot load raises; the host fails each

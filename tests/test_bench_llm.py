@@ -1,0 +1,51 @@
+"""The LLM benchmark's own machinery: the stub server in its own process, the recorded
+requests and their replay. The numbers it prints are not asserted (timing goals live in the
+benchmark), only that they are measured on the requests the stage really made."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("openai", reason="needs the llm-openai extra (pip install openai)")
+
+from merr_factory import bench_llm
+from merr_factory.bench import replicate
+
+
+@pytest.fixture(scope="module")
+def stub():
+    server = bench_llm.StubServer(latency=0.05)
+    yield server
+    server.close()
+
+
+def test_the_stage_against_the_stub_counts_every_request_in_flight(stub, tmp_path: Path) -> None:
+    clips = replicate(tmp_path / "clips", 8)
+    result = bench_llm.measure_in_flight(tmp_path, clips, stub, concurrency=4)
+    assert result["samples"] == 8
+    assert result["requests"] == 16  # MERR reasoning and open prediction per sample
+    assert 1 <= result["max_in_flight"] <= 4
+    assert result["ideal_s"] == pytest.approx(16 * 0.05 / 4)
+    assert 0 < result["of_ideal"] <= 1.0
+
+
+def test_the_replay_sends_the_recorded_requests_in_order(stub, tmp_path: Path) -> None:
+    clips = replicate(tmp_path / "clips", 3)
+    llm = {"backend": "openai", "model": "stub", "base_url": stub.base_url, "api_key_env": None}
+    workspace = bench_llm.cue_workspace(tmp_path, clips, llm, "replay")
+    run = bench_llm.run_synthesize(workspace)
+    assert run.calls == len(run.requests) == 6
+    user_messages = [messages[-1].content for messages, _ in run.requests]
+    assert len(set(user_messages)) == 6  # every sample's cues differ, so every prompt does
+    sent: list[str] = []
+    bench_llm.replay_seconds(run.requests, lambda messages, _: sent.append(messages[-1].content))
+    assert sent == user_messages
+    before = stub.stats()["requests"]
+    backend = workspace.stages["synthesize"].backend()
+    for messages, params in run.requests[:2]:
+        reply = json.loads(backend.inner.complete(messages, params).text)
+        assert "reasoning" in reply
+    assert stub.stats()["requests"] == before + 2
