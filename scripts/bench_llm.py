@@ -15,7 +15,6 @@ from pathlib import Path
 
 from merr_factory import bench_llm
 from merr_factory.bench import replicate
-from merr_factory.threads import thread_budget
 
 
 def main() -> None:
@@ -40,7 +39,7 @@ def main() -> None:
         if args.raw:
             few = replicate(root / "raw-clips", args.raw)
             results["raw"].append(bench_llm.measure_llamacpp_raw(root, few))
-            results["raw"].append(bench_llm.measure_server_raw(root, few, thread_budget()))
+            results["raw"].append(bench_llm.measure_server_raw(root, few, threads=1))
     print(bench_llm.render_markdown(results, args.latency))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")

@@ -135,7 +135,9 @@ def cue_workspace(root: Path, clips: Path, llm: dict[str, Any], name: str) -> Wo
             {
                 "input": str(clips),
                 "output": str(root / name),
-                "executor": {"workers": 1},  # the stand-ins run in this process
+                # the stand-ins run in this process; one thread for a model in process, as
+                # each of two workers has on two cores (more threads spin on shared cores)
+                "executor": {"workers": 1, "threads_per_worker": 1},
                 "stages": {"synthesize": {"llm": {**llm, "cache": False}}},
             }
         )
