@@ -334,7 +334,7 @@ def face_table(
     return FaceTable(
         rows=rows,
         au_names=au_names,
-        frames_total=frames.stream.frames_decoded,
+        frames_total=frames.stream.frames_total,
         width=frames.stream.width,
         height=frames.stream.height,
         decode_seconds=frames.seconds,
