@@ -8,6 +8,7 @@ so that test checks the loading, batching and output path, not the quality of th
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -162,66 +163,57 @@ def test_no_weights_fails_once_with_how_to_supply_them(
     assert all("faces could not be set up: py-feat" in p.read_text() for p in records)
 
 
-def write_hub_file(cache: Path, repo: str, filename: str, tensors: dict, metadata=None) -> None:
-    """Put a file where ``hf_hub_download(repo, filename, cache_dir=cache)`` finds it offline."""
-    from safetensors.torch import save_file
-
-    base = cache / f"models--{repo.replace('/', '--')}"
-    snapshot = base / "snapshots" / ("0" * 40)
-    snapshot.mkdir(parents=True)
-    (base / "refs").mkdir()
-    (base / "refs" / "main").write_text("0" * 40)
-    tensors = {key: value.contiguous() for key, value in tensors.items()}
-    save_file(tensors, str(snapshot / filename), metadata=metadata)
+def load_weights_script():
+    """``scripts/make_pyfeat_weights.py``, imported (not run as a command)."""
+    script = Path(__file__).parents[2] / "scripts" / "make_pyfeat_weights.py"
+    spec = importlib.util.spec_from_file_location("make_pyfeat_weights", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def feat_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ``weights_dir`` holding checkpoints of py-feat's real architectures, made here:
-    RetinaFace-R34 with its class head set to call every coarsest-level anchor a face (box
-    and landmark heads zeroed: the boxes are the anchors), and the v2 multitask model
-    (ConvNeXtV2 backbone, AU/emotion/mesh heads) with random weights and its config."""
-    torch = pytest.importorskip("torch", reason="needs merr-factory[faces-pyfeat]")
+    """A ``weights_dir`` holding checkpoints of py-feat's real architectures, made here by
+    ``scripts/make_pyfeat_weights.py``: RetinaFace-R34 with its class head set to call every
+    coarsest-level anchor a face (box and landmark heads zeroed: the boxes are the anchors),
+    and the v2 multitask model (ConvNeXtV2 backbone, AU/emotion/mesh heads) with random
+    weights and its config."""
+    pytest.importorskip("torch", reason="needs merr-factory[faces-pyfeat]")
     pytest.importorskip("feat", reason="needs merr-factory[faces-pyfeat]")
-    import dataclasses
-    import json
-
-    from feat.face_detectors.Retinaface.Retinaface_test import Retinaface
-    from feat.multitask.inference import HF_REPO, HF_WEIGHTS_FILE
-    from feat.multitask.model_v2 import MEGraphAUv2, ModelV2Config
-
-    cache = tmp_path_factory.mktemp("feat-weights")
-    torch.manual_seed(0)
-    state = Retinaface(device="cpu", pretrained="none").net.state_dict()
-    for level in range(3):
-        state[f"ClassHead._convs.{level}.weight"].zero_()
-        logits = [-3.0, 3.0] * 2 if level == 2 else [10.0, -10.0] * 2  # (background, face)
-        state[f"ClassHead._convs.{level}.bias"].copy_(torch.tensor(logits))
-    for key, value in state.items():
-        if key.startswith(("BboxHead", "LandmarkHead")):
-            value.zero_()
-    write_hub_file(cache, "py-feat/retinaface_r34", "model.safetensors", state)
-    config = ModelV2Config(pretrained=False)
-    model = MEGraphAUv2(config)
-    metadata = {"config": json.dumps(dataclasses.asdict(config))}
-    write_hub_file(cache, HF_REPO, HF_WEIGHTS_FILE, model.state_dict(), metadata)
-    return cache
+    return load_weights_script().make_pyfeat_weights(tmp_path_factory.mktemp("feat-weights"))
 
 
-def test_real_detector_runs_offline_from_a_local_weights_dir(
-    feat_weights: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def offline_feat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backend switches py-feat to the local folder process-wide; undo it afterwards."""
     import feat.utils.io as feat_io
     import huggingface_hub.constants as hub_constants
 
+    monkeypatch.setattr(feat_io, "get_resource_path", feat_io.get_resource_path)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", hub_constants.HF_HUB_OFFLINE)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread: on a busy machine its spinning OpenMP threads cost 4x."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_real_detector_runs_offline_from_a_local_weights_dir(
+    feat_weights: Path, offline_feat: None, one_torch_thread: None
+) -> None:
     from merr_factory.backends.faces.base import ClipRequest
     from merr_factory.backends.faces.pyfeat import PyFeatBackend
     from tests.conftest import CLIPS
 
-    # The backend switches py-feat to the local folder process-wide; undo it afterwards.
-    monkeypatch.setattr(feat_io, "get_resource_path", feat_io.get_resource_path)
-    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", hub_constants.HF_HUB_OFFLINE)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     backend = PyFeatBackend(weights_dir=feat_weights, emotion_head=True)
     backend.setup()
     assert len(backend.au_names) == 24 and backend.au_names[0] == "AU01"  # the v2.3 head
@@ -237,3 +229,31 @@ def test_real_detector_runs_offline_from_a_local_weights_dir(
     assert list(row.expression) == table.expression_names
     assert sum(row.expression.values()) == pytest.approx(1.0, abs=1e-4)
     assert "emotion head (multitask)" in (backend.expression_model or "")
+
+
+def test_batches_give_each_frame_the_results_of_one_frame_at_a_time(
+    feat_weights: Path, offline_feat: None, one_torch_thread: None
+) -> None:
+    """Frames through py-feat's real models (random weights) in batches of 2 (3 frames: a
+    full batch and a short one) give each frame what it gets alone, in the right row."""
+    from merr_factory.backends.faces.base import ClipRequest
+    from merr_factory.backends.faces.pyfeat import PyFeatBackend
+    from tests.conftest import CLIPS
+
+    backend = PyFeatBackend(weights_dir=feat_weights, batch_size=1, emotion_head=True)
+    backend.setup()
+    request = ClipRequest(CLIPS / "sample_00000001.mp4", 0.5, 64)  # 64 x 36: one face each
+    alone = backend.analyse(request).rows
+    backend.batch_size = 2
+    batched = backend.analyse(request).rows
+    assert [row.index for row in alone] == [0, 48, 96]
+    for one, many in zip(alone, batched, strict=True):
+        assert (many.index, many.time, many.faces) == (one.index, one.time, one.faces)
+        assert one.box is not None and many.box is not None
+        assert (many.box.x, many.box.y, many.box.w, many.box.h) == pytest.approx(
+            (one.box.x, one.box.y, one.box.w, one.box.h), abs=1e-3
+        )
+        assert many.intensities == pytest.approx(one.intensities, abs=1e-3)
+        assert many.expression == pytest.approx(one.expression, abs=1e-4)
+    # the frames' results differ, so a frame given another's row would show
+    assert alone[0].intensities != pytest.approx(alone[-1].intensities, abs=1e-3)

@@ -6,9 +6,16 @@ frame (index 0, time 0.0). Only the frame being handed out is held in memory, so
 clip costs what a two-second one does.
 
 Sampling: with ``sample_fps`` set, a frame is kept when its time reaches the next sampling
-instant (0, 1/fps, 2/fps, ...); every frame is still decoded (inter frames need their
-references) but only kept frames are converted to RGB and resized, which is where the cost
-of "decoding" lies for a detector's input.
+instant (0, 1/fps, 2/fps, ...). Only kept frames are converted to RGB and resized (one
+libswscale call straight to the detector's size, its context reused from frame to frame),
+and only what they need is decoded: a demux pass numbers the frames from their packets
+first, then non-reference frames between kept ones are not decoded, groups of pictures
+holding no kept frame are left out and decoding stops after the last kept frame
+(``decode_plan``); the frames, their numbers and times are those of a plain decode. A
+stream whose packets cannot number its frames (no timestamps) is decoded frame by frame.
+
+Decoder threads: FFmpeg's frame threads, at most the worker's thread budget
+(``threads.thread_budget``); left to itself FFmpeg starts one per core in every worker.
 
 Upright: a clip whose stream carries a display matrix (a phone's portrait clip is stored
 landscape and says "turn me 90 degrees") is handed out as it is shown, turned by that
@@ -23,12 +30,19 @@ stored). Mirroring in the matrix is not applied.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+from av.container import InputContainer
+from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageOps
+
+from ..threads import thread_budget
+from .decode_plan import ClipPackets, read_packets
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
@@ -79,8 +93,8 @@ def is_image(path: Path) -> bool:
 
 
 class FrameStream:
-    """The frames of one clip, iterated once; counts every decoded frame and the clip's
-    upright size."""
+    """The frames of one clip, iterated once; counts the clip's frames (``frames_total``), those
+    the decoder gave back (``frames_decoded``), and the clip's upright size."""
 
     def __init__(
         self, path: Path, sample_fps: float | None = None, max_side: int | None = None
@@ -88,6 +102,7 @@ class FrameStream:
         self.path = path
         self.sample_fps = sample_fps
         self.max_side = max_side
+        self.frames_total = 0
         self.frames_decoded = 0
         self.width: int | None = None
         self.height: int | None = None
@@ -95,26 +110,47 @@ class FrameStream:
     def __iter__(self) -> Iterator[Frame]:
         if is_image(self.path):
             frame = _image_frame(self.path, self.max_side)
-            self.frames_decoded = 1
+            self.frames_total = self.frames_decoded = 1
             self.width = round(frame.width / frame.scale)
             self.height = round(frame.height / frame.scale)
             yield frame
             return
-        sampler = FrameSampler(self.sample_fps)
-        with av.open(str(self.path), metadata_errors="ignore") as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+        packets = clip_packets(self.path) if self.sample_fps else None
+        reformatter = VideoReformatter()
+        with open_video(self.path) as (container, stream):
             start = _start_seconds(stream)
-            for index, frame in enumerate(container.decode(stream)):
-                self.frames_decoded = index + 1
+            for index, frame in self._decoded(container, stream, packets, start):
                 turns = upright_turns(frame)
                 self.width, self.height = upright_size(frame.width, frame.height, turns)
-                time = _frame_seconds(frame, stream, start, index)
-                if not sampler.keep(time):
-                    continue
                 width, height, scale = _target_size(self.width, self.height, self.max_side)
-                rgb = upright_rgb(frame, turns, width, height)
+                rgb = upright_rgb(frame, turns, width, height, reformatter)
+                time = _frame_seconds(frame, stream, start, index)
                 yield Frame(index=index, time=round(time, 4), rgb=rgb, scale=scale)
+
+    def _decoded(
+        self,
+        container: InputContainer,
+        stream: av.VideoStream,
+        packets: ClipPackets | None,
+        start: float,
+    ) -> Iterator[tuple[int, av.VideoFrame]]:
+        """The kept frames as (number, frame): planned from ``packets``, else every frame
+        decoded and the sampler asked of each."""
+        if packets is not None:
+            sampler = FrameSampler(self.sample_fps)
+            times = [_pts_seconds(pts, stream.time_base, start) for pts in packets.presentation]
+            plan = packets.plan([index for index, time in enumerate(times) if sampler.keep(time)])
+            self.frames_total = plan.frames_total
+            for index, frame in plan.decode(container, stream):
+                self.frames_decoded = plan.frames_decoded
+                yield index, frame
+            self.frames_decoded = plan.frames_decoded
+            return
+        sampler = FrameSampler(self.sample_fps)
+        for index, frame in enumerate(container.decode(stream)):
+            self.frames_total = self.frames_decoded = index + 1
+            if sampler.keep(_frame_seconds(frame, stream, start, index)):
+                yield index, frame
 
 
 def iter_frames(
@@ -127,8 +163,8 @@ def iter_frames(
 
 def iter_frames_at(path: Path, indices: Collection[int]) -> Iterator[Frame]:
     """The full-size upright frames numbered ``indices`` (as ``iter_frames`` numbers them),
-    in clip order: one decode pass that converts only those frames and stops after the last one.
-    Only the frame being handed out is held in memory."""
+    in clip order, decoding only what they need (``decode_plan``) and stopping after the
+    last one. Only the frame being handed out is held in memory."""
     wanted = set(indices)
     if not wanted:
         return
@@ -136,18 +172,55 @@ def iter_frames_at(path: Path, indices: Collection[int]) -> Iterator[Frame]:
         if 0 in wanted:
             yield _image_frame(path, None)
         return
+    packets = clip_packets(path)
+    reformatter = VideoReformatter()
+    with open_video(path) as (container, stream):
+        start = _start_seconds(stream)
+        if packets is not None:
+            found: Iterator[tuple[int, av.VideoFrame]] = packets.plan(wanted).decode(
+                container, stream
+            )
+        else:
+            found = _numbered(container.decode(stream), wanted)
+        for index, frame in found:
+            time = _frame_seconds(frame, stream, start, index)
+            rgb = upright_rgb(frame, upright_turns(frame), reformatter=reformatter)
+            yield Frame(index=index, time=round(time, 4), rgb=rgb)
+
+
+def _numbered(
+    frames: Iterator[av.VideoFrame], wanted: set[int]
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """The frames numbered ``wanted`` of a plain decode, stopping after the last one."""
     last = max(wanted)
+    for index, frame in enumerate(frames):
+        if index in wanted:
+            yield index, frame
+        if index >= last:
+            return
+
+
+@contextmanager
+def open_video(path: Path) -> Iterator[tuple[InputContainer, av.VideoStream]]:
+    """The clip's container and first video stream, its decoder on frame threads within the
+    worker's thread budget."""
     with av.open(str(path), metadata_errors="ignore") as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        start = _start_seconds(stream)
-        for index, frame in enumerate(container.decode(stream)):
-            if index in wanted:
-                time = _frame_seconds(frame, stream, start, index)
-                rgb = upright_rgb(frame, upright_turns(frame))
-                yield Frame(index=index, time=round(time, 4), rgb=rgb)
-            if index >= last:
-                return
+        stream.codec_context.thread_count = decoder_threads()
+        yield container, stream
+
+
+def decoder_threads() -> int:
+    """FFmpeg's decoder threads: the worker's thread budget, at most 16 (FFmpeg's own
+    choice, 0, is one per core up to 16, in every worker)."""
+    return min(thread_budget(), 16)
+
+
+def clip_packets(path: Path) -> ClipPackets | None:
+    """The clip's video packets, read without decoding (None: they cannot number its frames)."""
+    with av.open(str(path), metadata_errors="ignore") as container:
+        return read_packets(container, container.streams.video[0])
 
 
 def read_frame(path: Path, index: int, time: float) -> np.ndarray:
@@ -207,16 +280,23 @@ def upright_size(width: int, height: int, turns: int) -> tuple[int, int]:
 
 
 def upright_rgb(
-    frame: av.VideoFrame, turns: int, width: int | None = None, height: int | None = None
+    frame: av.VideoFrame,
+    turns: int,
+    width: int | None = None,
+    height: int | None = None,
+    reformatter: VideoReformatter | None = None,
 ) -> np.ndarray:
     """``frame`` as upright RGB, ``width`` x ``height`` once upright (None: full size).
 
-    Scaled while still stored (libswscale), then turned by ``np.rot90``, which counts
-    counter-clockwise like the display matrix; the turned copy is contiguous for the models.
+    Scaled and converted while still stored, in one libswscale call, then turned by
+    ``np.rot90``, which counts counter-clockwise like the display matrix; the turned copy is
+    contiguous for the models. A ``reformatter`` shared by a clip's frames keeps its scaler
+    (a frame's own builds a new one each time: 1-2 ms more per 960x540 frame scaled).
     """
     if turns % 2:
         width, height = height, width
-    rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+    formatter = reformatter or VideoReformatter()
+    rgb = formatter.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
@@ -248,6 +328,11 @@ def _start_seconds(stream: av.VideoStream) -> float:
 
 def _frame_seconds(frame: av.VideoFrame, stream: av.VideoStream, start: float, index: int) -> float:
     if frame.pts is not None and frame.time_base:
-        return max(0.0, float(frame.pts * frame.time_base) - start)
+        return _pts_seconds(frame.pts, frame.time_base, start)
     rate = float(stream.average_rate or 25)
     return index / rate
+
+
+def _pts_seconds(pts: int, time_base: Fraction, start: float) -> float:
+    """A timestamp as seconds from the stream's start (a frame's and its packet's alike)."""
+    return max(0.0, float(pts * time_base) - start)

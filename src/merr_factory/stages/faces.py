@@ -3,9 +3,10 @@ decode pass.
 
 The backend (``dlib``, ``pyfeat`` or ``openface``) and the expression model (fer's, or
 py-feat's emotion head) are loaded once per worker in ``setup``. Each clip is decoded once at
-``sample_fps`` and streamed frame by frame (memory stays flat however long the clip is). The
-per-frame table goes to the artifact ``frames.csv``; the record holds the counts, the face
-ratio and the clip's mean expression probabilities. A sample whose face ratio is below
+``sample_fps``, only what the sampled frames need (``media/decode_plan.py``), and streamed
+frame by frame (memory stays flat however long the clip is). The per-frame table goes to the
+artifact ``frames.csv``; the record holds the counts, the face ratio and the clip's mean
+expression probabilities. A sample whose face ratio is below
 ``min_face_ratio`` halts here (reason ``few_faces``), and so does a sample with no face at all
 whatever the minimum: without a face there is no peak frame and no AU evidence.
 """
@@ -55,7 +56,12 @@ class PyFeatSettings(BaseModel):
         default=None, description="local folder with py-feat's weights (no download)"
     )
     device: str = "cpu"
-    batch_size: int = Field(default=8, ge=1)
+    batch_size: int = Field(
+        default=8,
+        ge=1,
+        description="frames of a clip per pass of py-feat's models (speed only; on a CPU 1, 8 "
+        "and 32 cost the same per frame or more: README, Batches)",
+    )
     face_threshold: float = Field(default=0.5, ge=0, le=1)
 
 
@@ -254,6 +260,7 @@ class FacesStage(Stage[FacesSettings]):
             halt=self._halt(data),
             metrics={
                 "frames_analysed": data.frames_analysed,
+                "frames_decoded": table.frames_decoded,
                 "decode_seconds": round(table.decode_seconds, 3),
                 "detect_seconds": round(table.detect_seconds, 3),
                 "expression_seconds": round(table.expression_seconds, 3),

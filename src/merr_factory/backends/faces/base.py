@@ -105,6 +105,7 @@ class FaceTable:
     frames_total: int
     width: int | None = None
     height: int | None = None
+    frames_decoded: int = 0  # frames the decoder produced (the plan leaves others out)
     decode_seconds: float = 0.0  # time spent decoding and converting frames
     detect_seconds: float = 0.0  # time spent in the model (detection, landmarks, AUs)
     expression_names: list[str] = field(default_factory=list)  # [] without expression model
@@ -334,7 +335,8 @@ def face_table(
     return FaceTable(
         rows=rows,
         au_names=au_names,
-        frames_total=frames.stream.frames_decoded,
+        frames_total=frames.stream.frames_total,
+        frames_decoded=frames.stream.frames_decoded,
         width=frames.stream.width,
         height=frames.stream.height,
         decode_seconds=frames.seconds,

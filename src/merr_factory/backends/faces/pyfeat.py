@@ -157,10 +157,10 @@ class PyFeatBackend(FaceBackend):
         for frame in frames:
             batch.append(frame)
             if len(batch) == self.batch_size:
-                measured += self._detect(torch, batch, expression)
+                measured += self.detect_batch(torch, batch, expression)
                 batch = []
         if batch:
-            measured += self._detect(torch, batch, expression)
+            measured += self.detect_batch(torch, batch, expression)
         width = frames.stream.width or request.width or 1  # upright, as decoded
         height = frames.stream.height or request.height or 1
         rows = select_main_faces(measured, request.main_face, width, height)
@@ -168,11 +168,12 @@ class PyFeatBackend(FaceBackend):
         table.expression_names = self.expression_names
         return table
 
-    def _detect(
+    def detect_batch(
         self, torch: Any, batch: list[Any], expression: ExpressionTimer
     ) -> list[tuple[int, float, list[MeasuredFace]]]:
-        """Every face of each frame; fer's expression (when attached) of each face's crop,
-        as the main face is chosen only once the clip is seen."""
+        """Every face of each frame of ``batch`` (frames of one size), in one pass of
+        py-feat's models; fer's expression (when attached) of each face's crop, as the main
+        face is chosen only once the clip is seen."""
         import numpy as np
 
         pixels = torch.from_numpy(np.stack([frame.rgb for frame in batch])).permute(0, 3, 1, 2)
