@@ -461,3 +461,25 @@ def render_markdown(results: dict[str, list[dict[str, Any]]], latency: float) ->
             for r in results["raw"]
         ]
     return "\n".join(lines)
+
+
+def measure_llm(
+    root: Path, samples: int, raw_samples: int, latency: float = 0.2
+) -> dict[str, list[dict[str, Any]]]:
+    """Both LLM measurements of ``merr-build bench``: the stub server at 1, 8 and 32 in flight
+    on ``samples`` samples, and the raw-cost ratios on ``raw_samples`` (0: skipped)."""
+    from .bench import replicate
+
+    results: dict[str, list[dict[str, Any]]] = {"in_flight": [], "raw": []}
+    clips = replicate(root / "llm-clips", samples)
+    server = StubServer(latency)
+    try:
+        for concurrency in (8, 32):
+            results["in_flight"].append(measure_in_flight(root, clips, server, concurrency))
+    finally:
+        server.close()
+    if raw_samples:
+        few = replicate(root / "llm-raw-clips", raw_samples)
+        results["raw"].append(measure_llamacpp_raw(root, few))
+        results["raw"].append(measure_server_raw(root, few, threads=1))
+    return results
