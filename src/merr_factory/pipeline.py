@@ -109,6 +109,9 @@ class Runner:
             workspace.stages, workspace.store, workspace.labels, workspace.samples
         )
         self.stage_names = list(options.stages)
+        self._waits_for_all = [workspace.stages[name].waits_for_all for name in self.stage_names]
+        self._position_of = {name: index for index, name in enumerate(self.stage_names)}
+        self._samples: list[SampleSource] = []
         self.tallies = {name: StageTally(stage=name) for name in self.stage_names}
         self._position: dict[str, int] = {}  # sample id -> index of its next stage to look at
         self._at: Counter[int] = Counter()  # stage index -> samples whose position it is
@@ -122,7 +125,7 @@ class Runner:
         self._completed = 0
 
     def run(self) -> RunSummary:
-        with _gc_skips_existing_objects():
+        with gc_skips_existing_objects():
             return self._run()
 
     def _run(self) -> RunSummary:
@@ -137,8 +140,10 @@ class Runner:
         self._open_bars(len(samples))
         stages = {name: self.workspace.stages[name] for name in self.stage_names}
         executor = make_executor(self.workspace.config.executor, stages, self.store)
+        self._samples = samples
         try:
             self._at[0] = len(samples)
+            self._plan_ahead()
             for source in samples:
                 self._position[source.id] = 0
                 self._advance(source, executor)
@@ -155,6 +160,19 @@ class Runner:
             tallies=tallies, samples=len(samples), seconds=time.perf_counter() - start
         )
 
+    def _plan_ahead(self) -> None:
+        """Work out the verdicts the run will ask for, one stage at a time over all samples
+        (far quicker than sample by sample), up to a stage that waits for all samples and
+        is not open yet (its whole-set step needs the records made before it)."""
+        ahead = []
+        for name in self.planner.with_ancestors(self.stage_names):
+            position = self._position_of.get(name)
+            waits = position is not None and self._waits_for_all[position]
+            if waits and position not in self._released:
+                break
+            ahead.append(name)
+        self.planner.plan(ahead, self._samples)
+
     def _open_bars(self, total: int) -> None:
         for position, name in enumerate(self.stage_names):
             self._bars[name] = tqdm(
@@ -170,7 +188,7 @@ class Runner:
         index = self._position[source.id]
         while index < len(self.stage_names):
             name = self.stage_names[index]
-            if self.workspace.stages[name].waits_for_all and index not in self._released:
+            if self._waits_for_all[index] and index not in self._released:
                 self._move(source.id, index)  # planned once every sample is past the stages
                 self._parked.setdefault(index, []).append(source)  # before (whole-set steps)
                 return
@@ -198,6 +216,7 @@ class Runner:
                 return
             self._released.add(index)
             self._compute_whole_set(self.stage_names[index])
+            self._plan_ahead()
             for source in self._parked.pop(index):
                 self._advance(source, executor)
 
@@ -206,7 +225,11 @@ class Runner:
         if step is None:
             return
         self.planner.forget_whole_set()
-        self.store.save_whole_set(step.name, self.planner.whole_set(step))
+        entries = self.planner.whole_set(step)
+        if step.name in self.planner.whole_set_recomputed or not self.store.has_whole_set(
+            step.name
+        ):
+            self.store.save_whole_set(step.name, entries)
 
     def _needs_compute(self, verdict: Verdict) -> bool:
         if not verdict.ready or verdict.state in (State.EXCLUDED, State.BLOCKED):
@@ -223,7 +246,8 @@ class Runner:
             tally.waiting += 1
         else:
             tally.skipped += 1
-        self._bars[stage].update()
+        if self.options.progress:
+            self._bars[stage].update()
 
     def _drain(self, executor: Executor) -> None:
         """Keep every lane busy up to its capacity until nothing is left to compute."""
@@ -253,9 +277,12 @@ class Runner:
             source=entry.source,
             label=self.workspace.labels.get(entry.source.id),
             fingerprint=entry.verdict.fingerprint,
-            upstream={name: head.data_hash for name, head in entry.verdict.upstream.items()},
+            upstream={
+                name: head.data_hash
+                for name, head in self.planner.upstream(entry.stage, entry.source).items()
+            },
             replaces=entry.verdict.record is not None,
-            whole_set=entry.verdict.whole_set,
+            whole_set=entry.verdict.whole_set or {},
         )
 
     def _complete(
@@ -334,18 +361,18 @@ class Runner:
                 heads.append(verdict.record)
         return heads
 
-    def _load_all(self, heads: list[RecordHead]) -> list[Record]:
-        records = []
+    def _load_all(self, heads: list[RecordHead]) -> Iterator[Record]:
+        """The records, each read when the stage gets to it (100k records never sit in
+        memory at once, only what the stage keeps of them)."""
         for head in heads:
             record = self.store.load(head.stage, head.sample)
             if record is None or record.data_hash != head.data_hash:
                 raise RuntimeError(f"the {head.stage} record of {head.sample} changed; run again")
-            records.append(record)
-        return records
+            yield record
 
 
 @contextmanager
-def _gc_skips_existing_objects() -> Iterator[None]:
+def gc_skips_existing_objects() -> Iterator[None]:
     """Exempt the objects alive before the run (models, the workspace) from garbage
     collection passes during it: planning 100k samples allocates enough small objects to
     trigger many full passes, each of which would otherwise walk every model's objects."""

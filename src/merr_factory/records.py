@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -83,11 +82,11 @@ class Record(BaseModel):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class RecordHead:
+class RecordHead(NamedTuple):
     """What deciding staleness needs of a record, without its data: cheap to hold for 100k.
 
-    The planner works on heads; the full record is read only when a stage computes.
+    The planner works on heads; the full record is read only when a stage computes. (A
+    named tuple: a no-op re-run makes one per stage and sample, a million at 100k.)
     """
 
     stage: str

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .pipeline import gc_skips_existing_objects
 from .planning import Planner, State
 from .tables import render_table
 from .workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 COLUMNS = (State.DONE, State.FAILED, State.STALE, State.PENDING, State.BLOCKED, State.EXCLUDED)
 
@@ -22,7 +26,18 @@ class StageStatus:
 
 def collect_status(workspace: Workspace) -> list[StageStatus]:
     """The state of every (stage, sample) of the workspace, counted per stage."""
+    with gc_skips_existing_objects():
+        statuses = _count(workspace)
+    try:
+        workspace.store.flush_indexes()  # what this pass verified: the next one is quicker
+    except OSError as error:  # a read-only output folder: the index is only a cache
+        log.debug("status: resume index not written: %s", error)
+    return statuses
+
+
+def _count(workspace: Workspace) -> list[StageStatus]:
     planner = Planner(workspace.stages, workspace.store, workspace.labels, workspace.samples)
+    planner.plan(list(workspace.stages), workspace.samples)
     result = []
     for name in workspace.stages:
         status = StageStatus(stage=name)

@@ -9,6 +9,7 @@ when an entry or a setting changed, so a re-export costs nothing when nothing ch
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,14 @@ class ExportStage(Stage[ExportSettings]):
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
         # The entry holds the clip's absolute path (to link it into the export), so a moved
         # input folder makes it stale; the file's content is never read here.
-        return str(source.path.resolve())
+        return str(source.resolved_path())
 
     def process(self, sample: SampleContext) -> StageResult:
         entry = build_entry(
-            sample.source.id, sample.source.path.resolve(), sample.upstream, sample.store
+            sample.source.id, sample.source.resolved_path(), sample.upstream, sample.store
         )
         return StageResult(data=entry)
 
-    def finalize(self, records: list[Record], target: Path, store: Store) -> None:
+    def finalize(self, records: Iterable[Record], target: Path, store: Store) -> None:
         entries = [ExportEntry.model_validate(record.data) for record in records]
         write_export(entries, self.settings, store, target)

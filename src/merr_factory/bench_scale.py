@@ -1,0 +1,410 @@
+"""The bookkeeping at scale (``merr-build bench --scale-samples N``): N synthetic done samples
+through the real stages, then the no-op re-run, ``status``, the export and the report.
+
+Set-up. N hard links of one bundled clip are the input, with a label CSV (MER2023 columns).
+Every per-sample stage of the real pipeline (ingest ... label: ten stages, the sample config's
+settings) gets one done record per sample, shaped as its output model says
+(``stage_data.py``), with the fingerprint the planner expects and its files (hard links of
+one real peak frame, wav, frames CSV and feature arrays). Records are written as
+``Store.save`` writes them, less the fsync (a million fsyncs take most of an hour on a
+small VM), and their heads go into the store's resume index as a run would leave it. Making
+records this way instead of running stand-in stages costs about a tenth of the time: the
+runner's per-record work (a work folder, a process hop, an fsync) is what makes a run of
+a million light records slow, and it is not what the figures below measure.
+
+Measured, each in a fresh ``merr-build`` process (its own peak memory, ``VmHWM``):
+
+- export: ``merr-build export`` over the N done samples: every export entry gathered
+  (per-sample, on the workers) and every format written (the whole-set step);
+- no-op re-run: ``merr-build run`` right after, every stage current (export included);
+- status: ``merr-build status``;
+- report: ``report.html`` opened in headless Chromium until the first sample cards are on
+  the page.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import wave
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import yaml
+
+from .config import load_config
+from .media.probe import probe_media
+from .planning import Planner
+from .records import Artifact, Record, digest
+from .stage_data import (
+    AsrData,
+    AsrSegmentData,
+    AudioData,
+    Candidate,
+    DecodeCheck,
+    FacesData,
+    FeaturesData,
+    FilterData,
+    IngestData,
+    LabelData,
+    LLMInfo,
+    PeakData,
+    Prosody,
+    StageOutput,
+    SynthesizeData,
+    VisualData,
+)
+from .workspace import Workspace, open_workspace
+
+REPO = Path(__file__).resolve().parents[2]
+CLIP = REPO / "tests" / "data" / "clips" / "sample_00000001.mp4"
+SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
+
+LABELS = ("happy", "sad", "angry", "worried", "surprise", "neutral", "fear", "doubt", "contempt")
+TIERS = ("coarse", "fine", "fine", "coarse", "rejected")
+RULE_AUS = {
+    "happy": ["AU06", "AU12"],
+    "sad": ["AU01", "AU04", "AU15"],
+    "angry": ["AU04", "AU05", "AU07", "AU23"],
+    "worried": ["AU01", "AU04", "AU20"],
+    "surprise": ["AU01", "AU02", "AU05", "AU26"],
+    "neutral": [],
+    "fear": ["AU01", "AU02", "AU04", "AU05", "AU20"],
+    "doubt": ["AU04", "AU14"],
+    "contempt": ["AU14"],
+}
+PHRASES = {
+    "AU01": "inner brow raiser", "AU02": "outer brow raiser", "AU04": "brow lowerer",
+    "AU05": "upper lid raiser", "AU06": "cheek raiser", "AU07": "lid tightener",
+    "AU12": "lip corner puller", "AU14": "dimpler", "AU15": "lip corner depressor",
+    "AU20": "lip stretcher", "AU23": "lip tightener", "AU25": "lips part", "AU26": "jaw drop",
+}  # fmt: skip
+TONES = ("joyful", "sad", "angry", "worried", "surprised", "calm", "fearful", "doubtful")
+SENTENCE = (
+    "the speaker glances aside before answering and her voice rises at the end of the "
+    "sentence while the brows draw together and the lips press into a thin line as she "
+    "recalls what happened at the station that morning with her brother and the tickets"
+)
+WORDS = tuple(SENTENCE.split())
+VOCABULARY = tuple(
+    f"{word}{suffix}" for word in WORDS for suffix in ("", "s", "ed", "ly", "ing", "er")
+)
+PER_SAMPLE_STAGES = (
+    "ingest", "filter", "faces", "peak", "audio", "asr", "features", "visual", "synthesize",
+    "label",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Media:
+    """One real file per artifact kind, hard-linked for every sample."""
+
+    files: dict[str, Path]  # artifact name -> file
+    described: dict[str, Artifact]  # artifact name -> its size and hash
+
+
+def make_media(folder: Path) -> Media:
+    """A peak frame and face cut from the clip, its audio as a 16 kHz wav, a frames CSV and
+    three 1024-float feature arrays."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {name: folder / name for name in ARTIFACTS_OF_ALL}
+    with av.open(str(CLIP)) as container:
+        image = next(container.decode(video=0)).to_image()
+    image.save(files["peak_frame.jpg"], format="JPEG", quality=90)
+    image.crop((160, 40, 320, 200)).save(files["peak_face.jpg"], format="JPEG", quality=90)
+    with wave.open(str(files["audio.wav"]), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.sin(np.arange(16000 * 4) / 9.0) * 3000).astype("<i2").tobytes())
+    rows = ["frame,time,face,AU12_r"] + [f"{i},{i / 5:.1f},1,1.5" for i in range(23)]
+    files["frames.csv"].write_text("\n".join(rows) + "\n")
+    for name in ("HL-UTT.npy", "mae_340_UTT.npy", "maeV_399_UTT.npy"):
+        np.save(files[name], np.linspace(-1, 1, 1024, dtype=np.float32))
+    return describe_media(folder)
+
+
+def describe_media(folder: Path) -> Media:
+    """The files ``make_media`` wrote, with their sizes and hashes."""
+    files = {name: folder / name for name in ARTIFACTS_OF_ALL}
+    described = {
+        name: Artifact(
+            path=name,
+            size=path.stat().st_size,
+            sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        )
+        for name, path in files.items()
+    }
+    return Media(files=files, described=described)
+
+
+ARTIFACTS = {
+    "faces": ("frames.csv",),
+    "peak": ("peak_face.jpg", "peak_frame.jpg"),
+    "audio": ("audio.wav",),
+    "features": ("HL-UTT.npy", "mae_340_UTT.npy", "maeV_399_UTT.npy"),
+}
+ARTIFACTS_OF_ALL = tuple(name for names in ARTIFACTS.values() for name in names)
+
+
+def link_clips(folder: Path, samples: int) -> Path:
+    """``samples`` hard links of the bundled clip: ``clip_000000.mp4``, ..."""
+    folder.mkdir(parents=True, exist_ok=True)
+    original = folder.parent / CLIP.name  # on this disk: links cannot cross file systems
+    if not original.exists():
+        shutil.copyfile(CLIP, original)
+    for index in range(samples):
+        link = folder / f"clip_{index:06d}.mp4"
+        if not link.exists():
+            os.link(original, link)
+    return folder
+
+
+def write_labels(path: Path, samples: int) -> Path:
+    """A MER2023-style label CSV for the linked clips."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["name", "discrete", "valence"])
+    for index in range(samples):
+        label = LABELS[index % len(LABELS)]
+        writer.writerow([f"clip_{index:06d}", label, round((index % 11) / 2 - 2.5, 1)])
+    path.write_text(buffer.getvalue())
+    return path
+
+
+def write_config(root: Path, clips: Path, labels: Path) -> Path:
+    """The sample config on the linked clips (every stage's settings as the demo's)."""
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw.update(
+        input=str(clips),
+        labels=str(labels),
+        output=str(root / "out"),
+        executor={"kind": "local", "workers": 2, "threads_per_worker": 1},
+    )
+    path = root / "scale.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+class DoneSet:
+    """Writes a done record of each per-sample stage for every sample of a workspace (or
+    every ``step``-th sample from ``first``: set-up runs in several processes)."""
+
+    def __init__(self, workspace: Workspace, media: Media) -> None:
+        self.workspace = workspace
+        self.store = workspace.store
+        self.media = media
+        self.planner = Planner(
+            workspace.stages, workspace.store, workspace.labels, workspace.samples
+        )
+        self.templates = _templates(probe_media(CLIP, "video"))
+
+    def write(self, stages: tuple[str, ...], first: int = 0, step: int = 1) -> None:
+        for stage in stages:
+            os.makedirs(f"{self.store.root}/stages/{stage}", exist_ok=True)
+            artifacts = [self.media.described[name] for name in ARTIFACTS.get(stage, ())]
+            listed = [artifact.model_dump() for artifact in artifacts]
+            for index in range(first, len(self.workspace.samples), step):
+                source = self.workspace.samples[index]
+                verdict = self.planner.verdict(stage, source)
+                assert verdict.fingerprint is not None, f"{stage}/{source.id}: {verdict.reason}"
+                data = _sample_data(stage, index, source.id, source.relpath, self.templates[stage])
+                document = {
+                    "format": 1, "stage": stage, "sample": source.id, "status": "done",
+                    "fingerprint": verdict.fingerprint, "data": data,
+                    "data_hash": digest({"data": data, "halt": [], "artifacts": listed}),
+                    "provenance": {}, "halt": [], "artifacts": listed, "error": None,
+                    "created_at": "2026-01-01T00:00:00+00:00", "seconds": 0.01,
+                    "cpu_seconds": 0.01,
+                }  # fmt: skip
+                self._link_artifacts(stage, source.id)
+                signature = self._save(stage, source.id, document)
+                record = Record.model_construct(**{**document, "artifacts": artifacts})
+                if index == first:
+                    _check(stage, source.id, self.workspace)
+                self.planner.remember(record, signature)
+            self.store.flush_indexes()
+
+    def _link_artifacts(self, stage: str, sample_id: str) -> None:
+        names = ARTIFACTS.get(stage, ())
+        if not names:
+            return
+        folder = f"{self.store.root}/stages/{stage}/{sample_id}"
+        os.mkdir(folder)
+        for name in names:
+            os.link(self.media.files[name], f"{folder}/{name}")
+
+    def _save(self, stage: str, sample_id: str, document: dict[str, Any]) -> tuple[int, int]:
+        """Where ``Store.save`` writes a record, without the fsync (and compact JSON)."""
+        path = f"{self.store.root}/{self.store.record_key(stage, sample_id)}"
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(handle, json.dumps(document, ensure_ascii=False).encode())
+        finally:
+            os.close(handle)
+        stat = os.stat(path)
+        return stat.st_size, stat.st_mtime_ns
+
+
+def _check(stage: str, sample_id: str, workspace: Workspace) -> None:
+    """A stage's first record, read back as the store reads records: it must load, verify,
+    and hold its stage's output model."""
+    record = workspace.store.load(stage, sample_id)
+    assert record is not None, f"{stage}/{sample_id}: the synthetic record does not verify"
+    model = workspace.stages[stage].output_model
+    assert model is not None
+    model.model_validate(record.data)
+
+
+def _templates(probe: Any) -> dict[str, dict[str, Any]]:
+    """Each stage's data for a typical sample, checked against its output model once."""
+    models: dict[str, StageOutput] = {
+        "ingest": IngestData(
+            source="clip.mp4", name="clip", kind="video", size_bytes=1, probe=probe,
+            label="happy", valence=1.0, label_status="labelled",
+        ),
+        "filter": FilterData(
+            keep=True, reasons=[], decode=DecodeCheck(mode="packets", ok=True, frames_read=110)
+        ),
+        "faces": FacesData(
+            backend="dlib", model="hog+68-landmarks", sample_fps=5.0, frames_total=110,
+            frames_analysed=23, frames_with_face=23, face_ratio=1.0,
+            au_names=sorted(PHRASES), main_face="persistent", faces_max=1, width=480, height=270,
+        ),
+        "peak": PeakData(
+            peak_index=48, peak_time=2.0, peak_intensities={au: 1.5 for au in PHRASES},
+            peak_AU_list=["AU06", "AU12"], au_sum=19.5, face_box=[160.0, 40.0, 160.0, 160.0],
+            summed_aus=sorted(PHRASES),
+        ),
+        "audio": AudioData(
+            has_audio=True, silent=False, duration=4.6,
+            prosody=Prosody(
+                pitch_mean_hz=182.5, pitch_range_hz=96.1, pitch_std_hz=22.4,
+                energy_mean_db=-24.1, energy_std_db=6.3, speaking_rate=3.9, pause_ratio=0.18,
+                voiced_ratio=0.61, pitch_range_st=8.4, pitch_cv=0.12, pitch_end_z=0.8,
+                speech_seconds=3.7,
+            ),
+            speech_segments=[(0.25, 2.1), (2.4, 4.2)], tone="joyful",
+            tone_phrase="speaks in a bright, lively voice", tone_source="prosody",
+            tone_cues=["high pitch", "wide pitch range"], tone_rule=2, peak_db=-3.1,
+            rms_db=-24.1, egemaps={f"F0semitoneFrom27.5Hz_sma3nz_{i}": 0.5 + i for i in range(88)},
+        ),
+        "asr": AsrData(
+            backend="faster-whisper", model="tiny.en", text="I cannot believe it.",
+            language="en", segments=[AsrSegmentData(start=0.25, end=4.2, text="I cannot.")],
+            text_en="I cannot believe it.", confidence=0.82, language_probability=0.97,
+        ),
+        "features": FeaturesData(
+            backend="transformers", features=["HL-UTT", "mae_340_UTT", "maeV_399_UTT"],
+            models={"HL-UTT": "chinese-hubert-large", "mae_340_UTT": "vit-mae-large",
+                    "maeV_399_UTT": "videomae-large"},
+            dims={"HL-UTT": 1024, "mae_340_UTT": 1024, "maeV_399_UTT": 1024}, device="cpu",
+            audio_seconds=4.6, mae_frames=[0, 24, 48, 72, 96],
+            videomae_frames=[list(range(0, 32, 2))],
+        ),
+        "visual": VisualData(
+            peak_AU_list=["AU06", "AU12"], peak_index=48,
+            au_phrases={"AU06": "cheek raiser", "AU12": "lip corner puller"},
+            rule_support={"happy": ["AU06", "AU12"]},
+            candidates=[Candidate(emotion="happy", score=1.0)], reference_label="happy",
+            AU_list=["AU06", "AU12"], visual_prior_list=["cheek raiser", "lip corner puller"],
+            visual_objective=None, label_source="csv",
+        ),
+        "synthesize": SynthesizeData(
+            caption="x", smp_reason_caption="y", open_label="happy", open_reasoning="z",
+            llm=LLMInfo(backend="llamacpp", model="smollm2-135m", prompt_version="3"),
+            reasoning_label="happy",
+        ),
+        "label": LabelData(
+            label="happy", label_source="csv", valence=1.0, tier="fine", reasons=[],
+            au_rule_agrees=True, llm_agrees=None, votes={"csv": "happy", "au_rule": "happy"},
+        ),
+    }  # fmt: skip
+    return {stage: model.model_dump(mode="json") for stage, model in models.items()}
+
+
+def _reasoning(index: int) -> str:
+    """A text of its own per sample (every 50th repeats the one before, as LLMs do)."""
+    seed = index - 1 if index % 50 == 7 else index
+    picks = np.random.default_rng(seed).integers(0, len(VOCABULARY), size=40)
+    return " ".join(VOCABULARY[pick] for pick in picks) + "."
+
+
+def _sample_data(
+    stage: str, index: int, sample_id: str, relpath: str, template: dict[str, Any]
+) -> dict[str, Any]:
+    """The template with the fields that differ between samples filled in."""
+    data = dict(template)
+    label = LABELS[index % len(LABELS)]
+    aus = sorted({*RULE_AUS[label], "AU25"})
+    if stage == "ingest":
+        data.update(source=relpath, name=sample_id, label=label,
+                    valence=round((index % 11) / 2 - 2.5, 1))  # fmt: skip
+    elif stage == "peak":
+        data.update(peak_index=index % 100, peak_AU_list=aus)
+    elif stage == "audio":
+        data.update(tone=TONES[index % len(TONES)],
+                    tone_phrase=f"speaks in a {TONES[index % len(TONES)]} voice")  # fmt: skip
+    elif stage == "asr":
+        text = f"Clip {index}: I cannot believe we finally won the game, this is wonderful."
+        data.update(text=text, text_en=text,
+                    segments=[{"start": 0.25, "end": 4.2, "text": text}])  # fmt: skip
+    elif stage == "visual":
+        rule = RULE_AUS[label]
+        data.update(
+            peak_AU_list=aus, peak_index=index % 100,
+            au_phrases={au: PHRASES[au] for au in aus}, rule_support={label: rule},
+            candidates=[{"emotion": label, "score": 1.0}], reference_label=label,
+            AU_list=rule, visual_prior_list=[PHRASES[au] for au in rule],
+        )  # fmt: skip
+    elif stage == "synthesize":
+        data.update(
+            caption=f"In clip {index} the person shows {label} cues and speaks clearly.",
+            smp_reason_caption=_reasoning(index), open_label=label, reasoning_label=label,
+        )  # fmt: skip
+    elif stage == "label":
+        tier = TIERS[index % len(TIERS)]
+        reasons = [] if tier == "fine" else [{"code": "au_rule_disagrees", "message": "no"}]
+        data.update(label=label, tier=tier, reasons=reasons,
+                    au_rule_agrees=tier != "rejected",
+                    votes={"csv": label, "au_rule": label})  # fmt: skip
+    return data
+
+
+def _write_share(config_path: Path, media_folder: Path, share: int, shares: int) -> None:
+    """One process's share of the samples, for every stage before the whole-set one; its
+    index entries go to files of its own (merged by the next run, as shards' are)."""
+    workspace = open_workspace(load_config(config_path))
+    workspace.store.write_indexes_as(f"setup-{share}-of-{shares}")
+    DoneSet(workspace, describe_media(media_folder)).write(PER_SAMPLE_STAGES[:-1], share, shares)
+
+
+def build_done_set(root: Path, samples: int, processes: int = 2) -> Path:
+    """Input, labels, config and every per-sample stage's done records; returns the config.
+
+    The stages before label are written by ``processes`` processes, each a share of the
+    samples; label (whose de-duplication reads every sample's reasoning) by this one."""
+    clips = link_clips(root / "clips", samples)
+    labels = write_labels(root / "labels.csv", samples)
+    config_path = write_config(root, clips, labels)
+    make_media(root / "media")
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        shares = [
+            pool.submit(_write_share, config_path, root / "media", share, processes)
+            for share in range(processes)
+        ]
+        for share in shares:
+            share.result()
+    workspace = open_workspace(load_config(config_path))
+    DoneSet(workspace, describe_media(root / "media")).write(PER_SAMPLE_STAGES[-1:])
+    return config_path
