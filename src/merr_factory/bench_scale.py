@@ -28,9 +28,14 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import multiprocessing
 import os
+import re
 import shutil
+import subprocess
+import sys
+import time
 import wave
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -64,6 +69,8 @@ from .stage_data import (
     VisualData,
 )
 from .workspace import Workspace, open_workspace
+
+log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 CLIP = REPO / "tests" / "data" / "clips" / "sample_00000001.mp4"
@@ -113,8 +120,7 @@ class Media:
 
 
 def make_media(folder: Path) -> Media:
-    """A peak frame and face cut from the clip, its audio as a 16 kHz wav, a frames CSV and
-    three 1024-float feature arrays."""
+    """A peak frame and face cut from the clip, a 16 kHz wav and a frames CSV."""
     folder.mkdir(parents=True, exist_ok=True)
     files = {name: folder / name for name in ARTIFACTS_OF_ALL}
     with av.open(str(CLIP)) as container:
@@ -128,8 +134,6 @@ def make_media(folder: Path) -> Media:
         out.writeframes((np.sin(np.arange(16000 * 4) / 9.0) * 3000).astype("<i2").tobytes())
     rows = ["frame,time,face,AU12_r"] + [f"{i},{i / 5:.1f},1,1.5" for i in range(23)]
     files["frames.csv"].write_text("\n".join(rows) + "\n")
-    for name in ("HL-UTT.npy", "mae_340_UTT.npy", "maeV_399_UTT.npy"):
-        np.save(files[name], np.linspace(-1, 1, 1024, dtype=np.float32))
     return describe_media(folder)
 
 
@@ -151,7 +155,6 @@ ARTIFACTS = {
     "faces": ("frames.csv",),
     "peak": ("peak_face.jpg", "peak_frame.jpg"),
     "audio": ("audio.wav",),
-    "features": ("HL-UTT.npy", "mae_340_UTT.npy", "maeV_399_UTT.npy"),
 }
 ARTIFACTS_OF_ALL = tuple(name for names in ARTIFACTS.values() for name in names)
 
@@ -190,6 +193,7 @@ def write_config(root: Path, clips: Path, labels: Path) -> Path:
         output=str(root / "out"),
         executor={"kind": "local", "workers": 2, "threads_per_worker": 1},
     )
+    raw["stages"]["features"] = {"backend": "none"}  # the default: no feature files
     path = root / "scale.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -213,14 +217,17 @@ class DoneSet:
             os.makedirs(f"{self.store.root}/stages/{stage}", exist_ok=True)
             artifacts = [self.media.described[name] for name in ARTIFACTS.get(stage, ())]
             listed = [artifact.model_dump() for artifact in artifacts]
-            for index in range(first, len(self.workspace.samples), step):
+            indexes = range(first, len(self.workspace.samples), step)
+            self.planner.plan([stage], [self.workspace.samples[index] for index in indexes])
+            for index in indexes:
                 source = self.workspace.samples[index]
                 verdict = self.planner.verdict(stage, source)
-                assert verdict.fingerprint is not None, f"{stage}/{source.id}: {verdict.reason}"
+                fingerprint = verdict.expected
+                assert fingerprint is not None, f"{stage}/{source.id}: {verdict.reason}"
                 data = _sample_data(stage, index, source.id, source.relpath, self.templates[stage])
                 document = {
                     "format": 1, "stage": stage, "sample": source.id, "status": "done",
-                    "fingerprint": verdict.fingerprint, "data": data,
+                    "fingerprint": fingerprint, "data": data,
                     "data_hash": digest({"data": data, "halt": [], "artifacts": listed}),
                     "provenance": {}, "halt": [], "artifacts": listed, "error": None,
                     "created_at": "2026-01-01T00:00:00+00:00", "seconds": 0.01,
@@ -303,14 +310,7 @@ def _templates(probe: Any) -> dict[str, dict[str, Any]]:
             language="en", segments=[AsrSegmentData(start=0.25, end=4.2, text="I cannot.")],
             text_en="I cannot believe it.", confidence=0.82, language_probability=0.97,
         ),
-        "features": FeaturesData(
-            backend="transformers", features=["HL-UTT", "mae_340_UTT", "maeV_399_UTT"],
-            models={"HL-UTT": "chinese-hubert-large", "mae_340_UTT": "vit-mae-large",
-                    "maeV_399_UTT": "videomae-large"},
-            dims={"HL-UTT": 1024, "mae_340_UTT": 1024, "maeV_399_UTT": 1024}, device="cpu",
-            audio_seconds=4.6, mae_frames=[0, 24, 48, 72, 96],
-            videomae_frames=[list(range(0, 32, 2))],
-        ),
+        "features": FeaturesData(backend="none"),
         "visual": VisualData(
             peak_AU_list=["AU06", "AU12"], peak_index=48,
             au_phrases={"AU06": "cheek raiser", "AU12": "lip corner puller"},
@@ -393,10 +393,12 @@ def build_done_set(root: Path, samples: int, processes: int = 2) -> Path:
 
     The stages before label are written by ``processes`` processes, each a share of the
     samples; label (whose de-duplication reads every sample's reasoning) by this one."""
+    start = time.perf_counter()
     clips = link_clips(root / "clips", samples)
     labels = write_labels(root / "labels.csv", samples)
     config_path = write_config(root, clips, labels)
     make_media(root / "media")
+    log.info("set-up: %d clips linked in %.1f s", samples, time.perf_counter() - start)
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
         shares = [
@@ -405,6 +407,170 @@ def build_done_set(root: Path, samples: int, processes: int = 2) -> Path:
         ]
         for share in shares:
             share.result()
+    log.info("set-up: records up to synthesize after %.1f s", time.perf_counter() - start)
     workspace = open_workspace(load_config(config_path))
     DoneSet(workspace, describe_media(root / "media")).write(PER_SAMPLE_STAGES[-1:])
+    log.info("set-up: done after %.1f s", time.perf_counter() - start)
     return config_path
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+GOALS = {  # figure -> (goal, unit): every figure must stay below its goal
+    "noop_rerun_s": (10.0, "s"),
+    "status_s": (10.0, "s"),
+    "main_peak_mb": (1024.0, "MB"),
+    "export_s": (60.0, "s"),
+    "report_open_s": (5.0, "s"),
+}
+
+# Run merr-build in a child that reports its own memory high-water mark (VmHWM) at exit.
+CHILD_REPORTING_PEAK = """
+import atexit, sys
+def report():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM"))
+    sys.stderr.write(f"\\nVmHWM_kB={peak}\\n")
+atexit.register(report)
+from merr_factory.cli import main
+sys.argv[0] = "merr-build"
+main()
+"""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``merr-build`` run in a fresh process: its wall time, peak memory and output."""
+
+    seconds: float
+    peak_mb: float | None
+    output: str
+
+
+def merr_build(*arguments: str) -> Command:
+    """Run ``merr-build ARGUMENTS`` in a child process; raises if it fails."""
+    command = [sys.executable, "-c", CHILD_REPORTING_PEAK, *arguments]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"merr-build {' '.join(arguments)} exited {done.returncode}: "
+                           f"{done.stderr.strip()[-2000:]}")  # fmt: skip
+    found = re.search(r"VmHWM_kB=(\d+)", done.stderr)
+    peak = round(int(found.group(1)) / 1024, 1) if found else None
+    return Command(seconds=seconds, peak_mb=peak, output=done.stdout)
+
+
+def with_setting(config_path: Path, name: str, **export: Any) -> Path:
+    """A copy of the config with some export settings changed."""
+    raw = yaml.safe_load(config_path.read_text())
+    raw["stages"]["export"].update(export)
+    path = config_path.with_name(name)
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--dump-dom",
+)  # fmt: skip
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def open_report(page: Path, profile: Path) -> dict[str, Any]:
+    """Open the report in headless Chromium until its first rows are on the page: the wall
+    time of the browser (started cold, so an upper bound), the page's own time from opening
+    to its first rows, and how many sample cards it shows."""
+    browser = chromium()
+    if browser is None:
+        return {"report_open_s": None, "note": "no chromium: the report was not opened"}
+    command = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", page.as_uri()]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    seconds = time.perf_counter() - start
+    first = re.search(r'data-first-rows-ms="(\d+)"', done.stdout)
+    return {
+        "report_open_s": round(seconds, 2),
+        "report_first_rows_ms": int(first.group(1)) if first else None,
+        "report_cards_shown": done.stdout.count('<article class="sample'),
+    }
+
+
+def measure_scale(root: Path, samples: int) -> dict[str, Any]:
+    """Build the done set, then time the export, the no-op re-run, status and the report."""
+    start = time.perf_counter()
+    config = build_done_set(root, samples)
+    results: dict[str, Any] = {"samples": samples, "setup_s": round(time.perf_counter() - start, 1)}
+    first = merr_build("export", "--config", str(config), "--quiet")
+    # An export setting changed: the 100k entries are current, every file is written anew.
+    renamed = with_setting(config, "scale-renamed.yaml", pretty_name="merr-factory at scale")
+    export = merr_build("export", "--config", str(renamed), "--quiet")
+    noop = merr_build("run", "--config", str(renamed), "--quiet")
+    status = merr_build("status", "--config", str(renamed))
+    counts = _run_counts(noop.output)
+    results.update(
+        export_with_entries_s=round(first.seconds, 1),
+        export_s=round(export.seconds, 1),
+        noop_rerun_s=round(noop.seconds, 2),
+        noop_stages=len(counts),
+        noop_all_skipped=bool(counts) and all(skipped == samples for skipped in counts.values()),
+        status_s=round(status.seconds, 2),
+        peaks_mb={
+            "export_with_entries": first.peak_mb,
+            "export": export.peak_mb,
+            "noop_rerun": noop.peak_mb,
+            "status": status.peak_mb,
+        },
+    )
+    results["main_peak_mb"] = max(peak or 0.0 for peak in results["peaks_mb"].values())
+    results.update(open_report(root / "out" / "export" / "report.html", root / "chromium"))
+    results["goals"] = {
+        figure: {"goal": goal, "unit": unit, "met": _met(results.get(figure), goal)}
+        for figure, (goal, unit) in GOALS.items()
+    }
+    return results
+
+
+def _met(value: float | None, goal: float) -> bool | None:
+    return None if value is None else value < goal
+
+
+def _run_counts(summary: str) -> dict[str, int]:
+    """Each stage's ``skipped`` count, from the summary table ``merr-build run`` prints."""
+    counts = {}
+    for line in summary.splitlines():
+        cells = line.split()
+        if len(cells) >= 3 and cells[1].isdigit() and cells[2].isdigit():
+            counts[cells[0]] = int(cells[2])
+    return counts
+
+
+def render_scale(results: dict[str, Any]) -> str:
+    """The figures as one markdown table, each with its goal and whether it holds."""
+    samples = f"{results['samples']:,}"
+    labels = {
+        "noop_rerun_s": f"no-op re-run, {samples} done samples x {results['noop_stages']} stages",
+        "status_s": f"`status`, {samples} samples",
+        "main_peak_mb": "main process peak memory (largest of these runs)",
+        "export_s": f"export of {samples} entries (every format)",
+        "report_open_s": "report.html opened in headless Chromium, first rows shown",
+    }
+    lines = ["| figure | measured | goal | met |", "|---|---:|---:|:---:|"]
+    for figure, label in labels.items():
+        goal = results["goals"][figure]
+        value = results.get(figure)
+        shown = "-" if value is None else f"{value} {goal['unit']}"
+        met = {True: "yes", False: "**no**", None: "-"}[goal["met"]]
+        lines.append(f"| {label} | {shown} | < {goal['goal']:g} {goal['unit']} | {met} |")
+    lines += [
+        "",
+        f"- set-up (not a goal): {results['setup_s']} s; the first export, gathering every "
+        f"entry as well: {results['export_with_entries_s']} s",
+        f"- peak memory per run (MB): {results['peaks_mb']}",
+        f"- the report's own time to its first rows: {results.get('report_first_rows_ms')} ms "
+        f"({results.get('report_cards_shown')} cards shown)",
+    ]
+    return "\n".join(lines)

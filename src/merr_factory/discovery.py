@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +21,7 @@ class DiscoveryError(ValueError):
     """The input cannot be turned into a sample list (missing folder, duplicate ids...)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SampleSource:
     """One input file, described without opening it: cheap to build for 100k files."""
 
@@ -145,7 +146,7 @@ def _walk(
             stem = name[: name.rfind(".")]
             found.append(
                 SampleSource(
-                    id=safe_sample_id(stem),
+                    id=sys.intern(safe_sample_id(stem)),  # shared with the resume indexes
                     path=Path(entry.path),
                     relpath=prefix + name,
                     kind=kind,

@@ -18,7 +18,7 @@ class LabelFileError(ValueError):
     """The label file as a whole cannot be used (missing, unreadable, no name column)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LabelRow:
     """One row of the label CSV: the ground-truth label of a clip."""
 

@@ -26,7 +26,7 @@ from .compute import ComputeResult, ComputeTask
 from .discovery import SampleSource
 from .executors import Executor, make_executor
 from .planning import Planner, State, Verdict
-from .records import Record, RecordHead, digest
+from .records import Head, Record, digest
 from .stages.base import Stage
 from .workspace import Shard, Workspace
 
@@ -271,12 +271,13 @@ class Runner:
                 self._lane_load[lane] += 1
 
     def _task(self, entry: _Ready) -> ComputeTask:
-        assert entry.verdict.fingerprint is not None
+        fingerprint = entry.verdict.expected
+        assert fingerprint is not None
         return ComputeTask(
             stage=entry.stage,
             source=entry.source,
             label=self.workspace.labels.get(entry.source.id),
-            fingerprint=entry.verdict.fingerprint,
+            fingerprint=fingerprint,
             upstream={
                 name: head.data_hash
                 for name, head in self.planner.upstream(entry.stage, entry.source).items()
@@ -331,7 +332,7 @@ class Runner:
         heads = self._kept_heads(stage.name, samples)
         fingerprint = digest(
             {
-                "stage": self.planner.identity(stage.name),
+                "stage": digest(stage.final_identity()),
                 "records": [[head.sample, head.data_hash] for head in heads],
             }
         )
@@ -353,7 +354,7 @@ class Runner:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _kept_heads(self, stage: str, samples: list[SampleSource]) -> list[RecordHead]:
+    def _kept_heads(self, stage: str, samples: list[SampleSource]) -> list[Head]:
         heads = []
         for source in samples:
             verdict = self.planner.verdict(stage, source)
@@ -361,7 +362,7 @@ class Runner:
                 heads.append(verdict.record)
         return heads
 
-    def _load_all(self, heads: list[RecordHead]) -> Iterator[Record]:
+    def _load_all(self, heads: list[Head]) -> Iterator[Record]:
         """The records, each read when the stage gets to it (100k records never sit in
         memory at once, only what the stage keeps of them)."""
         for head in heads:

@@ -23,7 +23,8 @@ from .atomic import canonical_json
 from .discovery import SampleSource
 from .folders import Signature
 from .labels import LabelRow
-from .records import Record, RecordHead, digest
+from .records import Head, Record, RecordHead, digest
+from .resume_index import IndexedHead
 from .stages.base import Stage
 from .store import Store
 from .whole_set import WholeSetStep
@@ -48,7 +49,9 @@ class Verdict(NamedTuple):
     (stage, sample), a million at 100k samples."""
 
     state: State
-    record: RecordHead | None = None
+    record: Head | None = None
+    # The fingerprint expected today (None: an input is not current), or "" when it is the
+    # stored record's own (a current record's verdict then holds no string of its own).
     fingerprint: str | None = None
     reason: str = ""
     whole_set: Mapping[str, Any] | None = None  # entries of whole-set steps the stage reads
@@ -57,6 +60,13 @@ class Verdict(NamedTuple):
     def ready(self) -> bool:
         """True when every input is current, so the stage can be computed now."""
         return self.fingerprint is not None
+
+    @property
+    def expected(self) -> str | None:
+        """The fingerprint expected today; None when an input is not current."""
+        if self.fingerprint == "" and self.record is not None:
+            return self.record.fingerprint
+        return self.fingerprint
 
 
 class Planner:
@@ -86,27 +96,31 @@ class Planner:
             for name, stage in stages.items()
         }
         self._file_texts: dict[str, str] = {}
-        self._fresh: dict[tuple[str, str], RecordHead] = {}  # records stored during this pass
+        self._fresh: dict[tuple[str, str], Head] = {}  # records stored during this pass
         self._verdicts: dict[str, dict[str, Verdict]] = {}  # sample id -> stage -> verdict
 
     def identity(self, stage: str) -> str:
         """The digest of what, besides its inputs, decides a stage's output."""
         return self._identity[stage]
 
-    def record(self, stage: str, sample_id: str) -> RecordHead | None:
+    def record(self, stage: str, sample_id: str) -> Head | None:
         """The head of the stored record of (stage, sample), if there is an intact one."""
         fresh = self._fresh.get((stage, sample_id))
         return fresh if fresh is not None else self.store.head(stage, sample_id)
 
     def remember(self, record: Record, stored_as: Signature | None = None) -> None:
-        """Take note of a record just written; the verdicts it decides are re-derived (its
-        stage's and those of the stages that read it, for that sample)."""
+        """Take note of a record just written: its stage's verdict for the sample now
+        holds it, and the verdicts of the stages that read it are re-derived."""
         self.store.remember(record, stored_as)
-        self._fresh[(record.stage, record.sample)] = RecordHead.of(record)
+        head = self._fresh[(record.stage, record.sample)] = RecordHead.of(record)
         known = self._verdicts.get(record.sample)
         if known:
+            before = known.get(record.stage)
             for stage in self._dependents.get(record.stage, (record.stage,)):
                 known.pop(stage, None)
+            expected = before.expected if before is not None else None
+            if before is not None and expected is not None:  # its inputs are as planned
+                known[record.stage] = _verdict(head, expected, before.whole_set)
 
     def verdict(self, stage_name: str, source: SampleSource) -> Verdict:
         known = self._verdicts.get(source.id)
@@ -213,7 +227,7 @@ class Planner:
         wanted = {above for name in names for above in (name, *self._ancestors[name])}
         return [name for name in self.stages if name in wanted]
 
-    def upstream(self, stage: str, source: SampleSource) -> dict[str, RecordHead]:
+    def upstream(self, stage: str, source: SampleSource) -> dict[str, Head]:
         """The current records a ready stage reads: those of every stage above it, in the
         order its fingerprint lists them."""
         heads = {name: self.verdict(name, source).record for name in self._ancestors[stage]}
@@ -309,7 +323,7 @@ class Planner:
         self,
         stage: Stage,
         source: SampleSource,
-        upstream: Mapping[str, Record | RecordHead],
+        upstream: Mapping[str, Record | Head],
         whole_set: Mapping[str, Any] | None = None,
     ) -> str:
         """The fingerprint of ``stage`` for ``source`` made from these upstream records
@@ -327,16 +341,19 @@ class Planner:
         return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
-def _verdict(
-    record: RecordHead | None, expected: str, whole_set: Mapping[str, Any] | None
-) -> Verdict:
+def _verdict(record: Head | None, expected: str, whole_set: Mapping[str, Any] | None) -> Verdict:
     """The verdict of a stage whose inputs are all current, given its stored record."""
     if record is None:
         return _new_verdict(Verdict, (State.PENDING, None, expected, "", whole_set))
-    if record.fingerprint != expected:
+    current = (
+        record.matches(expected)
+        if isinstance(record, IndexedHead)
+        else record.fingerprint == expected
+    )
+    if not current:
         return _new_verdict(Verdict, (State.STALE, record, expected, "", whole_set))
     state = State.FAILED if record.status == "failed" else State.DONE
-    return _new_verdict(Verdict, (state, record, record.fingerprint, "", whole_set))
+    return _new_verdict(Verdict, (state, record, "", "", whole_set))
 
 
 _new_verdict = tuple.__new__  # a named tuple's own constructor, without its keyword handling

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -80,6 +80,28 @@ class Record(BaseModel):
         self.data_hash = self.content_hash()
         self.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         return self
+
+
+class Head(Protocol):
+    """What the planner reads of a stored record: a ``RecordHead``, or an ``IndexedHead``
+    (``resume_index.py``) that keeps its hashes in the resume index's column."""
+
+    @property
+    def stage(self) -> str: ...
+    @property
+    def sample(self) -> str: ...
+    @property
+    def status(self) -> Literal["done", "failed"]: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def data_hash(self) -> str: ...
+    @property
+    def halt(self) -> tuple[Reason, ...]: ...
+    @property
+    def error(self) -> ErrorInfo | None: ...
+    @property
+    def halted(self) -> bool: ...
 
 
 class RecordHead(NamedTuple):

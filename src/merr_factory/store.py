@@ -53,10 +53,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from .folders import Folder, IndexEntry, LocalFolder, Signature, file_sha256
-from .records import Artifact, Record, RecordHead
-from .resume_index import StageIndex, packable
+from .records import Artifact, Head, Record, RecordHead
+from .resume_index import IndexedHead, StageIndex, packable
 from .sample_ids import is_valid_sample_id
-from .stage_data import Reason
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +199,7 @@ class Store:
             records[stage] = record
         return records
 
-    def head(self, stage: str, sample_id: str) -> RecordHead | None:
+    def head(self, stage: str, sample_id: str) -> Head | None:
         """The head of the stored record: from the index when the stage is sealed or the
         files are unchanged, else read and verified (then indexed)."""
         index = self._indexes.get(stage) or self._index(stage)
@@ -221,24 +220,18 @@ class Store:
         self._index_record(record)
         return RecordHead.of(record)
 
-    def head_finder(self, stage: str) -> Callable[[str], RecordHead | None]:
+    def head_finder(self, stage: str) -> Callable[[str], Head | None]:
         """``head`` for one stage, quicker when asked for many samples: while the stage is
         sealed an indexed head is made here, without a call per step."""
         index = self._index(stage)
         state = self._passes[stage]
         rows, hashes, halts = index.rows, index.hashes, index.halts
-        new_head = tuple.__new__  # the named tuple's own constructor, without keyword handling
 
-        def find(sample_id: str) -> RecordHead | None:
+        def find(sample_id: str) -> Head | None:
             row = rows.get(sample_id)
             if row is None or not state.sealed or row in halts:
                 return self.head(stage, sample_id)
-            start = row * 32
-            fingerprint = hashes[start : start + 16].hex()
-            data_hash = hashes[start + 16 : start + 32].hex()
-            return new_head(
-                RecordHead, (stage, sample_id, "done", fingerprint, data_hash, (), None)
-            )
+            return IndexedHead(stage, sample_id, hashes, row)
 
         return find
 
@@ -527,9 +520,5 @@ def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def _head_from_row(stage: str, sample_id: str, index: StageIndex, row: int) -> RecordHead:
-    halt = index.halt(row)
-    reasons = tuple(Reason(code=code, message=message) for code, message in halt) if halt else ()
-    return RecordHead(
-        stage, sample_id, "done", index.fingerprint(row), index.data_hash(row), reasons
-    )
+def _head_from_row(stage: str, sample_id: str, index: StageIndex, row: int) -> Head:
+    return index.head(stage, sample_id, row)

@@ -171,6 +171,13 @@ class Stage(ABC, Generic[SettingsT]):
         when this returns.
         """
 
+    def final_identity(self) -> dict[str, Any]:
+        """What, besides its records, decides the whole-set output (``finalize``): by
+        default the stage's identity. A stage whose per-sample output does not depend on
+        some settings leaves them out of ``identity`` and puts them here, so changing them
+        rewrites the whole-set output without recomputing every sample."""
+        return self.identity()
+
     @classmethod
     def has_finalize(cls) -> bool:
         return cls.finalize is not Stage.finalize

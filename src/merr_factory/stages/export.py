@@ -30,6 +30,14 @@ class ExportStage(Stage[ExportSettings]):
     output_model = ExportEntry
     requires = ("label", "features")
 
+    def identity(self) -> dict[str, Any]:
+        # An entry gathers upstream fields whatever the settings say (they choose formats,
+        # names, links): changing one rewrites the files, not 100k entries.
+        return {"stage": self.name, "version": self.version}
+
+    def final_identity(self) -> dict[str, Any]:
+        return super().identity()
+
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
         # The entry holds the clip's absolute path (to link it into the export), so a moved
         # input folder makes it stale; the file's content is never read here.
