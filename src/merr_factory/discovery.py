@@ -43,17 +43,22 @@ class SampleSource:
         return {"relpath": self.relpath, "size": self.size, "mtime_ns": self.mtime_ns}
 
     def resolved_path(self) -> Path:
-        """The file's path with every link resolved, as ``Path.resolve`` gives it. For a
-        file known not to be a link that is its resolved folder's path plus its name, and
-        each folder is resolved once (a ``resolve`` costs a ``stat`` per path part)."""
+        """The file's path with every link resolved, as ``Path.resolve`` gives it."""
+        return Path(self.resolved())
+
+    def resolved(self) -> str:
+        """``str(resolved_path())``. For a file known not to be a link that is its resolved
+        folder's path plus its name, and each folder is resolved once (a ``resolve`` costs
+        a ``stat`` per part of the path)."""
         if self.is_link is False:
-            return _resolved_folder(self.path.parent) / self.path.name
-        return self.path.resolve()
+            folder, name = os.path.split(str(self.path))
+            return os.path.join(_resolved_folder(folder), name)
+        return str(self.path.resolve())
 
 
 @functools.lru_cache(maxsize=256)
-def _resolved_folder(folder: Path) -> Path:
-    return folder.resolve()
+def _resolved_folder(folder: str) -> str:
+    return str(Path(folder).resolve())
 
 
 @dataclass(frozen=True)

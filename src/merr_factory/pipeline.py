@@ -25,6 +25,7 @@ from tqdm import tqdm
 from .compute import ComputeResult, ComputeTask
 from .discovery import SampleSource
 from .executors import Executor, make_executor
+from .plan_memo import EXCLUDED
 from .planning import Planner, State, Verdict
 from .records import Head, Record, digest
 from .stages.base import Stage
@@ -111,6 +112,8 @@ class Runner:
         self.stage_names = list(options.stages)
         self._waits_for_all = [workspace.stages[name].waits_for_all for name in self.stage_names]
         self._position_of = {name: index for index, name in enumerate(self.stage_names)}
+        self._memo_position = {name: index for index, name in enumerate(workspace.stages)}
+        self._memo = False
         self._samples: list[SampleSource] = []
         self.tallies = {name: StageTally(stage=name) for name in self.stage_names}
         self._position: dict[str, int] = {}  # sample id -> index of its next stage to look at
@@ -141,6 +144,7 @@ class Runner:
         stages = {name: self.workspace.stages[name] for name in self.stage_names}
         executor = make_executor(self.workspace.config.executor, stages, self.store)
         self._samples = samples
+        self._memo = not self.options.force and self.planner.use_memo()
         try:
             self._at[0] = len(samples)
             self._plan_ahead()
@@ -153,6 +157,7 @@ class Runner:
             self.store.flush_indexes()
             for bar in self._bars.values():
                 bar.close()
+        self.planner.save_memo()
         self._finalize_all(samples)
         self._warn_waiting()
         tallies = [self.tallies[name] for name in self.stage_names]
@@ -164,6 +169,8 @@ class Runner:
         """Work out the verdicts the run will ask for, one stage at a time over all samples
         (far quicker than sample by sample), up to a stage that waits for all samples and
         is not open yet (its whole-set step needs the records made before it)."""
+        if self._memo:
+            return  # every verdict is in the memo
         ahead = []
         for name in self.planner.with_ancestors(self.stage_names):
             position = self._position_of.get(name)
@@ -186,6 +193,10 @@ class Runner:
     def _advance(self, source: SampleSource, executor: Executor) -> None:
         """Look at the sample's stages from where it stands; queue the first one to compute."""
         index = self._position[source.id]
+        outcomes = self.planner.settled(source.id) if self._memo else None
+        if outcomes is not None:
+            self._count_settled(source, index, outcomes)
+            return
         while index < len(self.stage_names):
             name = self.stage_names[index]
             if self._waits_for_all[index] and index not in self._released:
@@ -201,6 +212,18 @@ class Runner:
             self._count_without_compute(name, verdict)
             index += 1
         self._move(source.id, index)
+
+    def _count_settled(self, source: SampleSource, index: int, outcomes: bytes) -> None:
+        """Count a sample whose every stage the plan memo gives as current (or excluded)."""
+        for name in self.stage_names[index:]:
+            tally = self.tallies[name]
+            if outcomes[self._memo_position[name]] == EXCLUDED:
+                tally.excluded += 1
+            else:
+                tally.skipped += 1
+            if self.options.progress:
+                self._bars[name].update()
+        self._move(source.id, len(self.stage_names))
 
     def _move(self, sample_id: str, index: int) -> None:
         self._at[self._position[sample_id]] -= 1
@@ -339,6 +362,7 @@ class Runner:
         if self.store.final_fingerprint(stage.name) == fingerprint and not self.options.force:
             tally.final = "current"
             return
+        self.planner.release()  # the verdicts are not needed any more: room for the records
         workdir = self.store.new_workdir(stage.name, "final")
         try:
             stage.finalize(self._load_all(heads), workdir, self.store)

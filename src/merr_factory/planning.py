@@ -23,6 +23,7 @@ from .atomic import canonical_json
 from .discovery import SampleSource
 from .folders import Signature
 from .labels import LabelRow
+from .plan_memo import EXCLUDED, HALTED, KEPT, KEY_BYTES, PlanMemo
 from .records import Head, Record, RecordHead, digest
 from .resume_index import IndexedHead
 from .stages.base import Stage
@@ -98,6 +99,8 @@ class Planner:
         self._file_texts: dict[str, str] = {}
         self._fresh: dict[tuple[str, str], Head] = {}  # records stored during this pass
         self._verdicts: dict[str, dict[str, Verdict]] = {}  # sample id -> stage -> verdict
+        self._position = {name: index for index, name in enumerate(stages)}
+        self._settled: dict[str, bytes] = {}  # sample id -> its outcomes, from the memo
 
     def identity(self, stage: str) -> str:
         """The digest of what, besides its inputs, decides a stage's output."""
@@ -128,8 +131,86 @@ class Planner:
             known = self._verdicts[source.id] = {}
         found = known.get(stage_name)
         if found is None:
-            found = known[stage_name] = self._evaluate(self.stages[stage_name], source, known)
+            outcomes = self._settled.get(source.id)
+            if outcomes is not None:
+                found = self._from_memo(stage_name, source, outcomes[self._position[stage_name]])
+            else:
+                found = self._evaluate(self.stages[stage_name], source, known)
+            known[stage_name] = found
         return found
+
+    def release(self) -> None:
+        """Forget every verdict worked out so far (a whole-set output is about to read 100k
+        records: the memory is better spent on them). Later questions are worked out anew."""
+        self._verdicts, self._settled, self._file_texts = {}, {}, {}
+        self._whole_set.clear()
+
+    # -- the plan memo (plan_memo.py) --------------------------------------------------------
+    def use_memo(self) -> bool:
+        """Take every verdict from the plan memo, if it holds for this pass: then planning
+        costs one digest per sample. False (and nothing taken) when it does not."""
+        memo = self.store.plan_memo()
+        names = list(self.stages)
+        if (
+            memo is None
+            or memo.stages != names
+            or memo.identities != [self._identity[name] for name in names]
+            or [tuple(seal) for seal in memo.seals] != [self.store.seal(name) for name in names]
+            or memo.samples != [source.id for source in self.samples]
+        ):
+            return False
+        makers = [self._text_maker(self.stages[name]) for name in names]
+        settled = {}
+        for position, source in enumerate(self.samples):
+            if _inputs_key(makers, source) != memo.key_of(position):
+                return False
+            settled[source.id] = memo.outcomes_of(position)
+        self._settled = settled
+        return True
+
+    def settled(self, sample_id: str) -> bytes | None:
+        """The sample's outcomes per stage (pipeline order) when the memo holds, else None."""
+        return self._settled.get(sample_id)
+
+    def save_memo(self) -> bool:
+        """Keep what this pass found (after the store's indexes are flushed): only when every
+        stage is sealed and every verdict of every sample is current or excluded."""
+        names = list(self.stages)
+        seals = [self.store.seal(name) for name in names]
+        if not self.samples or any(seal is None for seal in seals):
+            return False
+        if len(self._settled) == len(self.samples):
+            return True  # the memo this pass used still holds
+        makers = [self._text_maker(self.stages[name]) for name in names]
+        keys, outcomes = bytearray(), bytearray()
+        for source in self.samples:
+            known = self._verdicts.get(source.id) or {}
+            for name in names:
+                code = _outcome(known.get(name))
+                if code is None:
+                    return False
+                outcomes.append(code)
+            keys += _inputs_key(makers, source)
+        memo = PlanMemo(
+            stages=names,
+            identities=[self._identity[name] for name in names],
+            seals=[list(seal) for seal in seals if seal is not None],
+            samples=[source.id for source in self.samples],
+            keys=bytes(keys),
+            outcomes=bytes(outcomes),
+        )
+        self.store.save_plan_memo(memo)
+        return True
+
+    def _from_memo(self, stage_name: str, source: SampleSource, code: int) -> Verdict:
+        """A verdict as the memo records it (its record from the stage's sealed index)."""
+        record = self.store.head(stage_name, source.id)
+        if code == EXCLUDED:
+            return Verdict(State.EXCLUDED, record=record, reason="dropped upstream")
+        if record is None:  # cannot be while the seal holds; plan it the usual way
+            known = self._verdicts.setdefault(source.id, {})
+            return self._evaluate(self.stages[stage_name], source, known)
+        return Verdict(State.DONE, record, "")
 
     def plan(self, stage_names: Sequence[str], sources: Iterable[SampleSource]) -> None:
         """Work out the verdicts of these stages (in pipeline order) for many samples: what
@@ -357,6 +438,23 @@ def _verdict(record: Head | None, expected: str, whole_set: Mapping[str, Any] | 
 
 
 _new_verdict = tuple.__new__  # a named tuple's own constructor, without its keyword handling
+
+
+def _inputs_key(makers: list[Callable[[SampleSource], str]], source: SampleSource) -> bytes:
+    """A digest of every raw input of the sample the stages read (their source texts)."""
+    text = "\x00".join(make(source) for make in makers)
+    return hashlib.sha256(text.encode("utf-8")).digest()[:KEY_BYTES]
+
+
+def _outcome(verdict: Verdict | None) -> int | None:
+    """The memo's code for a verdict; None for one the memo does not keep (not current)."""
+    if verdict is None:
+        return None
+    if verdict.state is State.EXCLUDED:
+        return EXCLUDED
+    if verdict.state is State.DONE and verdict.record is not None:
+        return HALTED if verdict.record.halt else KEPT
+    return None
 
 
 def _line(stage: str, verdict: Verdict) -> str:

@@ -5,6 +5,7 @@
     <output>/.state/<stage>.final.json      marker of a stage's whole-set output (export)
     <output>/.state/<stage>.index           a cache of record heads, keyed by file size and time
     <output>/.state/<step>.whole-set        a whole-set step's entries, keyed by their inputs
+    <output>/.state/plan.memo               what the last full planning pass found
     <output>/<stage>/                       that whole-set output
     <output>/<step>/entries.json            a whole-set step's entries (e.g. dedup), by sample
     <output>/runs/<time>.json               the summary of each run
@@ -53,6 +54,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .folders import Folder, IndexEntry, LocalFolder, Signature, file_sha256
+from .plan_memo import PlanMemo
 from .records import Artifact, Head, Record, RecordHead
 from .resume_index import IndexedHead, StageIndex, packable
 from .sample_ids import is_valid_sample_id
@@ -225,10 +227,10 @@ class Store:
         sealed an indexed head is made here, without a call per step."""
         index = self._index(stage)
         state = self._passes[stage]
-        rows, hashes, halts = index.rows, index.hashes, index.halts
+        hashes, halts = index.hashes, index.halts  # changed in place, never replaced
 
         def find(sample_id: str) -> Head | None:
-            row = rows.get(sample_id)
+            row = index.rows.get(sample_id)
             if row is None or not state.sealed or row in halts:
                 return self.head(stage, sample_id)
             return IndexedHead(stage, sample_id, hashes, row)
@@ -331,7 +333,8 @@ class Store:
     def _index(self, stage: str) -> StageIndex:
         if stage not in self._indexes:
             keys = [f".state/{name}" for name in self._state_files() if _indexes_of(stage, name)]
-            parts = [self._read_index(key) for key in keys]
+            like = next(iter(self._indexes.values()), None)
+            parts = [self._read_index(key, like) for key in keys]
             index = parts[0] if parts else StageIndex()
             for part in parts[1:]:
                 index.merge(part)
@@ -358,9 +361,9 @@ class Store:
             self._state_names = self.files.names(".state", ".index")
         return self._state_names
 
-    def _read_index(self, key: str) -> StageIndex:
+    def _read_index(self, key: str, like: StageIndex | None = None) -> StageIndex:
         try:
-            return StageIndex.from_bytes(self.files.read_bytes(key))
+            return StageIndex.from_bytes(self.files.read_bytes(key), like)
         except OSError:
             return StageIndex()
 
@@ -380,9 +383,8 @@ class Store:
 
     def save(self, record: Record) -> Signature | None:
         """Write a sealed record atomically; returns its signature when known."""
-        return self.files.write_bytes(
-            self.record_key(record.stage, record.sample), _json_bytes(record.model_dump())
-        )
+        data = record.model_dump_json(indent=1).encode("utf-8") + b"\n"
+        return self.files.write_bytes(self.record_key(record.stage, record.sample), data)
 
     def forget(self, stage: str, sample_id: str) -> None:
         """Remove a record before recomputing it, so no record outlives its files."""
@@ -424,6 +426,23 @@ class Store:
         self.files.put_tree(stage, workdir, self._trash())
         marker = {"fingerprint": fingerprint, "samples": samples}
         self.files.write_bytes(_final_marker_key(stage), _json_bytes(marker))
+
+    def seal(self, stage: str) -> tuple[int, int] | None:
+        """The stage's seal when this pass found it sealed (or sealed it), else None."""
+        index = self._index(stage)
+        if not self._passes[stage].sealed or index.seal is None:
+            return None
+        return (index.seal[0], index.seal[1])
+
+    def plan_memo(self) -> PlanMemo | None:
+        """The plan memo (``plan_memo.py``), if there is a readable one."""
+        try:
+            return PlanMemo.from_bytes(self.files.read_bytes(_PLAN_MEMO_KEY))
+        except OSError:
+            return None
+
+    def save_plan_memo(self, memo: PlanMemo) -> None:
+        self.files.write_bytes(_PLAN_MEMO_KEY, memo.to_bytes())
 
     def whole_set_cache(self, step: str, key: str) -> dict[str, Any] | None:
         """The entries a whole-set step computed from inputs whose digest is ``key``, if
@@ -491,6 +510,9 @@ def _index_key(stage: str, part: str | None = None) -> str:
 def _indexes_of(stage: str, name: str) -> bool:
     """True for ``<stage>.index`` and ``<stage>.<part>.index`` (stage names have no dots)."""
     return name.startswith(f"{stage}.") and name.endswith(".index")
+
+
+_PLAN_MEMO_KEY = ".state/plan.memo"
 
 
 def _whole_set_key(step: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -73,32 +74,28 @@ def chunk_file(index: int) -> str:
 
 def report_chunks(
     entries: list[ExportEntry], media: ExportMedia, chunk_rows: int = CHUNK_ROWS
-) -> tuple[dict[str, Any], list[str]]:
-    """The page's summary and the text of each chunk file (rows in sample order)."""
+) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each chunk's entry in the page's summary and the text of its file (rows in sample
+    order), one chunk at a time."""
     ordered = sorted(entries, key=lambda entry: entry.sample_id)
-    chunks, texts = [], []
     for index, start in enumerate(range(0, len(ordered), chunk_rows)):
         part = ordered[start : start + chunk_rows]
         counts = Counter(count_key(entry.label, entry.tier) for entry in part)
-        chunks.append({"file": chunk_file(index), "counts": dict(sorted(counts.items()))})
         rows = embedded_json([report_row(entry, media) for entry in part])
-        texts.append(f"window.__merrReport.add({index},{rows});\n")
-    labels = sorted({entry.label for entry in entries if entry.label})
-    summary = {"total": len(ordered), "labels": labels, "chunks": chunks}
-    return summary, texts
+        chunk = {"file": chunk_file(index), "counts": dict(sorted(counts.items()))}
+        yield chunk, f"window.__merrReport.add({index},{rows});\n"
 
 
-def render_report(
-    entries: list[ExportEntry], media: ExportMedia, title: str, chunk_rows: int = CHUNK_ROWS
-) -> tuple[str, list[str]]:
-    """The page's HTML and the text of its chunk files (``chunk_file(i)`` each)."""
+def render_page(entries: list[ExportEntry], chunks: list[dict[str, Any]], title: str) -> str:
+    """The page's HTML, with the summary of its ``chunks``."""
     template = resources.files(__package__).joinpath("templates/report.html").read_text("utf-8")
-    summary, texts = report_chunks(entries, media, chunk_rows)
+    labels = sorted({entry.label for entry in entries if entry.label})
+    summary = {"total": len(entries), "labels": labels, "chunks": chunks}
     page = template.replace("__TITLE__", html.escape(title))
     placeholders = any(entry.placeholder_features for entry in entries)
     notice = f'<p class="notice"><strong>{html.escape(PLACEHOLDER_NOTE)}</strong></p>'
     page = page.replace("__NOTICE__", notice if placeholders else "")
-    return page.replace("__DATA__", embedded_json(summary)), texts
+    return page.replace("__DATA__", embedded_json(summary))
 
 
 def write_report(
@@ -109,10 +106,11 @@ def write_report(
     chunk_rows: int = CHUNK_ROWS,
 ) -> Path:
     """Write ``report.html`` and its chunk files into ``folder``; returns the page's path."""
-    page, texts = render_report(entries, media, title, chunk_rows)
     (folder / ROWS_DIR).mkdir(exist_ok=True)
-    for index, text in enumerate(texts):
-        (folder / chunk_file(index)).write_text(text, "utf-8")
+    chunks = []
+    for chunk, text in report_chunks(entries, media, chunk_rows):
+        (folder / chunk["file"]).write_text(text, "utf-8")
+        chunks.append(chunk)
     path = folder / REPORT_FILE
-    path.write_text(page, "utf-8")
+    path.write_text(render_page(entries, chunks, title), "utf-8")
     return path

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..discovery import SampleSource
-from ..export.entry import ExportEntry, build_entry
+from ..export.entry import ExportEntry, build_entry, read_entry
 from ..export.settings import ExportSettings
 from ..export.writer import write_export
 from ..labels import LabelRow
@@ -41,7 +41,7 @@ class ExportStage(Stage[ExportSettings]):
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
         # The entry holds the clip's absolute path (to link it into the export), so a moved
         # input folder makes it stale; the file's content is never read here.
-        return str(source.resolved_path())
+        return source.resolved()
 
     def process(self, sample: SampleContext) -> StageResult:
         entry = build_entry(
@@ -50,5 +50,6 @@ class ExportStage(Stage[ExportSettings]):
         return StageResult(data=entry)
 
     def finalize(self, records: Iterable[Record], target: Path, store: Store) -> None:
-        entries = [ExportEntry.model_validate(record.data) for record in records]
+        strings: dict[str, str] = {}  # one copy of each word 100k entries repeat
+        entries = [read_entry(record.data, strings) for record in records]
         write_export(entries, self.settings, store, target)
