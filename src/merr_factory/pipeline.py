@@ -112,7 +112,6 @@ class Runner:
         self.stage_names = list(options.stages)
         self._waits_for_all = [workspace.stages[name].waits_for_all for name in self.stage_names]
         self._position_of = {name: index for index, name in enumerate(self.stage_names)}
-        self._memo_position = {name: index for index, name in enumerate(workspace.stages)}
         self._memo = False
         self._samples: list[SampleSource] = []
         self.tallies = {name: StageTally(stage=name) for name in self.stage_names}
@@ -144,7 +143,11 @@ class Runner:
         stages = {name: self.workspace.stages[name] for name in self.stage_names}
         executor = make_executor(self.workspace.config.executor, stages, self.store)
         self._samples = samples
-        self._memo = not self.options.force and self.planner.use_memo()
+        self._memo = (
+            not self.options.force
+            and self.planner.use_memo()
+            and self.planner.memo_covers(self.planner.with_ancestors(self.stage_names))
+        )
         try:
             self._at[0] = len(samples)
             self._plan_ahead()
@@ -217,7 +220,7 @@ class Runner:
         """Count a sample whose every stage the plan memo gives as current (or excluded)."""
         for name in self.stage_names[index:]:
             tally = self.tallies[name]
-            if outcomes[self._memo_position[name]] == EXCLUDED:
+            if outcomes[self.planner.memo_position(name)] == EXCLUDED:
                 tally.excluded += 1
             else:
                 tally.skipped += 1

@@ -99,8 +99,8 @@ class Planner:
         self._file_texts: dict[str, str] = {}
         self._fresh: dict[tuple[str, str], Head] = {}  # records stored during this pass
         self._verdicts: dict[str, dict[str, Verdict]] = {}  # sample id -> stage -> verdict
-        self._position = {name: index for index, name in enumerate(stages)}
         self._settled: dict[str, bytes] = {}  # sample id -> its outcomes, from the memo
+        self._memo_position: dict[str, int] = {}  # stage -> its place in those outcomes
 
     def identity(self, stage: str) -> str:
         """The digest of what, besides its inputs, decides a stage's output."""
@@ -132,8 +132,10 @@ class Planner:
         found = known.get(stage_name)
         if found is None:
             outcomes = self._settled.get(source.id)
-            if outcomes is not None:
-                found = self._from_memo(stage_name, source, outcomes[self._position[stage_name]])
+            if outcomes is not None and stage_name in self._memo_position:
+                found = self._from_memo(
+                    stage_name, source, outcomes[self._memo_position[stage_name]]
+                )
             else:
                 found = self._evaluate(self.stages[stage_name], source, known)
             known[stage_name] = found
@@ -143,18 +145,20 @@ class Planner:
         """Forget every verdict worked out so far (a whole-set output is about to read 100k
         records: the memory is better spent on them). Later questions are worked out anew."""
         self._verdicts, self._settled, self._file_texts = {}, {}, {}
+        self._memo_position = {}
         self._whole_set.clear()
 
     # -- the plan memo (plan_memo.py) --------------------------------------------------------
     def use_memo(self) -> bool:
-        """Take every verdict from the plan memo, if it holds for this pass: then planning
-        costs one digest per sample. False (and nothing taken) when it does not."""
+        """Take the verdicts of the stages the plan memo covers from it, if it holds for
+        this pass: then planning them costs one digest per sample. False (and nothing
+        taken) when it does not."""
         memo = self.store.plan_memo()
-        names = list(self.stages)
+        if memo is None or not set(memo.stages) <= set(self.stages):
+            return False
+        names = memo.stages
         if (
-            memo is None
-            or memo.stages != names
-            or memo.identities != [self._identity[name] for name in names]
+            memo.identities != [self._identity[name] for name in names]
             or [tuple(seal) for seal in memo.seals] != [self.store.seal(name) for name in names]
             or memo.samples != [source.id for source in self.samples]
         ):
@@ -166,31 +170,40 @@ class Planner:
                 return False
             settled[source.id] = memo.outcomes_of(position)
         self._settled = settled
+        self._memo_position = {name: position for position, name in enumerate(names)}
         return True
 
+    def memo_covers(self, stage_names: Iterable[str]) -> bool:
+        """True when the memo in use gives the verdicts of all these stages."""
+        return bool(self._settled) and all(name in self._memo_position for name in stage_names)
+
     def settled(self, sample_id: str) -> bytes | None:
-        """The sample's outcomes per stage (pipeline order) when the memo holds, else None."""
+        """The sample's outcomes (per stage: ``memo_position``) when the memo holds."""
         return self._settled.get(sample_id)
 
+    def memo_position(self, stage: str) -> int:
+        return self._memo_position[stage]
+
     def save_memo(self) -> bool:
-        """Keep what this pass found (after the store's indexes are flushed): only when every
-        stage is sealed and every verdict of every sample is current or excluded."""
-        names = list(self.stages)
-        seals = [self.store.seal(name) for name in names]
-        if not self.samples or any(seal is None for seal in seals):
+        """Keep what this pass found (after the store's indexes are flushed), for the stages
+        that are sealed and whose every verdict is current or excluded (and whose stages
+        above are kept too)."""
+        if not self.samples:
             return False
-        if len(self._settled) == len(self.samples):
-            return True  # the memo this pass used still holds
+        names = [name for name in self.stages if self._memoizable(name)]
+        kept = set(names)
+        names = [name for name in names if set(self._ancestors[name]) <= kept]
+        if not names:
+            return False
+        if self._settled and names == list(self._memo_position):
+            return True  # the memo this pass used still holds, and covers no fewer stages
         makers = [self._text_maker(self.stages[name]) for name in names]
         keys, outcomes = bytearray(), bytearray()
         for source in self.samples:
-            known = self._verdicts.get(source.id) or {}
             for name in names:
-                code = _outcome(known.get(name))
-                if code is None:
-                    return False
-                outcomes.append(code)
+                outcomes.append(_outcome(self.verdict(name, source)) or 0)
             keys += _inputs_key(makers, source)
+        seals = [self.store.seal(name) for name in names]
         memo = PlanMemo(
             stages=names,
             identities=[self._identity[name] for name in names],
@@ -200,6 +213,20 @@ class Planner:
             outcomes=bytes(outcomes),
         )
         self.store.save_plan_memo(memo)
+        return True
+
+    def _memoizable(self, stage: str) -> bool:
+        """True when the stage is sealed and this pass found every sample's verdict of it
+        current or excluded."""
+        if self.store.seal(stage) is None:
+            return False
+        for source in self.samples:
+            outcomes = self._settled.get(source.id)
+            if outcomes is not None and stage in self._memo_position:
+                continue
+            known = self._verdicts.get(source.id)
+            if known is None or _outcome(known.get(stage)) is None:
+                return False
         return True
 
     def _from_memo(self, stage_name: str, source: SampleSource, code: int) -> Verdict:
@@ -219,6 +246,7 @@ class Planner:
         is done here, each sample's upstream lines made once; any other goes the general way.
         """
         sources = list(sources)
+        stage_names = [name for name in stage_names if name not in self._memo_position]
         group: list[str] = []
         for name in stage_names:  # a whole-set step reads the verdicts of the stages before
             if group and self.stages[name].whole_set_step() is not None:
@@ -244,17 +272,15 @@ class Planner:
                 if name in known:
                     continue
                 for dependency in stage.requires:
-                    before = known.get(dependency)
-                    if before is None or before.state is not done or before.record.halt:
+                    before = known.get(dependency) or self.verdict(dependency, source)
+                    if before.state is not done or before.record.halt:
                         break
                 else:
                     parts = [identity, text_of(source)]
                     for above in ancestors:
                         line = lines.get(above)
                         if line is None:
-                            verdict = known.get(above)
-                            if verdict is None:
-                                break
+                            verdict = known.get(above) or self.verdict(above, source)
                             line = lines[above] = f"{above}={verdict.record.data_hash}"
                         parts.append(line)
                     else:

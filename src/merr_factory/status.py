@@ -29,7 +29,7 @@ def collect_status(workspace: Workspace) -> list[StageStatus]:
     """The state of every (stage, sample) of the workspace, counted per stage."""
     planner = Planner(workspace.stages, workspace.store, workspace.labels, workspace.samples)
     with gc_skips_existing_objects():
-        if planner.use_memo():
+        if planner.use_memo() and planner.memo_covers(workspace.stages):
             return _count_settled(workspace, planner)
         statuses = _count(workspace, planner)
     try:  # what this pass verified: the next one is quicker (the index is only a cache)
@@ -43,9 +43,11 @@ def collect_status(workspace: Workspace) -> list[StageStatus]:
 def _count_settled(workspace: Workspace, planner: Planner) -> list[StageStatus]:
     """The counts from the plan memo: every verdict is current or excluded."""
     result = [StageStatus(stage=name) for name in workspace.stages]
+    places = [planner.memo_position(name) for name in workspace.stages]
     for source in workspace.samples:
         outcomes = planner.settled(source.id) or b""
-        for status, outcome in zip(result, outcomes, strict=True):
+        for status, place in zip(result, places, strict=True):
+            outcome = outcomes[place]
             if outcome == EXCLUDED:
                 status.counts[State.EXCLUDED] += 1
                 continue
