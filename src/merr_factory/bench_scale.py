@@ -210,7 +210,7 @@ class DoneSet:
         self.planner = Planner(
             workspace.stages, workspace.store, workspace.labels, workspace.samples
         )
-        self.templates = _templates(probe_media(CLIP, "video"))
+        self.templates = stage_templates(probe_media(CLIP, "video"))
 
     def write(self, stages: tuple[str, ...], first: int = 0, step: int = 1) -> None:
         for stage in stages:
@@ -224,7 +224,7 @@ class DoneSet:
                 verdict = self.planner.verdict(stage, source)
                 fingerprint = verdict.expected
                 assert fingerprint is not None, f"{stage}/{source.id}: {verdict.reason}"
-                data = _sample_data(stage, index, source.id, source.relpath, self.templates[stage])
+                data = sample_data(stage, index, source.id, source.relpath, self.templates[stage])
                 document = {
                     "format": 1, "stage": stage, "sample": source.id, "status": "done",
                     "fingerprint": fingerprint, "data": data,
@@ -272,7 +272,7 @@ def _check(stage: str, sample_id: str, workspace: Workspace) -> None:
     model.model_validate(record.data)
 
 
-def _templates(probe: Any) -> dict[str, dict[str, Any]]:
+def stage_templates(probe: Any) -> dict[str, dict[str, Any]]:
     """Each stage's data for a typical sample, checked against its output model once."""
     models: dict[str, StageOutput] = {
         "ingest": IngestData(
@@ -339,7 +339,7 @@ def _reasoning(index: int) -> str:
     return " ".join(VOCABULARY[pick] for pick in picks) + "."
 
 
-def _sample_data(
+def sample_data(
     stage: str, index: int, sample_id: str, relpath: str, template: dict[str, Any]
 ) -> dict[str, Any]:
     """The template with the fields that differ between samples filled in."""

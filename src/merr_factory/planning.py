@@ -144,7 +144,7 @@ class Planner:
     def release(self) -> None:
         """Forget every verdict worked out so far (a whole-set output is about to read 100k
         records: the memory is better spent on them). Later questions are worked out anew."""
-        self._verdicts, self._settled, self._file_texts = {}, {}, {}
+        self._verdicts, self._settled, self._file_texts, self._fresh = {}, {}, {}, {}
         self._memo_position = {}
         self._whole_set.clear()
 
