@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from .bench_scale import measure_scale, render_scale
+from .bench_scale import default_scale_dir, measure_scale, render_scale
 from .config import load_config
 from .pipeline import Runner, RunOptions, RunSummary
 from .stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
@@ -219,8 +219,10 @@ def benchmark(copies: int, scale_samples: int, scale_dir: Path | None = None) ->
         with tempfile.TemporaryDirectory(prefix="merr-bench-") as temp:
             results.update(_throughput(Path(temp), copies))
     if scale_samples:
-        with tempfile.TemporaryDirectory(prefix="merr-scale-", dir=scale_dir) as temp:
+        where = scale_dir or default_scale_dir(scale_samples)
+        with tempfile.TemporaryDirectory(prefix="merr-scale-", dir=where) as temp:
             results["scale"] = measure_scale(Path(temp), scale_samples)
+            results["scale"]["where"] = str(Path(temp).parent)
     results["peak_rss_mb"] = peak_rss_mb()
     return results
 

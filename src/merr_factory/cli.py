@@ -300,7 +300,7 @@ def bench(
     ] = 100_000,
     scale_dir: Annotated[
         Path | None,
-        typer.Option(help="Where to build them (a RAM disk such as /dev/shm sets up quicker)."),
+        typer.Option(help="Where to build them (default: /dev/shm when it has room, else TMPDIR)."),
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the tables as markdown.")] = None,
