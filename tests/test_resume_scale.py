@@ -259,3 +259,25 @@ def test_discovery_knows_links_and_resolves_paths_as_path_resolve(tmp_path: Path
     ]  # fmt: skip
     for source in found:
         assert source.resolved() == str(source.path.resolve())
+
+
+def test_after_a_run_the_memo_still_answers_for_the_stages_it_did_not_write(
+    write_config, seal_at_once, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = sealed_output(write_config)
+    forced = run_pipeline(config, ["note"], workspace_with_test_stages(config), force=True)
+    assert tally(forced, "note")["computed"] == 6  # note's folder changed: no seal, no memo
+    worked_out: list[str] = []
+    real = Planner._plan_group
+
+    def counting(self: Planner, names: list[str], sources: list) -> None:
+        worked_out.extend(names)
+        real(self, names, sources)
+
+    monkeypatch.setattr(Planner, "_plan_group", counting)
+    again = run(config)
+    assert worked_out == ["note"]  # ingest and filter from the memo
+    assert tally(again, "ingest")["skipped"] == 6 and tally(again, "note")["skipped"] == 6
+    worked_out.clear()
+    run(config)  # the pass above sealed note again and wrote a memo with it
+    assert worked_out == []

@@ -112,7 +112,8 @@ class Runner:
         self.stage_names = list(options.stages)
         self._waits_for_all = [workspace.stages[name].waits_for_all for name in self.stage_names]
         self._position_of = {name: index for index, name in enumerate(self.stage_names)}
-        self._memo = False
+        self._memo = False  # the plan memo gives every verdict of the run
+        self._memo_used = False  # it gives some (``Planner.in_memo``)
         self._samples: list[SampleSource] = []
         self.tallies = {name: StageTally(stage=name) for name in self.stage_names}
         self._position: dict[str, int] = {}  # sample id -> index of its next stage to look at
@@ -143,10 +144,9 @@ class Runner:
         stages = {name: self.workspace.stages[name] for name in self.stage_names}
         executor = make_executor(self.workspace.config.executor, stages, self.store)
         self._samples = samples
-        self._memo = (
-            not self.options.force
-            and self.planner.use_memo()
-            and self.planner.memo_covers(self.planner.with_ancestors(self.stage_names))
+        self._memo_used = not self.options.force and self.planner.use_memo()
+        self._memo = self._memo_used and self.planner.memo_covers(
+            self.planner.with_ancestors(self.stage_names)
         )
         try:
             self._at[0] = len(samples)
@@ -196,12 +196,16 @@ class Runner:
     def _advance(self, source: SampleSource, executor: Executor) -> None:
         """Look at the sample's stages from where it stands; queue the first one to compute."""
         index = self._position[source.id]
-        outcomes = self.planner.settled(source.id) if self._memo else None
-        if outcomes is not None:
+        outcomes = self.planner.settled(source.id) if self._memo_used else None
+        if outcomes is not None and self._memo:
             self._count_settled(source, index, outcomes)
             return
         while index < len(self.stage_names):
             name = self.stage_names[index]
+            if outcomes is not None and self.planner.in_memo(name):  # current or excluded:
+                self._count_outcome(name, outcomes)  # no verdict to work out, no need to wait
+                index += 1
+                continue
             if self._waits_for_all[index] and index not in self._released:
                 self._move(source.id, index)  # planned once every sample is past the stages
                 self._parked.setdefault(index, []).append(source)  # before (whole-set steps)
@@ -219,14 +223,17 @@ class Runner:
     def _count_settled(self, source: SampleSource, index: int, outcomes: bytes) -> None:
         """Count a sample whose every stage the plan memo gives as current (or excluded)."""
         for name in self.stage_names[index:]:
-            tally = self.tallies[name]
-            if outcomes[self.planner.memo_position(name)] == EXCLUDED:
-                tally.excluded += 1
-            else:
-                tally.skipped += 1
-            if self.options.progress:
-                self._bars[name].update()
+            self._count_outcome(name, outcomes)
         self._move(source.id, len(self.stage_names))
+
+    def _count_outcome(self, name: str, outcomes: bytes) -> None:
+        tally = self.tallies[name]
+        if outcomes[self.planner.memo_position(name)] == EXCLUDED:
+            tally.excluded += 1
+        else:
+            tally.skipped += 1
+        if self.options.progress:
+            self._bars[name].update()
 
     def _move(self, sample_id: str, index: int) -> None:
         self._at[self._position[sample_id]] -= 1

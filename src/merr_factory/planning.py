@@ -184,6 +184,9 @@ class Planner:
     def memo_position(self, stage: str) -> int:
         return self._memo_position[stage]
 
+    def in_memo(self, stage: str) -> bool:
+        return stage in self._memo_position
+
     def save_memo(self) -> bool:
         """Keep what this pass found (after the store's indexes are flushed), for the stages
         that are sealed and whose every verdict is current or excluded (and whose stages
@@ -200,8 +203,13 @@ class Planner:
         makers = [self._text_maker(self.stages[name]) for name in names]
         keys, outcomes = bytearray(), bytearray()
         for source in self.samples:
+            settled = self._settled.get(source.id)
             for name in names:
-                outcomes.append(_outcome(self.verdict(name, source)) or 0)
+                place = self._memo_position.get(name)
+                if settled is not None and place is not None:
+                    outcomes.append(settled[place])
+                else:
+                    outcomes.append(_outcome(self.verdict(name, source)) or 0)
             keys += _inputs_key(makers, source)
         seals = [self.store.seal(name) for name in names]
         memo = PlanMemo(
@@ -262,16 +270,22 @@ class Planner:
 
     def _plan(self, plans: list[tuple[Any, ...]], sources: Iterable[SampleSource]) -> None:
         verdicts, fresh, done, sha256 = self._verdicts, self._fresh, State.DONE, hashlib.sha256
+        in_memo, data_hash = self._memo_position, self.store.indexed_data_hash
         for source in sources:
             sample_id = source.id
             known = verdicts.get(sample_id)
             if known is None:
                 known = verdicts[sample_id] = {}
+            outcomes = self._settled.get(sample_id)
             lines: dict[str, str] = {}  # stage -> "stage=data hash" of this sample
             for name, stage, identity, ancestors, text_of, step, entries, find_head in plans:
                 if name in known:
                     continue
                 for dependency in stage.requires:
+                    if outcomes is not None and dependency in in_memo:  # no verdict needed
+                        if outcomes[in_memo[dependency]] != KEPT:
+                            break
+                        continue
                     before = known.get(dependency) or self.verdict(dependency, source)
                     if before.state is not done or before.record.halt:
                         break
@@ -280,8 +294,12 @@ class Planner:
                     for above in ancestors:
                         line = lines.get(above)
                         if line is None:
-                            verdict = known.get(above) or self.verdict(above, source)
-                            line = lines[above] = f"{above}={verdict.record.data_hash}"
+                            if outcomes is not None and above in in_memo:
+                                line = f"{above}={data_hash(above, sample_id)}"
+                            else:
+                                verdict = known.get(above) or self.verdict(above, source)
+                                line = f"{above}={verdict.record.data_hash}"
+                            lines[above] = line
                         parts.append(line)
                     else:
                         whole_set = None
@@ -366,7 +384,13 @@ class Planner:
         without reading a record."""
         if step.name not in self._whole_set:
             heads: dict[str, str] = {}
+            place = self._memo_position.get(step.reads)
             for source in self.samples:
+                outcomes = self._settled.get(source.id)
+                if outcomes is not None and place is not None:  # from the memo and the index
+                    if outcomes[place] == KEPT:
+                        heads[source.id] = self.store.indexed_data_hash(step.reads, source.id)
+                    continue
                 verdict = self.verdict(step.reads, source)
                 head = verdict.record
                 if verdict.state is State.DONE and head is not None and not head.halted:

@@ -237,6 +237,16 @@ class Store:
 
         return find
 
+    def indexed_data_hash(self, stage: str, sample_id: str) -> str:
+        """The content hash the index holds for a record the plan memo gives as current (its
+        stage is sealed: the entry is the record's)."""
+        index = self._indexes.get(stage) or self._index(stage)
+        row = index.rows.get(sample_id)
+        if row is not None:
+            return index.data_hash(row)
+        head = self.head(stage, sample_id)  # not indexed: read (and verified)
+        return head.data_hash if head is not None else ""
+
     def look_again(self) -> None:
         """Start a new pass (a run, a status): listings and seals seen before are out of date."""
         self.files.forget_listings()
