@@ -25,15 +25,16 @@ from typing import Any
 
 import av
 
+from merr_factory.bench_scale import PER_SAMPLE_STAGES, sample_data, stage_templates
 from merr_factory.export.entry import ExportEntry, build_entry
 from merr_factory.export.settings import ALL_FORMATS, ExportSettings
 from merr_factory.export.writer import write_export
+from merr_factory.media.probe import probe_media
 from merr_factory.records import Artifact, Record
 from merr_factory.store import Store
 
 CLIP = Path(__file__).resolve().parent.parent / "tests" / "data" / "clips" / "sample_00000001.mp4"
-LABELS = ("happy", "sad", "angry", "worried", "surprise", "neutral", "fear", "doubt", "contempt")
-TIERS = ("coarse", "coarse", "fine", "rejected")
+TEMPLATES = stage_templates(probe_media(CLIP, "video"))
 
 
 def make_media(folder: Path) -> tuple[Path, Path]:
@@ -55,47 +56,22 @@ def artifact(path: Path) -> Artifact:
 
 
 def upstream_records(index: int, store: Store, frame: Path, wav: Path) -> dict[str, Record]:
-    """One sample's upstream records, shaped as docs/stage-data.md describes."""
+    """One sample's upstream records, each its stage's output model (the same data as the
+    scale benchmark's, ``merr_factory.bench_scale``)."""
     sample = f"sample_{index:08d}"
-    label, tier = LABELS[index % len(LABELS)], TIERS[index % len(TIERS)]
-    probe = {"readable": True, "duration": 4.2, "fps": 25.0, "frames": 105, "width": 640,
-             "height": 360, "audio": {"codec": "aac", "sample_rate": 44100, "channels": 1,
-                                      "duration": 4.2}}  # fmt: skip
-    data: dict[str, dict[str, Any]] = {
-        "ingest": {"source": f"{sample}.mp4", "name": sample, "kind": "video",
-                   "size_bytes": 1000, "probe": probe, "label": label, "valence": -0.5,
-                   "label_status": "labelled"},
-        "faces": {"backend": "openface", "model": "bench", "frames_total": 105,
-                  "frames_analysed": 105, "frames_with_face": 100, "face_ratio": 0.95},
-        "peak": {"peak_index": 40, "peak_time": 1.6, "peak_intensities": {"AU12": 2.0},
-                 "peak_AU_list": ["AU06", "AU12", "AU25"], "au_sum": 6.1},
-        "visual": {"AU_list": ["AU06", "AU12"],
-                   "visual_prior_list": ["cheek raiser", "lip corner puller"],
-                   "visual_objective": "A person talks in an office."},
-        "audio": {"has_audio": True, "tone": "joyful", "tone_phrase": "speaks in a bright voice",
-                  "tone_source": "prosody"},
-        "asr": {"backend": "faster-whisper", "model": "tiny", "language": "en",
-                "text": "I cannot believe we finally won the game.",
-                "text_en": "I cannot believe we finally won the game."},
-        "synthesize": {"caption": "The person smiles and speaks in a bright voice. " * 2,
-                       "smp_reason_caption": "Cheeks raised and lip corners pulled up. " * 4,
-                       "llm": {"backend": "llama.cpp", "model": "smollm2", "prompt_version": "1"}},
-        "label": {"label": label, "label_source": "csv", "valence": -0.5, "tier": tier,
-                  "reasons": [] if tier != "rejected" else [{"code": "au_rule", "message": "no"}]},
-    }  # fmt: skip
     files = {"peak": frame, "audio": wav}
     records = {}
-    for stage, stage_data in data.items():
+    for stage in PER_SAMPLE_STAGES:
+        data = sample_data(stage, index, sample, f"{sample}.mp4", TEMPLATES[stage])
         artifacts = []
         if stage in files:
-            target = store.artifact_path(
-                Record(stage=stage, sample=sample, status="done", fingerprint=""), files[stage].name
-            )
+            record = Record(stage=stage, sample=sample, status="done", fingerprint="")
+            target = store.root / store.artifact_key(record, files[stage].name)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(files[stage], target)
             artifacts = [artifact(files[stage])]
         records[stage] = Record(
-            stage=stage, sample=sample, status="done", fingerprint="", data=stage_data,
+            stage=stage, sample=sample, status="done", fingerprint="", data=data,
             artifacts=artifacts,
         )  # fmt: skip
     return records
@@ -140,17 +116,17 @@ def main() -> None:
         results["process_ms_per_sample"] = round(1000 * gather / args.samples, 3)
         settings = ExportSettings()
         start = time.perf_counter()
-        write_export(entries, settings, root, fresh(root, "first"))
+        write_export(entries, settings, store, fresh(root, "first"))
         results["finalize_s"] = round(time.perf_counter() - start, 3)
         start = time.perf_counter()
-        write_export(entries, settings, root, fresh(root, "second"))
+        write_export(entries, settings, store, fresh(root, "second"))
         results["re_export_s"] = round(time.perf_counter() - start, 3)
         results["byte_identical"] = snapshot(root / ".tmp" / "first") == snapshot(
             root / ".tmp" / "second"
         )
         for name in ALL_FORMATS:
             start = time.perf_counter()
-            write_export(entries, ExportSettings(formats=[name]), root, fresh(root, name))
+            write_export(entries, ExportSettings(formats=[name]), store, fresh(root, name))
             results[f"format_{name}_s"] = round(time.perf_counter() - start, 3)
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     width = max(len(key) for key in results)

@@ -309,7 +309,8 @@ def test_planner_fingerprint_depends_on_upstream_content(write_config, tmp_path:
     changed = planner.fingerprint(
         workspace.stages["note"], source, {"filter": filter_record.seal()}
     )
-    assert changed != before.fingerprint
+    assert before.expected == before.record.fingerprint
+    assert changed != before.expected
 
 
 def test_output_paths_stay_inside_the_output_folder(tmp_path: Path) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .faults import writing_output
 
@@ -37,13 +39,35 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             raise
 
 
+@contextmanager
+def atomic_text_file(
+    path: Path, encoding: str = "utf-8", newline: str | None = None
+) -> Iterator[TextIO]:
+    """A text file to write ``path`` through, piece by piece: it replaces ``path`` (flushed to
+    disk first) only when the ``with`` block ends without an error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write UTF-8 text atomically."""
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
 # One encoder for all calls: json.dumps with options builds a new encoder every time.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# No check for circular values (they are JSON data): the same text, a third quicker.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
 
 
 def canonical_json(value: Any) -> str:

@@ -6,10 +6,13 @@ On the bundled sample clips replicated to N samples (hard links: no disk cost) i
   the peak memory of a process that runs that stage alone;
 - the pipeline's wall time against the time spent inside the stages (the overhead ratio);
 - the speed-up of two workers over one (each limited to one thread for numeric libraries);
-- the wall time of a no-op re-run (and of ``status``) over many already-done samples, on ten
-  stages: the real ingest and filter plus eight light stand-in stages, since what a resume
-  costs does not depend on what the stages computed;
+- the bookkeeping at scale (``bench_scale.py``): over 100k synthetic done samples of every
+  stage, the no-op re-run, ``status``, the main process's peak memory, the export of every
+  entry and the opening of the HTML report, each against its goal;
 - peak memory (of this process and, separately, of its largest worker process).
+
+``measure_resume`` (a first run and a no-op re-run of ten light stages, the real ingest and
+filter plus eight stand-ins) serves ``scripts/bench_remote.py``, on an object store.
 
 It uses the sample config's stage settings (the offline models). Results go to the terminal
 as a markdown table and, if asked, to JSON and markdown files.
@@ -31,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from .bench_scale import default_scale_dir, measure_scale, render_scale
 from .config import load_config
 from .pipeline import Runner, RunOptions, RunSummary
 from .stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
@@ -206,32 +210,55 @@ def one_thread_per_worker() -> None:
         os.environ[variable] = "1"
 
 
-def benchmark(copies: int, noop_samples: int) -> dict[str, Any]:
+def benchmark(copies: int, scale_samples: int, scale_dir: Path | None = None) -> dict[str, Any]:
+    """The throughput runs on ``copies`` samples (none when 0), then the bookkeeping at
+    ``scale_samples`` synthetic done samples (none when 0)."""
     one_thread_per_worker()
-    with tempfile.TemporaryDirectory(prefix="merr-bench-") as temp:
-        root = Path(temp)
-        clips = replicate(root / "clips", copies)
-        measure_throughput(root / "warm-up", replicate(root / "warm", 6), 1)  # one-time compiles
-        one = measure_throughput(root, clips, 1)
-        two = measure_throughput(root, clips, 2)
-        stages = [entry["stage"] for entry in one["stages"]]
-        memory = measure_stage_memory(Path(one["config"]), stages)
-        for entry in one["stages"]:
-            entry["peak_rss_mb"] = memory[entry["stage"]]
-        resume = measure_resume(root, noop_samples)
+    results: dict[str, Any] = {"machine": machine(), "copies": copies}
+    if copies:
+        with tempfile.TemporaryDirectory(prefix="merr-bench-") as temp:
+            results.update(_throughput(Path(temp), copies))
+    if scale_samples:
+        where = scale_dir or default_scale_dir(scale_samples)
+        with tempfile.TemporaryDirectory(prefix="merr-scale-", dir=where) as temp:
+            results["scale"] = measure_scale(Path(temp), scale_samples)
+            results["scale"]["where"] = str(Path(temp).parent)
+    results["peak_rss_mb"] = peak_rss_mb()
+    return results
+
+
+def _throughput(root: Path, copies: int) -> dict[str, Any]:
+    clips = replicate(root / "clips", copies)
+    measure_throughput(root / "warm-up", replicate(root / "warm", 6), 1)  # one-time compiles
+    one = measure_throughput(root, clips, 1)
+    two = measure_throughput(root, clips, 2)
+    stages = [entry["stage"] for entry in one["stages"]]
+    memory = measure_stage_memory(Path(one["config"]), stages)
+    for entry in one["stages"]:
+        entry["peak_rss_mb"] = memory[entry["stage"]]
     return {
-        "machine": machine(),
-        "copies": copies,
         "one_worker": one,
         "two_workers": two,
         "speedup_2_over_1": round(one["wall_s"] / two["wall_s"], 2) if two["wall_s"] else None,
-        "resume": resume,
-        "peak_rss_mb": peak_rss_mb(),
     }
 
 
 def render_markdown(results: dict[str, Any]) -> str:
-    one, two, resume = results["one_worker"], results["two_workers"], results["resume"]
+    parts = []
+    if "one_worker" in results:
+        parts.append("\n".join(_throughput_lines(results)))
+    if "scale" in results:
+        parts.append(render_scale(results["scale"]))
+    peak = results["peak_rss_mb"]
+    parts.append(
+        f"{results['machine']}; peak RSS of this process {peak['main_process']} MB, of its "
+        f"largest child {peak['largest_worker']} MB"
+    )
+    return "\n\n".join(parts)
+
+
+def _throughput_lines(results: dict[str, Any]) -> list[str]:
+    one, two = results["one_worker"], results["two_workers"]
     lines = [
         f"{results['copies']} samples (the sample clips replicated) on {results['machine']}",
         "",
@@ -248,21 +275,18 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"- pipeline wall, 1 worker: {one['wall_s']} s; inside the stages: "
         f"{one['inside_stages_s']} s; overhead ratio {one['overhead_ratio']}",
         f"- pipeline wall, 2 workers: {two['wall_s']} s; speed-up {results['speedup_2_over_1']}",
-        f"- no-op re-run over {resume['samples']} done samples x {resume['stages']} stages: "
-        f"{resume['noop_rerun_wall_s']} s (status: {resume['status_wall_s']} s)",
-        f"- peak RSS: main process {results['peak_rss_mb']['main_process']} MB, largest worker "
-        f"{results['peak_rss_mb']['largest_worker']} MB",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def main(
     copies: int = 50,
-    noop_samples: int = 10_000,
+    scale_samples: int = 100_000,
     json_path: Path | None = None,
     markdown_path: Path | None = None,
+    scale_dir: Path | None = None,
 ) -> dict[str, Any]:
-    results = benchmark(copies, noop_samples)
+    results = benchmark(copies, scale_samples, scale_dir)
     text = render_markdown(results)
     print(text)
     if json_path:

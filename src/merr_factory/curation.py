@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .atomic import write_bytes_atomic
+from .atomic import atomic_text_file
 from .text import clean_text
 
 COLUMNS = ("id", "label", "tier", "caption", "reasoning", "transcript", "accept")
@@ -80,15 +80,25 @@ def curation_text(rows: Iterable[CurationRow]) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow([_protect(getattr(row, column)) for column in COLUMNS])
+        writer.writerow(_cells(row))
     return buffer.getvalue()
 
 
 def write_curation_csv(rows: Iterable[CurationRow], path: Path) -> int:
-    """Write ``rows`` to ``path`` (atomically, with the byte-order mark); return the count."""
-    rows = list(rows)
-    write_bytes_atomic(path, curation_text(rows).encode("utf-8-sig"))
-    return len(rows)
+    """Write ``rows`` to ``path`` (atomically, with the byte-order mark); return the count.
+    The rows go to the file as they come (100k rows as one text would take 100 MB)."""
+    count = 0
+    with atomic_text_file(path, encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(COLUMNS)
+        for row in rows:
+            writer.writerow(_cells(row))
+            count += 1
+    return count
+
+
+def _cells(row: CurationRow) -> list[str]:
+    return [_protect(getattr(row, column)) for column in COLUMNS]
 
 
 def _protect(text: str) -> str:

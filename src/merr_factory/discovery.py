@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import sys
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -20,7 +21,7 @@ class DiscoveryError(ValueError):
     """The input cannot be turned into a sample list (missing folder, duplicate ids...)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SampleSource:
     """One input file, described without opening it: cheap to build for 100k files."""
 
@@ -30,6 +31,7 @@ class SampleSource:
     kind: SampleKind
     size: int
     mtime_ns: int
+    is_link: bool | None = None  # the file is a symbolic link (None: not known)
 
     @property
     def stem(self) -> str:
@@ -40,6 +42,24 @@ class SampleSource:
         """What decides whether this is still the same input (no hashing of media)."""
         return {"relpath": self.relpath, "size": self.size, "mtime_ns": self.mtime_ns}
 
+    def resolved_path(self) -> Path:
+        """The file's path with every link resolved, as ``Path.resolve`` gives it."""
+        return Path(self.resolved())
+
+    def resolved(self) -> str:
+        """``str(resolved_path())``. For a file known not to be a link that is its resolved
+        folder's path plus its name, and each folder is resolved once (a ``resolve`` costs
+        a ``stat`` per part of the path)."""
+        if self.is_link is False:
+            folder, name = os.path.split(str(self.path))
+            return os.path.join(_resolved_folder(folder), name)
+        return str(self.path.resolve())
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved_folder(folder: str) -> str:
+    return str(Path(folder).resolve())
+
 
 @dataclass(frozen=True)
 class Extensions:
@@ -49,7 +69,13 @@ class Extensions:
     image: tuple[str, ...]
 
     def kind_of(self, path: Path) -> SampleKind | None:
-        suffix = path.suffix.lower()
+        return self.kind_of_name(path.name)
+
+    def kind_of_name(self, name: str) -> SampleKind | None:
+        dot = name.rfind(".")
+        if dot <= 0:  # no suffix ("clip", ".mp4": a hidden file's name has none)
+            return None
+        suffix = name[dot:].lower()
         if suffix in self.video:
             return "video"
         if suffix in self.image:
@@ -74,35 +100,68 @@ def discover(
     """List the samples under a folder, or those named by a list file, sorted by id."""
     problems: list[str] = []
     if input_path.is_dir():
-        files = list(_walk(input_path, extensions, exclude))
-        base = input_path
+        sources = _walk(input_path, extensions, exclude, problems)
     elif input_path.is_file():
         files, problems = _read_list_file(input_path)
-        base = input_path.parent
+        sources = []
+        for path in files:
+            source = _describe(path, input_path.parent, extensions, problems)
+            if source is not None:
+                sources.append(source)
     else:
         raise DiscoveryError(f"{input_path}: input folder or list file not found")
-    sources = []
-    for path in files:
-        source = _describe(path, base, extensions, problems)
-        if source is not None:
-            sources.append(source)
     samples = _assign_ids(sources, on_duplicate_id)
     return Discovery(samples=sorted(samples, key=lambda sample: sample.id), problems=problems)
 
 
-def _walk(root: Path, extensions: Extensions, exclude: Path | None) -> Iterable[Path]:
+def _walk(
+    root: Path, extensions: Extensions, exclude: Path | None, problems: list[str]
+) -> list[SampleSource]:
+    """Every media file under ``root`` (hidden ones and ``exclude`` left out), in folder and
+    name order. One ``stat`` per file and plain strings: 100k files take well under a second."""
     excluded = exclude.resolve() if exclude else None
-    for folder, subfolders, names in os.walk(root):
-        here = Path(folder)
-        subfolders[:] = sorted(
-            name
-            for name in subfolders
-            if not name.startswith(".") and (here / name).resolve() != excluded
-        )
-        for name in sorted(names):
-            path = here / name
-            if not name.startswith(".") and extensions.kind_of(path):
-                yield path
+    found: list[SampleSource] = []
+    folders = [(root.absolute(), "")]
+    while folders:
+        folder, prefix = folders.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as error:
+            problems.append(f"{folder}: cannot list folder ({error.strerror}), skipped")
+            continue
+        subfolders = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            if entry.is_dir():  # a link to a folder is not followed (as os.walk does)
+                if not entry.is_symlink() and (
+                    excluded is None or Path(entry.path).resolve() != excluded
+                ):
+                    subfolders.append((Path(entry.path), f"{prefix}{name}/"))
+                continue
+            kind = extensions.kind_of_name(name)
+            if kind is None:
+                continue
+            try:
+                stat = entry.stat()
+            except OSError as error:
+                problems.append(f"{entry.path}: cannot read file ({error.strerror}), skipped")
+                continue
+            stem = name[: name.rfind(".")]
+            found.append(
+                SampleSource(
+                    id=sys.intern(safe_sample_id(stem)),  # shared with the resume indexes
+                    path=Path(entry.path),
+                    relpath=prefix + name,
+                    kind=kind,
+                    size=stat.st_size,
+                    mtime_ns=stat.st_mtime_ns,
+                    is_link=entry.is_symlink(),  # known from the listing: no extra call
+                )
+            )
+        folders.extend(reversed(subfolders))  # depth first, in name order
+    return found
 
 
 def _read_list_file(list_path: Path) -> tuple[list[Path], list[str]]:

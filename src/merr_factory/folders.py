@@ -30,11 +30,9 @@ CACHE_GRACE_SECONDS = 600
 
 
 class IndexEntry(NamedTuple):
-    """One done record in its stage's resume index: the record file's signature, what the
-    planner needs of its head, and its artifacts' sizes (files that must still be there).
-
-    Stored as a plain list (marshal takes no tuple subclasses): ``stored`` and ``of`` convert.
-    """
+    """One done record in its stage's resume index (``resume_index.py``): the record file's
+    signature, what the planner needs of its head, and its artifacts' sizes (files that must
+    still be there)."""
 
     size: int
     version: Any  # mtime in ns for local files, the object store's version or ETag
@@ -47,16 +45,6 @@ class IndexEntry(NamedTuple):
     def signature(self) -> Signature:
         return self.size, self.version
 
-    def stored(self) -> list[Any]:
-        return list(self)
-
-    @classmethod
-    def of(cls, stored: Any) -> IndexEntry | None:
-        """An entry read back from an index file; None when it is not one (damaged)."""
-        if not isinstance(stored, list) or len(stored) != len(cls._fields):
-            return None
-        return cls._make(stored)
-
 
 class Folder(Protocol):
     """The operations the store needs from where its files live."""
@@ -68,6 +56,7 @@ class Folder(Protocol):
     def size(self, key: str) -> int: ...  # OSError if absent
     def signature(self, key: str) -> Signature | None: ...
     def unchanged(self, folder: str, entry: IndexEntry) -> bool: ...
+    def stamp(self, prefix: str) -> tuple[int, int] | None: ...  # None: no folder times
     def may_exist(self, key: str) -> bool: ...
     def forget_listings(self) -> None: ...
     def names(self, prefix: str, suffix: str) -> list[str]: ...
@@ -92,6 +81,10 @@ class LocalFolder:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._root = str(root)
+        self._listings: dict[str, set[str]] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:  # workers take their own listings
+        return (LocalFolder, (self.root,))
 
     def read_bytes(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
@@ -140,11 +133,29 @@ class LocalFolder:
             return False
         return True
 
+    def stamp(self, prefix: str) -> tuple[int, int] | None:
+        """The folder's inode and change time: both change whenever an entry is added,
+        renamed or removed (and no tool sets a ctime back); None when it does not exist."""
+        try:
+            stat = os.stat(f"{self._root}/{prefix}")
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_ctime_ns
+
     def may_exist(self, key: str) -> bool:
-        return True  # trying to open it costs no more than finding out
+        """False when the listing of ``key``'s folder (taken once per pass) lacks it: a
+        stage not run yet costs one listing, not one failed open per sample."""
+        folder, _, name = key.rpartition("/")
+        names = self._listings.get(folder)
+        if names is None:
+            try:
+                names = self._listings[folder] = set(os.listdir(f"{self._root}/{folder}"))
+            except OSError:
+                names = self._listings[folder] = set()
+        return name in names
 
     def forget_listings(self) -> None:
-        """Nothing to forget: every check looks at the files themselves."""
+        self._listings.clear()
 
     def names(self, prefix: str, suffix: str) -> list[str]:
         folder = self.root / prefix
@@ -251,6 +262,11 @@ class RemoteFolder:
             if found is None or found[0] != size:
                 return False
         return True
+
+    def stamp(self, prefix: str) -> tuple[int, int] | None:
+        """None: objects have no folder whose time changes; entries are checked against
+        one listing per stage instead."""
+        return None
 
     def may_exist(self, key: str) -> bool:
         """False when the listing of ``key``'s folder lacks it: one listing instead of one

@@ -18,7 +18,7 @@ class LabelFileError(ValueError):
     """The label file as a whole cannot be used (missing, unreadable, no name column)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LabelRow:
     """One row of the label CSV: the ground-truth label of a clip."""
 
@@ -54,6 +54,8 @@ def _pick_column(header: list[str], candidates: tuple[str, ...]) -> int | None:
 def _clean_name(raw: str) -> str:
     name = raw.strip()
     lowered = name.lower()
+    if not lowered.endswith(KNOWN_MEDIA_SUFFIXES):  # one check for most names
+        return name
     for suffix in KNOWN_MEDIA_SUFFIXES:
         if lowered.endswith(suffix):
             return name[: -len(suffix)]

@@ -28,8 +28,9 @@ from .compute import ComputeResult, ComputeTask, lost
 from .discovery import SampleSource
 from .executors import Executor, make_executor
 from .faults import OutputError, output_error
+from .plan_memo import EXCLUDED
 from .planning import Planner, State, Verdict
-from .records import Record, RecordHead, digest
+from .records import Head, Record, digest
 from .stages.base import Stage
 from .workspace import Shard, Workspace
 
@@ -115,6 +116,11 @@ class Runner:
             workspace.stages, workspace.store, workspace.labels, workspace.samples
         )
         self.stage_names = list(options.stages)
+        self._waits_for_all = [workspace.stages[name].waits_for_all for name in self.stage_names]
+        self._position_of = {name: index for index, name in enumerate(self.stage_names)}
+        self._memo = False  # the plan memo gives every verdict of the run
+        self._memo_used = False  # it gives some (``Planner.in_memo``)
+        self._samples: list[SampleSource] = []
         self.tallies = {name: StageTally(stage=name) for name in self.stage_names}
         self._position: dict[str, int] = {}  # sample id -> index of its next stage to look at
         self._at: Counter[int] = Counter()  # stage index -> samples whose position it is
@@ -131,7 +137,7 @@ class Runner:
         self._completed = 0
 
     def run(self) -> RunSummary:
-        with _gc_skips_existing_objects():
+        with gc_skips_existing_objects():
             return self._run()
 
     def _run(self) -> RunSummary:
@@ -145,6 +151,7 @@ class Runner:
         try:
             self.store.sweep_temp()
             self._compute(samples)
+            self.planner.save_memo()
             self._finalize_all(samples)
         except OutputError as error:
             stopped = str(error)
@@ -163,8 +170,14 @@ class Runner:
         self._open_bars(len(samples))
         stages = {name: self.workspace.stages[name] for name in self.stage_names}
         executor = make_executor(self.workspace.config.executor, stages, self.store)
+        self._samples = samples
+        self._memo_used = not self.options.force and self.planner.use_memo()
+        self._memo = self._memo_used and self.planner.memo_covers(
+            self.planner.with_ancestors(self.stage_names)
+        )
         try:
             self._at[0] = len(samples)
+            self._plan_ahead()
             for source in samples:
                 self._position[source.id] = 0
                 self._advance(source, executor)
@@ -181,6 +194,21 @@ class Runner:
             for bar in self._bars.values():
                 bar.close()
 
+    def _plan_ahead(self) -> None:
+        """Work out the verdicts the run will ask for, one stage at a time over all samples
+        (far quicker than sample by sample), up to a stage that waits for all samples and
+        is not open yet (its whole-set step needs the records made before it)."""
+        if self._memo:
+            return  # every verdict is in the memo
+        ahead = []
+        for name in self.planner.with_ancestors(self.stage_names):
+            position = self._position_of.get(name)
+            waits = position is not None and self._waits_for_all[position]
+            if waits and position not in self._released:
+                break
+            ahead.append(name)
+        self.planner.plan(ahead, self._samples)
+
     def _open_bars(self, total: int) -> None:
         for position, name in enumerate(self.stage_names):
             self._bars[name] = tqdm(
@@ -194,9 +222,17 @@ class Runner:
     def _advance(self, source: SampleSource, executor: Executor) -> None:
         """Look at the sample's stages from where it stands; queue the first one to compute."""
         index = self._position[source.id]
+        outcomes = self.planner.settled(source.id) if self._memo_used else None
+        if outcomes is not None and self._memo:
+            self._count_settled(source, index, outcomes)
+            return
         while index < len(self.stage_names):
             name = self.stage_names[index]
-            if self.workspace.stages[name].waits_for_all and index not in self._released:
+            if outcomes is not None and self.planner.in_memo(name):  # current or excluded:
+                self._count_outcome(name, outcomes)  # no verdict to work out, no need to wait
+                index += 1
+                continue
+            if self._waits_for_all[index] and index not in self._released:
                 self._move(source.id, index)  # planned once every sample is past the stages
                 self._parked.setdefault(index, []).append(source)  # before (whole-set steps)
                 return
@@ -209,6 +245,21 @@ class Runner:
             self._count_without_compute(name, verdict)
             index += 1
         self._move(source.id, index)
+
+    def _count_settled(self, source: SampleSource, index: int, outcomes: bytes) -> None:
+        """Count a sample whose every stage the plan memo gives as current (or excluded)."""
+        for name in self.stage_names[index:]:
+            self._count_outcome(name, outcomes)
+        self._move(source.id, len(self.stage_names))
+
+    def _count_outcome(self, name: str, outcomes: bytes) -> None:
+        tally = self.tallies[name]
+        if outcomes[self.planner.memo_position(name)] == EXCLUDED:
+            tally.excluded += 1
+        else:
+            tally.skipped += 1
+        if self.options.progress:
+            self._bars[name].update()
 
     def _move(self, sample_id: str, index: int) -> None:
         self._at[self._position[sample_id]] -= 1
@@ -224,6 +275,7 @@ class Runner:
                 return
             self._released.add(index)
             self._compute_whole_set(self.stage_names[index])
+            self._plan_ahead()
             for source in self._parked.pop(index):
                 self._advance(source, executor)
 
@@ -232,7 +284,11 @@ class Runner:
         if step is None:
             return
         self.planner.forget_whole_set()
-        self.store.save_whole_set(step.name, self.planner.whole_set(step))
+        entries = self.planner.whole_set(step)
+        if step.name in self.planner.whole_set_recomputed or not self.store.has_whole_set(
+            step.name
+        ):
+            self.store.save_whole_set(step.name, entries)
 
     def _needs_compute(self, verdict: Verdict) -> bool:
         if not verdict.ready or verdict.state in (State.EXCLUDED, State.BLOCKED):
@@ -249,7 +305,8 @@ class Runner:
             tally.waiting += 1
         else:
             tally.skipped += 1
-        self._bars[stage].update()
+        if self.options.progress:
+            self._bars[stage].update()
 
     def _drain(self, executor: Executor) -> None:
         """Keep every lane busy up to its capacity until nothing is left to compute."""
@@ -293,15 +350,19 @@ class Runner:
             return lost(task, error, self.store)
 
     def _task(self, entry: _Ready) -> ComputeTask:
-        assert entry.verdict.fingerprint is not None
+        fingerprint = entry.verdict.expected
+        assert fingerprint is not None
         return ComputeTask(
             stage=entry.stage,
             source=entry.source,
             label=self.workspace.labels.get(entry.source.id),
-            fingerprint=entry.verdict.fingerprint,
-            upstream={name: head.data_hash for name, head in entry.verdict.upstream.items()},
+            fingerprint=fingerprint,
+            upstream={
+                name: head.data_hash
+                for name, head in self.planner.upstream(entry.stage, entry.source).items()
+            },
             replaces=entry.verdict.record is not None,
-            whole_set=entry.verdict.whole_set,
+            whole_set=entry.verdict.whole_set or {},
         )
 
     def _complete(
@@ -350,13 +411,14 @@ class Runner:
         heads = self._kept_heads(stage.name, samples)
         fingerprint = digest(
             {
-                "stage": self.planner.identity(stage.name),
+                "stage": digest(stage.final_identity()),
                 "records": [[head.sample, head.data_hash] for head in heads],
             }
         )
         if self.store.final_fingerprint(stage.name) == fingerprint and not self.options.force:
             tally.final = "current"
             return
+        self.planner.release()  # the verdicts are not needed any more: room for the records
         workdir = self.store.new_workdir(stage.name, "final")
         try:
             stage.finalize(self._load_all(heads), workdir, self.store)
@@ -377,7 +439,7 @@ class Runner:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _kept_heads(self, stage: str, samples: list[SampleSource]) -> list[RecordHead]:
+    def _kept_heads(self, stage: str, samples: list[SampleSource]) -> list[Head]:
         heads = []
         for source in samples:
             verdict = self.planner.verdict(stage, source)
@@ -385,18 +447,18 @@ class Runner:
                 heads.append(verdict.record)
         return heads
 
-    def _load_all(self, heads: list[RecordHead]) -> list[Record]:
-        records = []
+    def _load_all(self, heads: list[Head]) -> Iterator[Record]:
+        """The records, each read when the stage gets to it (100k records never sit in
+        memory at once, only what the stage keeps of them)."""
         for head in heads:
             record = self.store.load(head.stage, head.sample)
             if record is None or record.data_hash != head.data_hash:
                 raise RuntimeError(f"the {head.stage} record of {head.sample} changed; run again")
-            records.append(record)
-        return records
+            yield record
 
 
 @contextmanager
-def _gc_skips_existing_objects() -> Iterator[None]:
+def gc_skips_existing_objects() -> Iterator[None]:
     """Exempt the objects alive before the run (models, the workspace) from garbage
     collection passes during it: planning 100k samples allocates enough small objects to
     trigger many full passes, each of which would otherwise walk every model's objects."""

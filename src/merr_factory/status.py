@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .pipeline import gc_skips_existing_objects
+from .plan_memo import EXCLUDED, HALTED
 from .planning import Planner, State
 from .tables import render_table
 from .workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 COLUMNS = (State.DONE, State.FAILED, State.STALE, State.PENDING, State.BLOCKED, State.EXCLUDED)
 
@@ -23,6 +28,38 @@ class StageStatus:
 def collect_status(workspace: Workspace) -> list[StageStatus]:
     """The state of every (stage, sample) of the workspace, counted per stage."""
     planner = Planner(workspace.stages, workspace.store, workspace.labels, workspace.samples)
+    with gc_skips_existing_objects():
+        if planner.use_memo() and planner.memo_covers(workspace.stages):
+            return _count_settled(workspace, planner)
+        statuses = _count(workspace, planner)
+    try:  # what this pass verified: the next one is quicker (the index is only a cache)
+        workspace.store.flush_indexes()
+        planner.save_memo()
+    except OSError as error:  # a read-only output folder
+        log.debug("status: resume index not written: %s", error)
+    return statuses
+
+
+def _count_settled(workspace: Workspace, planner: Planner) -> list[StageStatus]:
+    """The counts from the plan memo: every verdict is current or excluded."""
+    result = [StageStatus(stage=name) for name in workspace.stages]
+    places = [planner.memo_position(name) for name in workspace.stages]
+    for source in workspace.samples:
+        outcomes = planner.settled(source.id) or b""
+        for status, place in zip(result, places, strict=True):
+            outcome = outcomes[place]
+            if outcome == EXCLUDED:
+                status.counts[State.EXCLUDED] += 1
+                continue
+            status.counts[State.DONE] += 1
+            record = planner.verdict(status.stage, source).record if outcome == HALTED else None
+            if record is not None:
+                status.drop_reasons.update(reason.code for reason in record.halt)
+    return result
+
+
+def _count(workspace: Workspace, planner: Planner) -> list[StageStatus]:
+    planner.plan(list(workspace.stages), workspace.samples)
     result = []
     for name in workspace.stages:
         status = StageStatus(stage=name)

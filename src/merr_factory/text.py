@@ -16,5 +16,6 @@ def clean_text(text: str | None) -> str:
     if not text:
         return ""
     text = _LITERAL_BREAKS.sub(" ", text)
-    printable = "".join(ch if ch.isprintable() else " " for ch in text)
-    return _WHITESPACE.sub(" ", printable).strip()
+    if not text.isprintable():  # one check of the whole text first: most texts are
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return _WHITESPACE.sub(" ", text).strip()

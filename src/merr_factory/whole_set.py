@@ -7,7 +7,9 @@ restales exactly the samples whose entry changed. The runner computes a step whe
 reading stage is about to start (every selected sample is past the stages before it), over
 the records of *all* samples of the input, not only the selected or sharded ones; samples
 whose record does not exist yet are left out until a later run, which then restales only
-the samples whose entry that changes.
+the samples whose entry that changes. The entries are kept with a digest of the step's
+identity and of the content hash of every record it read, so a run whose records are those
+of the last computation reuses them without reading a record.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ class WholeSetStep(ABC):
 
     name: ClassVar[str]
     reads: ClassVar[str]
+    # Bump when a code change alters the entries: stored entries are then computed again.
+    version: ClassVar[str] = "1"
+
+    def identity(self) -> dict[str, Any]:
+        """What, besides the records, decides the entries: the step, its version and its
+        settings (the instance's attributes, JSON values)."""
+        return {"step": self.name, "version": self.version, "settings": vars(self)}
 
     @abstractmethod
     def compute(self, records: Mapping[str, Record]) -> dict[str, Any]:

@@ -154,3 +154,29 @@ def test_a_changed_reasoning_restales_exactly_the_labels_it_affects(write_config
         "computed": 0, "skipped": tally(rerun, "label")["skipped"] + 2, "failed": 0,
         "excluded": tally(rerun, "label")["excluded"], "blocked": 0, "waiting": 0,
     }  # fmt: skip
+
+
+def test_the_step_is_reused_while_the_reasonings_are_the_same(
+    write_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its entries are kept with a digest of the records it read: a re-run over the same
+    reasonings takes them without reading a record; a changed one computes them again."""
+    from merr_factory.dedup import Deduplication
+
+    config = write_config()
+    samples = [sample.id for sample in open_workspace(load_config(config)).samples]
+    texts = scripted(samples, (samples[0], samples[1]))
+    run_pipeline(config, LLM_STAGES, workspace(config, texts))
+    computed: list[int] = []
+    real = Deduplication.compute
+
+    def counting(self: Deduplication, records: Any) -> dict[str, str | None]:
+        computed.append(len(records))
+        return real(self, records)
+
+    monkeypatch.setattr(Deduplication, "compute", counting)
+    again = run_pipeline(config, LLM_STAGES, workspace(config, texts))
+    assert computed == [] and tally(again, "label")["computed"] == 0
+    texts[samples[2]] = "A calm voice reads out the weather report for the coming weekend."
+    changed = run_pipeline(config, LLM_STAGES, workspace(config, texts))
+    assert computed == [len(samples)] and tally(changed, "label")["computed"] == 1

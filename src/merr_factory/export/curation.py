@@ -26,5 +26,6 @@ def row_for(entry: ExportEntry) -> CurationRow:
 
 def write_curation(entries: list[ExportEntry], folder: Path) -> Path:
     path = folder / CURATION_FILE
-    write_curation_csv(sorted((row_for(entry) for entry in entries), key=lambda row: row.id), path)
+    ordered = sorted(entries, key=lambda entry: entry.sample_id)  # the rows are made one by one
+    write_curation_csv((row_for(entry) for entry in ordered), path)
     return path

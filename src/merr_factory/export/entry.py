@@ -102,6 +102,56 @@ class ExportEntry(StageOutput):
         return clean_text(self.tone_phrase or self.tone or "")
 
 
+_ALL_FIELDS = frozenset(ExportEntry.model_fields)
+
+
+def read_entry(data: Mapping[str, Any], strings: dict[str, str] | None = None) -> ExportEntry:
+    """An export record's data as its entry, small enough to hold 100k at once: the
+    entries (and their reasons and files) share one set of given field names each (pydantic
+    keeps one per model otherwise: 45 names, a third of an entry's memory; a record holds
+    every field, so the sets are the same), and the short words many entries repeat (label,
+    tier, language, model names...) are one string each when ``strings`` is given."""
+    entry = ExportEntry.model_validate(data)
+    _share_fields_set(entry, _ALL_FIELDS)
+    for reason in entry.reasons:
+        _share_fields_set(reason, _REASON_FIELDS)
+    for file in (entry.peak_frame, entry.audio_file, *entry.features.values()):
+        if file is not None:
+            _share_fields_set(file, _FILE_FIELDS)
+    if strings is not None:
+        _share_strings(entry.__dict__, strings)
+    return entry
+
+
+def _share_strings(values: dict[str, Any], strings: dict[str, str]) -> None:
+    """Replace the words and lists of words many entries repeat by one copy of each."""
+    for name in _REPEATED:
+        value = values[name]
+        if isinstance(value, str):
+            values[name] = strings.setdefault(value, value)
+    for name in _REPEATED_LISTS:
+        values[name] = [strings.setdefault(word, word) for word in values[name]]
+    values["models"] = {
+        strings.setdefault(key, key): strings.setdefault(model, model) if model else model
+        for key, model in values["models"].items()
+    }
+    if values["name"] == values["sample_id"]:
+        values["name"] = values["sample_id"]
+    if values["text_en"] == values["transcript"]:
+        values["text_en"] = values["transcript"]
+
+
+def _share_fields_set(model: BaseModel, names: frozenset[str]) -> None:
+    object.__setattr__(model, "__pydantic_fields_set__", names)
+
+
+_REASON_FIELDS = frozenset(Reason.model_fields)
+_FILE_FIELDS = frozenset(MediaFile.model_fields)
+_REPEATED = ("kind", "ingest_label", "label", "label_source", "tier", "tone", "tone_phrase",
+             "language", "open_label")  # fmt: skip
+_REPEATED_LISTS = ("peak_AU_list", "AU_list", "visual_prior_list", "placeholder_features")
+
+
 def build_entry(
     sample_id: str,
     video_path: Path,

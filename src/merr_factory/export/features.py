@@ -25,9 +25,10 @@ def features_summary(entries: list[ExportEntry], media: ExportMedia) -> dict[str
     summary: dict[str, Any] = {}
     for name in EMOTION_LLAMA_FEATURES:
         having = [entry for entry in entries if name in media.features.get(entry.sample_id, {})]
+        having_ids = {entry.sample_id for entry in having}  # a set: 100k entries, not 100k^2
         summary[name] = {
             "samples": len(having),
-            "missing": sorted(e.name for e in entries if e not in having),
+            "missing": sorted(e.name for e in entries if e.sample_id not in having_ids),
             "models": sorted({e.feature_models[name] for e in having if name in e.feature_models}),
             "placeholder": any(name in entry.placeholder_features for entry in having),
         }

@@ -9,11 +9,12 @@ Emotion-LLaMA's text processor lower-cases and trims them itself.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .entry import ExportEntry
+from .jsonfile import write_indented_list
 from .prompts import CAPTION_PROMPTS, EMOTION_LLAMA_FRAME, EMOTION_PROMPTS, REASON_PROMPTS, pick
 from .transcripts import sentence
 
@@ -27,16 +28,18 @@ def instruction(entry: ExportEntry, task: str, prompts: tuple[str, ...]) -> str:
 
 def instruction_pairs(coarse: list[ExportEntry], fine: list[ExportEntry]) -> list[dict[str, Any]]:
     """Every pair, grouped by task, each task's samples in name order."""
-    pairs = []
+    return list(_pairs(coarse, fine))
+
+
+def _pairs(coarse: list[ExportEntry], fine: list[ExportEntry]) -> Iterator[dict[str, Any]]:
     for entry in coarse:
-        pairs.append(_pair(entry, "emotion", EMOTION_PROMPTS, entry.label or ""))
+        yield _pair(entry, "emotion", EMOTION_PROMPTS, entry.label or "")
     for entry in coarse:
-        pairs.append(_pair(entry, "reason", REASON_PROMPTS, entry.caption))
+        yield _pair(entry, "reason", REASON_PROMPTS, entry.caption)
     for entry in fine:
-        pairs.append(_pair(entry, "reason_v2", REASON_PROMPTS, entry.smp_reason_caption or ""))
+        yield _pair(entry, "reason_v2", REASON_PROMPTS, entry.smp_reason_caption or "")
     for entry in coarse:
-        pairs.append(_pair(entry, "caption", CAPTION_PROMPTS, entry.caption))
-    return pairs
+        yield _pair(entry, "caption", CAPTION_PROMPTS, entry.caption)
 
 
 def _pair(entry: ExportEntry, task: str, prompts: tuple[str, ...], answer: str) -> dict[str, Any]:
@@ -52,6 +55,5 @@ def _pair(entry: ExportEntry, task: str, prompts: tuple[str, ...], answer: str) 
 
 def write_instructions(coarse: list[ExportEntry], fine: list[ExportEntry], folder: Path) -> Path:
     path = folder / INSTRUCTIONS_FILE
-    pairs = instruction_pairs(coarse, fine)
-    path.write_text(json.dumps(pairs, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    write_indented_list(path, _pairs(coarse, fine), indent=1)  # 400k pairs, one at a time
     return path

@@ -16,7 +16,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..faults import is_write_fault
@@ -35,8 +35,9 @@ VIDEOS_DIR = "videos"
 EMOTION_LLAMA_SUFFIXES = (".mp4", ".avi")  # what its dataset tries, in this order
 
 
-def link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def link_or_copy(source: Path, target: Path, folder_exists: bool = False) -> None:
+    if not folder_exists:
+        target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, target)
     except OSError:
@@ -67,6 +68,7 @@ class ExportMedia:
 def place_frames(
     entries: list[ExportEntry], store: Store, folder: Path, media: ExportMedia
 ) -> None:
+    (folder / FRAMES_DIR).mkdir(exist_ok=True)
     for entry in entries:
         relative = f"{FRAMES_DIR}/{entry.sample_id}.jpg"
         if _place(entry.peak_frame, store, folder / relative, media):
@@ -77,6 +79,8 @@ def place_audio(
     entries: list[ExportEntry], store: Store, folder: Path, media: ExportMedia, link: bool
 ) -> None:
     """Link the wavs into the export, or (``link`` false) refer to them where they are."""
+    if link:
+        (folder / AUDIO_DIR).mkdir(exist_ok=True)
     for entry in entries:
         relative = f"{AUDIO_DIR}/{entry.sample_id}.wav"
         if not link:
@@ -87,15 +91,16 @@ def place_audio(
 
 
 def place_videos(entries: list[ExportEntry], folder: Path, media: ExportMedia) -> None:
+    (folder / VIDEOS_DIR).mkdir(exist_ok=True)
     for entry in entries:
         source = Path(entry.video_path)
-        if not source.is_file():
+        if not os.path.isfile(entry.video_path):
             media.missing.append(f"{entry.sample_id}: clip {source} is gone")
             continue
-        suffix = PurePosixPath(entry.source).suffix.lower()
+        suffix = os.path.splitext(entry.source)[1].lower()
         if suffix in EMOTION_LLAMA_SUFFIXES:
             relative = f"{VIDEOS_DIR}/{entry.name}{suffix}"
-            link_or_copy(source, folder / relative)
+            link_or_copy(source, folder / relative, folder_exists=True)
         else:
             relative = f"{VIDEOS_DIR}/{entry.name}.mp4"
             (folder / VIDEOS_DIR).mkdir(exist_ok=True)
@@ -129,5 +134,8 @@ def _place(file: MediaFile | None, store: Store, target: Path, media: ExportMedi
     if source is None:
         media.missing.append(f"{target.stem}: {file.path} is gone")
         return False
-    link_or_copy(source, target)
+    link_or_copy(source, target, folder_exists=target.parent.name in _MADE_FIRST)
     return True
+
+
+_MADE_FIRST = (FRAMES_DIR, AUDIO_DIR)  # folders the place_* functions make before linking

@@ -12,7 +12,6 @@ with a reason, never written half right.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from ..knowledge.emotions import MERR_LABELS
 from ..sample_ids import is_valid_sample_id
 from .entry import ExportEntry
 from .features import EMOTION_LLAMA_FEATURES
+from .jsonfile import write_indented_items
 
 COARSE = "MERR_coarse_grained"
 FINE = "MERR_fine_grained"
@@ -144,9 +144,9 @@ def write_merr(
     counts = frame_counts or {}
     written = []
     for stem, entries, fine in ((COARSE, sets.coarse, False), (FINE, sets.fine, True)):
-        document = {entry.name: merr_value(entry, fine) for entry in entries}
         json_path = folder / f"{stem}.json"
-        json_path.write_text(json.dumps(document, indent=4, ensure_ascii=False) + "\n", "utf-8")
+        document = ((entry.name, merr_value(entry, fine)) for entry in entries)  # names: unique
+        write_indented_items(json_path, document, indent=4)
         lines = [txt_line(entry, counts.get(entry.sample_id)) + "\n" for entry in entries]
         txt_path = folder / f"{stem}.txt"
         txt_path.write_text("".join(lines), "utf-8")

@@ -12,10 +12,12 @@ video templates. Paths are relative to the export folder: point LLaMA-Factory's 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .entry import ExportEntry
+from .jsonfile import write_indented_list
 from .media import ExportMedia
 from .prompts import CHAT_PROMPT, conclusion, said
 from .settings import ShareGptMedia
@@ -66,16 +68,18 @@ def write_sharegpt(
     variant: ShareGptMedia = "video+audio",
 ) -> list[Path]:
     with_audio = variant == "video+audio"
-    records = []
-    for entry in entries:
-        record = sharegpt_record(
-            entry, media.video(entry), media.audio_file(entry) if with_audio else None
-        )
-        if not with_audio:
-            del record["audios"]
-        records.append(record)
+
+    def records() -> Iterator[dict[str, Any]]:  # one at a time: 100k would take 100 MB
+        for entry in entries:
+            record = sharegpt_record(
+                entry, media.video(entry), media.audio_file(entry) if with_audio else None
+            )
+            if not with_audio:
+                del record["audios"]
+            yield record
+
     data_path = folder / SHAREGPT_FILE
-    data_path.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    write_indented_list(data_path, records(), indent=1)
     info_path = folder / DATASET_INFO_FILE
     info_path.write_text(json.dumps(dataset_info(name, with_audio), indent=2) + "\n", "utf-8")
     return [data_path, info_path]

@@ -7,7 +7,7 @@ of where files live or whether its output is current. Adding a stage never touch
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -183,14 +183,22 @@ class Stage(ABC, Generic[SettingsT]):
     def process(self, sample: SampleContext) -> StageResult:
         """Compute this stage for one sample. Raise on failure: the runner records it."""
 
-    def finalize(self, records: list[Record], target: Path, store: Store) -> None:
+    def finalize(self, records: Iterable[Record], target: Path, store: Store) -> None:
         """Optional: build outputs over the whole sample set (an export) into ``target``.
 
         Called after the per-sample pass with this stage's current, kept records in sample
-        order, only when they (or the settings) changed since the last finalize. ``target``
+        order (read one at a time as they are iterated: keep only what is needed of each),
+        only when they (or the settings) changed since the last finalize. ``target``
         is a fresh folder that replaces the stage's whole-set output (``<output>/<stage>/``)
         when this returns.
         """
+
+    def final_identity(self) -> dict[str, Any]:
+        """What, besides its records, decides the whole-set output (``finalize``): by
+        default the stage's identity. A stage whose per-sample output does not depend on
+        some settings leaves them out of ``identity`` and puts them here, so changing them
+        rewrites the whole-set output without recomputing every sample."""
+        return self.identity()
 
     @classmethod
     def has_finalize(cls) -> bool:

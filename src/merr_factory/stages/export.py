@@ -9,11 +9,12 @@ when an entry or a setting changed, so a re-export costs nothing when nothing ch
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..discovery import SampleSource
-from ..export.entry import ExportEntry, build_entry
+from ..export.entry import ExportEntry, build_entry, read_entry
 from ..export.settings import ExportSettings
 from ..export.writer import write_export
 from ..labels import LabelRow
@@ -30,17 +31,26 @@ class ExportStage(Stage[ExportSettings]):
     requires = ("label", "features")
     version = "2"  # 2: entries hold the label stage's votes, for the quality report
 
+    def identity(self) -> dict[str, Any]:
+        # An entry gathers upstream fields whatever the settings say (they choose formats,
+        # names, links): changing one rewrites the files, not 100k entries.
+        return {"stage": self.name, "version": self.version}
+
+    def final_identity(self) -> dict[str, Any]:
+        return super().identity()
+
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
         # The entry holds the clip's absolute path (to link it into the export), so a moved
         # input folder makes it stale; the file's content is never read here.
-        return str(source.path.resolve())
+        return source.resolved()
 
     def process(self, sample: SampleContext) -> StageResult:
         entry = build_entry(
-            sample.source.id, sample.source.path.resolve(), sample.upstream, sample.store
+            sample.source.id, sample.source.resolved_path(), sample.upstream, sample.store
         )
         return StageResult(data=entry)
 
-    def finalize(self, records: list[Record], target: Path, store: Store) -> None:
-        entries = [ExportEntry.model_validate(record.data) for record in records]
+    def finalize(self, records: Iterable[Record], target: Path, store: Store) -> None:
+        strings: dict[str, str] = {}  # one copy of each word 100k entries repeat
+        entries = [read_entry(record.data, strings) for record in records]
         write_export(entries, self.settings, store, target)

@@ -1,0 +1,607 @@
+"""The bookkeeping at scale (``merr-build bench --scale-samples N``): N synthetic done samples
+through the real stages, then the export, the no-op re-run, ``status`` and the report.
+
+Set-up. N hard links of one bundled clip are the input, with a MER2023-style label CSV. Every
+per-sample stage of the real pipeline (ingest ... label: the sample config's settings, the
+features stage off as by default) gets one done record per sample, shaped as its output model
+says (``stage_data.py``), with the fingerprint the real planner expects and its files (hard
+links of one real peak frame and face, wav and frames CSV). Records are written where and as
+``Store.save`` writes them, less the fsync (a million fsyncs take most of an hour on a small
+VM), by two processes, each a share of the samples; their heads go into the store's resume
+index as a run would leave it. That is about ten times quicker than running a million light
+records through the runner (a work folder, a process hop and an fsync each), which is not
+what is measured.
+
+Measured, each in a fresh ``merr-build`` process (its own peak memory, ``VmHWM``): see
+``measure_scale``; the report is opened in headless Chromium until its first sample cards
+are on the page.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import wave
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import yaml
+
+from .config import load_config
+from .media.probe import probe_media
+from .planning import Planner
+from .records import Artifact, Record, digest
+from .stage_data import (
+    AsrData,
+    AsrSegmentData,
+    AudioData,
+    Candidate,
+    DecodeCheck,
+    FacesData,
+    FeaturesData,
+    FilterData,
+    IngestData,
+    LabelData,
+    LLMInfo,
+    PeakData,
+    Prosody,
+    StageOutput,
+    SynthesizeData,
+    VisualData,
+)
+from .workspace import Workspace, open_workspace
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+CLIP = REPO / "tests" / "data" / "clips" / "sample_00000001.mp4"
+SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
+
+LABELS = ("happy", "sad", "angry", "worried", "surprise", "neutral", "fear", "doubt", "contempt")
+TIERS = ("coarse", "fine", "fine", "coarse", "rejected")
+RULE_AUS = {
+    "happy": ["AU06", "AU12"],
+    "sad": ["AU01", "AU04", "AU15"],
+    "angry": ["AU04", "AU05", "AU07", "AU23"],
+    "worried": ["AU01", "AU04", "AU20"],
+    "surprise": ["AU01", "AU02", "AU05", "AU26"],
+    "neutral": [],
+    "fear": ["AU01", "AU02", "AU04", "AU05", "AU20"],
+    "doubt": ["AU04", "AU14"],
+    "contempt": ["AU14"],
+}
+PHRASES = {
+    "AU01": "inner brow raiser", "AU02": "outer brow raiser", "AU04": "brow lowerer",
+    "AU05": "upper lid raiser", "AU06": "cheek raiser", "AU07": "lid tightener",
+    "AU12": "lip corner puller", "AU14": "dimpler", "AU15": "lip corner depressor",
+    "AU20": "lip stretcher", "AU23": "lip tightener", "AU25": "lips part", "AU26": "jaw drop",
+}  # fmt: skip
+TONES = ("joyful", "sad", "angry", "worried", "surprised", "calm", "fearful", "doubtful")
+SENTENCE = (
+    "the speaker glances aside before answering and her voice rises at the end of the "
+    "sentence while the brows draw together and the lips press into a thin line as she "
+    "recalls what happened at the station that morning with her brother and the tickets"
+)
+WORDS = tuple(SENTENCE.split())
+VOCABULARY = tuple(
+    f"{word}{suffix}" for word in WORDS for suffix in ("", "s", "ed", "ly", "ing", "er")
+)
+PER_SAMPLE_STAGES = (
+    "ingest", "filter", "faces", "peak", "audio", "asr", "features", "visual", "synthesize",
+    "label",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Media:
+    """One real file per artifact kind, hard-linked for every sample."""
+
+    files: dict[str, Path]  # artifact name -> file
+    described: dict[str, Artifact]  # artifact name -> its size and hash
+
+
+def make_media(folder: Path) -> Media:
+    """A peak frame and face cut from the clip, a 16 kHz wav and a frames CSV."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {name: folder / name for name in ARTIFACTS_OF_ALL}
+    with av.open(str(CLIP)) as container:
+        image = next(container.decode(video=0)).to_image()
+    image.save(files["peak_frame.jpg"], format="JPEG", quality=90)
+    image.crop((160, 40, 320, 200)).save(files["peak_face.jpg"], format="JPEG", quality=90)
+    with wave.open(str(files["audio.wav"]), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.sin(np.arange(16000 * 4) / 9.0) * 3000).astype("<i2").tobytes())
+    rows = ["frame,time,face,AU12_r"] + [f"{i},{i / 5:.1f},1,1.5" for i in range(23)]
+    files["frames.csv"].write_text("\n".join(rows) + "\n")
+    return describe_media(folder)
+
+
+def describe_media(folder: Path) -> Media:
+    """The files ``make_media`` wrote, with their sizes and hashes."""
+    files = {name: folder / name for name in ARTIFACTS_OF_ALL}
+    described = {
+        name: Artifact(
+            path=name,
+            size=path.stat().st_size,
+            sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        )
+        for name, path in files.items()
+    }
+    return Media(files=files, described=described)
+
+
+ARTIFACTS = {
+    "faces": ("frames.csv",),
+    "peak": ("peak_face.jpg", "peak_frame.jpg"),
+    "audio": ("audio.wav",),
+}
+ARTIFACTS_OF_ALL = tuple(name for names in ARTIFACTS.values() for name in names)
+
+
+def link_clips(folder: Path, samples: int) -> Path:
+    """``samples`` hard links of the bundled clip: ``clip_000000.mp4``, ..."""
+    folder.mkdir(parents=True, exist_ok=True)
+    original = folder.parent / CLIP.name  # on this disk: links cannot cross file systems
+    if not original.exists():
+        shutil.copyfile(CLIP, original)
+    for index in range(samples):
+        link = folder / f"clip_{index:06d}.mp4"
+        if not link.exists():
+            os.link(original, link)
+    return folder
+
+
+def write_labels(path: Path, samples: int) -> Path:
+    """A MER2023-style label CSV for the linked clips."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["name", "discrete", "valence"])
+    for index in range(samples):
+        label = LABELS[index % len(LABELS)]
+        writer.writerow([f"clip_{index:06d}", label, round((index % 11) / 2 - 2.5, 1)])
+    path.write_text(buffer.getvalue())
+    return path
+
+
+def write_config(root: Path, clips: Path, labels: Path) -> Path:
+    """The sample config on the linked clips (every stage's settings as the demo's)."""
+    raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    raw.update(
+        input=str(clips),
+        labels=str(labels),
+        output=str(root / "out"),
+        executor={"kind": "local", "workers": 2, "threads_per_worker": 1},
+    )
+    raw["stages"]["features"] = {"backend": "none"}  # the default: no feature files
+    path = root / "scale.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+class DoneSet:
+    """Writes a done record of each per-sample stage for every sample of a workspace (or
+    every ``step``-th sample from ``first``: set-up runs in several processes)."""
+
+    def __init__(self, workspace: Workspace, media: Media) -> None:
+        self.workspace = workspace
+        self.store = workspace.store
+        self.media = media
+        self.planner = Planner(
+            workspace.stages, workspace.store, workspace.labels, workspace.samples
+        )
+        self.templates = stage_templates(probe_media(CLIP, "video"))
+
+    def write(self, stages: tuple[str, ...], first: int = 0, step: int = 1) -> None:
+        for stage in stages:
+            os.makedirs(f"{self.store.root}/stages/{stage}", exist_ok=True)
+            artifacts = [self.media.described[name] for name in ARTIFACTS.get(stage, ())]
+            listed = [artifact.model_dump() for artifact in artifacts]
+            indexes = range(first, len(self.workspace.samples), step)
+            self.planner.plan([stage], [self.workspace.samples[index] for index in indexes])
+            for index in indexes:
+                source = self.workspace.samples[index]
+                verdict = self.planner.verdict(stage, source)
+                fingerprint = verdict.expected
+                assert fingerprint is not None, f"{stage}/{source.id}: {verdict.reason}"
+                data = sample_data(stage, index, source.id, source.relpath, self.templates[stage])
+                document = {
+                    "format": 1, "stage": stage, "sample": source.id, "status": "done",
+                    "fingerprint": fingerprint, "data": data,
+                    "data_hash": digest({"data": data, "halt": [], "artifacts": listed}),
+                    "provenance": {}, "halt": [], "artifacts": listed, "error": None,
+                    "created_at": "2026-01-01T00:00:00+00:00", "seconds": 0.01,
+                    "cpu_seconds": 0.01,
+                }  # fmt: skip
+                self._link_artifacts(stage, source.id)
+                signature = self._save(stage, source.id, document)
+                record = Record.model_construct(**{**document, "artifacts": artifacts})
+                if index == first:
+                    _check(stage, source.id, self.workspace)
+                self.planner.remember(record, signature)
+            self.store.flush_indexes()
+
+    def _link_artifacts(self, stage: str, sample_id: str) -> None:
+        names = ARTIFACTS.get(stage, ())
+        if not names:
+            return
+        folder = f"{self.store.root}/stages/{stage}/{sample_id}"
+        os.mkdir(folder)
+        for name in names:
+            os.link(self.media.files[name], f"{folder}/{name}")
+
+    def _save(self, stage: str, sample_id: str, document: dict[str, Any]) -> tuple[int, int]:
+        """Where ``Store.save`` writes a record, without the fsync (and compact JSON)."""
+        path = f"{self.store.root}/{self.store.record_key(stage, sample_id)}"
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(handle, json.dumps(document, ensure_ascii=False).encode())
+        finally:
+            os.close(handle)
+        stat = os.stat(path)
+        return stat.st_size, stat.st_mtime_ns
+
+
+def _check(stage: str, sample_id: str, workspace: Workspace) -> None:
+    """A stage's first record, read back as the store reads records: it must load, verify,
+    and hold its stage's output model."""
+    record = workspace.store.load(stage, sample_id)
+    assert record is not None, f"{stage}/{sample_id}: the synthetic record does not verify"
+    model = workspace.stages[stage].output_model
+    assert model is not None
+    model.model_validate(record.data)
+
+
+def stage_templates(probe: Any) -> dict[str, dict[str, Any]]:
+    """Each stage's data for a typical sample, checked against its output model once."""
+    models: dict[str, StageOutput] = {
+        "ingest": IngestData(
+            source="clip.mp4", name="clip", kind="video", size_bytes=1, probe=probe,
+            label="happy", valence=1.0, label_status="labelled",
+        ),
+        "filter": FilterData(
+            keep=True, reasons=[], decode=DecodeCheck(mode="packets", ok=True, frames_read=110)
+        ),
+        "faces": FacesData(
+            backend="dlib", model="hog+68-landmarks", sample_fps=5.0, frames_total=110,
+            frames_analysed=23, frames_with_face=23, face_ratio=1.0,
+            au_names=sorted(PHRASES), main_face="persistent", faces_max=1, width=480, height=270,
+        ),
+        "peak": PeakData(
+            peak_index=48, peak_time=2.0, peak_intensities={au: 1.5 for au in PHRASES},
+            peak_AU_list=["AU06", "AU12"], au_sum=19.5, face_box=[160.0, 40.0, 160.0, 160.0],
+            summed_aus=sorted(PHRASES),
+        ),
+        "audio": AudioData(
+            has_audio=True, silent=False, duration=4.6,
+            prosody=Prosody(
+                pitch_mean_hz=182.5, pitch_range_hz=96.1, pitch_std_hz=22.4,
+                energy_mean_db=-24.1, energy_std_db=6.3, speaking_rate=3.9, pause_ratio=0.18,
+                voiced_ratio=0.61, pitch_range_st=8.4, pitch_cv=0.12, pitch_end_z=0.8,
+                speech_seconds=3.7,
+            ),
+            speech_segments=[(0.25, 2.1), (2.4, 4.2)], tone="joyful",
+            tone_phrase="speaks in a bright, lively voice", tone_source="prosody",
+            tone_cues=["high pitch", "wide pitch range"], tone_rule=2, peak_db=-3.1,
+            rms_db=-24.1, egemaps={f"F0semitoneFrom27.5Hz_sma3nz_{i}": 0.5 + i for i in range(88)},
+        ),
+        "asr": AsrData(
+            backend="faster-whisper", model="tiny.en", text="I cannot believe it.",
+            language="en", segments=[AsrSegmentData(start=0.25, end=4.2, text="I cannot.")],
+            text_en="I cannot believe it.", confidence=0.82, language_probability=0.97,
+        ),
+        "features": FeaturesData(backend="none"),
+        "visual": VisualData(
+            peak_AU_list=["AU06", "AU12"], peak_index=48,
+            au_phrases={"AU06": "cheek raiser", "AU12": "lip corner puller"},
+            rule_support={"happy": ["AU06", "AU12"]},
+            candidates=[Candidate(emotion="happy", score=1.0)], reference_label="happy",
+            AU_list=["AU06", "AU12"], visual_prior_list=["cheek raiser", "lip corner puller"],
+            visual_objective=None, label_source="csv",
+        ),
+        "synthesize": SynthesizeData(
+            caption="x", smp_reason_caption="y", open_label="happy", open_reasoning="z",
+            llm=LLMInfo(backend="llamacpp", model="smollm2-135m", prompt_version="3"),
+            reasoning_label="happy",
+        ),
+        "label": LabelData(
+            label="happy", label_source="csv", valence=1.0, tier="fine", reasons=[],
+            au_rule_agrees=True, llm_agrees=None, votes={"csv": "happy", "au_rule": "happy"},
+        ),
+    }  # fmt: skip
+    return {stage: model.model_dump(mode="json") for stage, model in models.items()}
+
+
+def _reasoning(index: int) -> str:
+    """A text of its own per sample (every 50th repeats the one before, as LLMs do)."""
+    seed = index - 1 if index % 50 == 7 else index
+    picks = np.random.default_rng(seed).integers(0, len(VOCABULARY), size=40)
+    return " ".join(VOCABULARY[pick] for pick in picks) + "."
+
+
+def sample_data(
+    stage: str, index: int, sample_id: str, relpath: str, template: dict[str, Any]
+) -> dict[str, Any]:
+    """The template with the fields that differ between samples filled in."""
+    data = dict(template)
+    label = LABELS[index % len(LABELS)]
+    aus = sorted({*RULE_AUS[label], "AU25"})
+    if stage == "ingest":
+        data.update(source=relpath, name=sample_id, label=label,
+                    valence=round((index % 11) / 2 - 2.5, 1))  # fmt: skip
+    elif stage == "peak":
+        data.update(peak_index=index % 100, peak_AU_list=aus)
+    elif stage == "audio":
+        data.update(tone=TONES[index % len(TONES)],
+                    tone_phrase=f"speaks in a {TONES[index % len(TONES)]} voice")  # fmt: skip
+    elif stage == "asr":
+        text = f"Clip {index}: I cannot believe we finally won the game, this is wonderful."
+        data.update(text=text, text_en=text,
+                    segments=[{"start": 0.25, "end": 4.2, "text": text}])  # fmt: skip
+    elif stage == "visual":
+        rule = RULE_AUS[label]
+        data.update(
+            peak_AU_list=aus, peak_index=index % 100,
+            au_phrases={au: PHRASES[au] for au in aus}, rule_support={label: rule},
+            candidates=[{"emotion": label, "score": 1.0}], reference_label=label,
+            AU_list=rule, visual_prior_list=[PHRASES[au] for au in rule],
+        )  # fmt: skip
+    elif stage == "synthesize":
+        data.update(
+            caption=f"In clip {index} the person shows {label} cues and speaks clearly.",
+            smp_reason_caption=_reasoning(index), open_label=label, reasoning_label=label,
+        )  # fmt: skip
+    elif stage == "label":
+        tier = TIERS[index % len(TIERS)]
+        reasons = [] if tier == "fine" else [{"code": "au_rule_disagrees", "message": "no"}]
+        data.update(label=label, tier=tier, reasons=reasons,
+                    au_rule_agrees=tier != "rejected",
+                    votes={"csv": label, "au_rule": label})  # fmt: skip
+    return data
+
+
+def _write_share(config_path: Path, media_folder: Path, share: int, shares: int) -> None:
+    """One process's share of the samples, for every stage before the whole-set one; its
+    index entries go to files of its own (merged by the next run, as shards' are)."""
+    workspace = open_workspace(load_config(config_path))
+    workspace.store.write_indexes_as(f"setup-{share}-of-{shares}")
+    DoneSet(workspace, describe_media(media_folder)).write(PER_SAMPLE_STAGES[:-1], share, shares)
+
+
+def build_done_set(root: Path, samples: int, processes: int = 2) -> Path:
+    """Input, labels, config and every per-sample stage's done records; returns the config.
+
+    The stages before label are written by ``processes`` processes, each a share of the
+    samples; label (whose de-duplication reads every sample's reasoning) by this one."""
+    start = time.perf_counter()
+    clips = link_clips(root / "clips", samples)
+    labels = write_labels(root / "labels.csv", samples)
+    config_path = write_config(root, clips, labels)
+    make_media(root / "media")
+    log.info("set-up: %d clips linked in %.1f s", samples, time.perf_counter() - start)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        shares = [
+            pool.submit(_write_share, config_path, root / "media", share, processes)
+            for share in range(processes)
+        ]
+        for share in shares:
+            share.result()
+    log.info("set-up: records up to synthesize after %.1f s", time.perf_counter() - start)
+    workspace = open_workspace(load_config(config_path))
+    DoneSet(workspace, describe_media(root / "media")).write(PER_SAMPLE_STAGES[-1:])
+    log.info("set-up: done after %.1f s", time.perf_counter() - start)
+    return config_path
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+GOALS = {  # figure -> (goal, unit): every figure must stay below its goal
+    "noop_rerun_s": (10.0, "s"),
+    "status_s": (10.0, "s"),
+    "main_peak_mb": (1024.0, "MB"),
+    "export_s": (60.0, "s"),
+    "report_open_s": (5.0, "s"),
+}
+
+# Run merr-build in a child that reports its own memory high-water mark (VmHWM) at exit.
+CHILD_REPORTING_PEAK = """
+import atexit, sys
+def report():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM"))
+    sys.stderr.write(f"\\nVmHWM_kB={peak}\\n")
+atexit.register(report)
+from merr_factory.cli import main
+sys.argv[0] = "merr-build"
+main()
+"""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``merr-build`` run in a fresh process: its wall time, peak memory and output."""
+
+    seconds: float
+    peak_mb: float | None
+    output: str
+
+
+def merr_build(*arguments: str) -> Command:
+    """Run ``merr-build ARGUMENTS`` in a child process; raises if it fails."""
+    command = [sys.executable, "-c", CHILD_REPORTING_PEAK, *arguments]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"merr-build {' '.join(arguments)} exited {done.returncode}: "
+                           f"{done.stderr.strip()[-2000:]}")  # fmt: skip
+    found = re.search(r"VmHWM_kB=(\d+)", done.stderr)
+    peak = round(int(found.group(1)) / 1024, 1) if found else None
+    return Command(seconds=seconds, peak_mb=peak, output=done.stdout)
+
+
+def with_setting(config_path: Path, name: str, **export: Any) -> Path:
+    """A copy of the config with some export settings changed."""
+    raw = yaml.safe_load(config_path.read_text())
+    raw["stages"]["export"].update(export)
+    path = config_path.with_name(name)
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--dump-dom",
+)  # fmt: skip
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def open_report(page: Path, profile: Path) -> dict[str, Any]:
+    """Open the report in headless Chromium until its first rows are on the page: the wall
+    time of the browser (started cold, so an upper bound), the page's own time from opening
+    to its first rows, and how many sample cards it shows."""
+    browser = chromium()
+    if browser is None:
+        return {"report_open_s": None, "note": "no chromium: the report was not opened"}
+    command = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", page.as_uri()]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    seconds = time.perf_counter() - start
+    first = re.search(r'data-first-rows-ms="(\d+)"', done.stdout)
+    return {
+        "report_open_s": round(seconds, 2),
+        "report_first_rows_ms": int(first.group(1)) if first else None,
+        "report_cards_shown": done.stdout.count('<article class="sample'),
+    }
+
+
+RAM_DISK = Path("/dev/shm")
+BYTES_PER_SAMPLE = 50_000  # what the set-up and the exports take, with room to spare
+INODES_PER_SAMPLE = 25
+
+
+def default_scale_dir(samples: int) -> Path | None:
+    """A RAM disk when it has room for ``samples`` (creating two million files on a busy
+    small VM's disk can take half an hour), else None: the system's temporary folder."""
+    try:
+        space = os.statvfs(RAM_DISK)
+    except OSError:
+        return None
+    enough = space.f_bavail * space.f_frsize >= samples * BYTES_PER_SAMPLE
+    return RAM_DISK if enough and space.f_favail >= samples * INODES_PER_SAMPLE else None
+
+
+def measure_scale(root: Path, samples: int) -> dict[str, Any]:
+    """Build the done set, then time the export, the no-op re-runs, status and the report.
+
+    In order: the first export (every entry gathered, then every file written); the first
+    re-run after it (it checks each record the export wrote, seals that stage and writes
+    the plan memo); an export after an export setting changed (the entries are current:
+    every file is written anew); the no-op re-run; ``status``; the report in Chromium."""
+    start = time.perf_counter()
+    config = build_done_set(root, samples)
+    results: dict[str, Any] = {"samples": samples, "setup_s": round(time.perf_counter() - start, 1)}
+    first = merr_build("export", "--config", str(config), "--quiet")
+    first_rerun = merr_build("run", "--config", str(config), "--quiet")
+    renamed = with_setting(config, "scale-renamed.yaml", pretty_name="merr-factory at scale")
+    export = merr_build("export", "--config", str(renamed), "--quiet")
+    noop = merr_build("run", "--config", str(renamed), "--quiet")
+    status = merr_build("status", "--config", str(renamed))
+    counts = _run_counts(noop.output)
+    results.update(
+        export_with_entries_s=round(first.seconds, 1),
+        first_rerun_s=round(first_rerun.seconds, 1),
+        export_s=round(export.seconds, 1),
+        noop_rerun_s=round(noop.seconds, 2),
+        noop_stages=len(counts),
+        noop_all_skipped=bool(counts) and all(skipped == samples for skipped in counts.values()),
+        status_s=round(status.seconds, 2),
+        status_done=_status_done(status.output),
+        peaks_mb={
+            "export_with_entries": first.peak_mb,
+            "first_rerun": first_rerun.peak_mb,
+            "export": export.peak_mb,
+            "noop_rerun": noop.peak_mb,
+            "status": status.peak_mb,
+        },
+    )
+    results["main_peak_mb"] = max(peak or 0.0 for peak in results["peaks_mb"].values())
+    results.update(open_report(root / "out" / "export" / "report.html", root / "chromium"))
+    results["goals"] = {
+        figure: {"goal": goal, "unit": unit, "met": _met(results.get(figure), goal)}
+        for figure, (goal, unit) in GOALS.items()
+    }
+    return results
+
+
+def _status_done(table: str) -> dict[str, int]:
+    """Each stage's ``done`` count, from the table ``merr-build status`` prints."""
+    return {
+        cells[0]: int(cells[1])
+        for cells in (line.split() for line in table.splitlines())
+        if len(cells) >= 7 and cells[1].isdigit()
+    }
+
+
+def _met(value: float | None, goal: float) -> bool | None:
+    return None if value is None else value < goal
+
+
+def _run_counts(summary: str) -> dict[str, int]:
+    """Each stage's ``skipped`` count, from the summary table ``merr-build run`` prints."""
+    counts = {}
+    for line in summary.splitlines():
+        cells = line.split()
+        if len(cells) >= 3 and cells[1].isdigit() and cells[2].isdigit():
+            counts[cells[0]] = int(cells[2])
+    return counts
+
+
+def render_scale(results: dict[str, Any]) -> str:
+    """The figures as one markdown table, each with its goal and whether it holds."""
+    samples = f"{results['samples']:,}"
+    labels = {
+        "noop_rerun_s": f"no-op re-run, {samples} done samples x {results['noop_stages']} stages",
+        "status_s": f"`status`, {samples} samples",
+        "main_peak_mb": "main process peak memory (the largest of the runs here)",
+        "export_s": f"export of {samples} entries (every format)",
+        "report_open_s": "report.html opened in headless Chromium, first rows shown",
+    }
+    lines = ["| figure | measured | goal | met |", "|---|---:|---:|:---:|"]
+    for figure, label in labels.items():
+        goal = results["goals"][figure]
+        value = results.get(figure)
+        shown = "-" if value is None else f"{value} {goal['unit']}"
+        met = {True: "yes", False: "**no**", None: "-"}[goal["met"]]
+        lines.append(f"| {label} | {shown} | < {goal['goal']:g} {goal['unit']} | {met} |")
+    lines += [
+        "",
+        f"- built in {results.get('where', 'the temporary folder')}; set-up (not a goal): "
+        f"{results['setup_s']} s; the first export, which gathers every entry too: "
+        f"{results['export_with_entries_s']} s; the first re-run after it, which checks every "
+        f"record the export wrote: {results['first_rerun_s']} s",
+        "- peak memory per run (MB): "
+        + ", ".join(f"{name} {peak}" for name, peak in results["peaks_mb"].items()),
+        f"- the page's own time to its first rows: {results.get('report_first_rows_ms')} ms "
+        f"({results.get('report_cards_shown')} cards shown)",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""The benchmark of the bookkeeping at scale (``merr-build bench --scale-samples N``), run
+small: the synthetic done samples are what the real planner accepts as current, and every
+figure of the table is measured."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from merr_factory.bench_scale import GOALS, build_done_set, measure_scale, render_scale
+from merr_factory.config import load_config
+from merr_factory.status import collect_status
+from merr_factory.workspace import open_workspace
+
+
+def test_the_synthetic_samples_are_current_for_the_real_planner(tmp_path: Path) -> None:
+    config = build_done_set(tmp_path, 40, processes=2)
+    statuses = {
+        status.stage: status for status in collect_status(open_workspace(load_config(config)))
+    }
+    for stage in ("ingest", "filter", "faces", "peak", "audio", "asr", "visual", "label"):
+        assert statuses[stage].counts["done"] == 40, stage
+    assert statuses["export"].counts["pending"] == 40  # the benchmark times it
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+    reason="Debian package 'chromium' is not installed (make setup adds it)",
+)
+def test_every_figure_is_measured(tmp_path: Path) -> None:
+    results = measure_scale(tmp_path, 120)
+    assert results["noop_all_skipped"] and results["noop_stages"] == 11
+    assert set(results["status_done"].values()) == {120}
+    for figure in GOALS:
+        assert results[figure] is not None and results[figure] > 0, figure
+        assert results["goals"][figure]["met"] is not None
+    assert results["report_cards_shown"] == 120
+    assert results["report_first_rows_ms"] is not None
+    table = render_scale(results)
+    assert "| no-op re-run, 120 done samples x 11 stages |" in table
+    assert table.count("| < ") == len(GOALS)
