@@ -28,7 +28,7 @@ def test_the_stage_against_the_stub_counts_every_request_in_flight(stub, tmp_pat
     assert result["samples"] == 8
     assert result["requests"] == 16  # MERR reasoning and open prediction per sample
     assert 1 <= result["max_in_flight"] <= 4
-    assert result["ideal_s"] == pytest.approx(16 * 0.05 / 4)
+    assert result["ideal_s"] == pytest.approx(16 * 0.05 / 4)  # 8 samples, 4 in flight
     assert 0 < result["of_ideal"] <= 1.0
 
 

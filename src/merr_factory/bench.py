@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -210,20 +211,54 @@ def one_thread_per_worker() -> None:
         os.environ[variable] = "1"
 
 
-def benchmark(copies: int, scale_samples: int, scale_dir: Path | None = None) -> dict[str, Any]:
-    """The throughput runs on ``copies`` samples (none when 0), then the bookkeeping at
-    ``scale_samples`` synthetic done samples (none when 0)."""
+@dataclass(frozen=True)
+class BenchPlan:
+    """What ``merr-build bench`` measures (a count of 0 skips that part)."""
+
+    copies: int = 50
+    scale_samples: int = 100_000
+    scale_dir: Path | None = None
+    llm_samples: int = 256  # against the stub server
+    llm_raw_samples: int = 8  # against the bare library (SmolLM2)
+    schedule: str = "streaming"  # "barrier": also the side-by-side with the barrier schedule
+    schedule_samples: int = 24
+
+
+def benchmark(
+    copies: int,
+    scale_samples: int,
+    scale_dir: Path | None = None,
+    plan: BenchPlan | None = None,
+) -> dict[str, Any]:
+    """The throughput runs on ``copies`` samples (none when 0), the LLM and schedule parts of
+    ``plan``, then the bookkeeping at ``scale_samples`` synthetic done samples (none when 0)."""
+    plan = plan or BenchPlan(copies, scale_samples, scale_dir, llm_samples=0, llm_raw_samples=0)
     one_thread_per_worker()
     results: dict[str, Any] = {"machine": machine(), "copies": copies}
     if copies:
         with tempfile.TemporaryDirectory(prefix="merr-bench-") as temp:
             results.update(_throughput(Path(temp), copies))
+    with tempfile.TemporaryDirectory(prefix="merr-bench-llm-") as temp:
+        results.update(_llm_and_schedule(Path(temp), plan))
     if scale_samples:
         where = scale_dir or default_scale_dir(scale_samples)
         with tempfile.TemporaryDirectory(prefix="merr-scale-", dir=where) as temp:
             results["scale"] = measure_scale(Path(temp), scale_samples)
             results["scale"]["where"] = str(Path(temp).parent)
     results["peak_rss_mb"] = peak_rss_mb()
+    return results
+
+
+def _llm_and_schedule(root: Path, plan: BenchPlan) -> dict[str, Any]:
+    from .bench_llm import measure_llm  # the LLM parts import the stages' LLM code
+    from .bench_schedule import measure_schedules
+
+    results: dict[str, Any] = {}
+    if plan.llm_samples:
+        results["llm"] = measure_llm(root, plan.llm_samples, plan.llm_raw_samples)
+    if plan.schedule == "barrier" and plan.schedule_samples:
+        clips = replicate(root / "schedule-clips", plan.schedule_samples)
+        results["schedule"] = measure_schedules(root, clips)
     return results
 
 
@@ -247,6 +282,12 @@ def render_markdown(results: dict[str, Any]) -> str:
     parts = []
     if "one_worker" in results:
         parts.append("\n".join(_throughput_lines(results)))
+    if "llm" in results:
+        from .bench_llm import render_markdown as render_llm
+
+        parts.append(render_llm(results["llm"], 0.2))
+    if "schedule" in results:
+        parts.append(_schedule_line(results["schedule"]))
     if "scale" in results:
         parts.append(render_scale(results["scale"]))
     peak = results["peak_rss_mb"]
@@ -255,6 +296,15 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"largest child {peak['largest_worker']} MB"
     )
     return "\n\n".join(parts)
+
+
+def _schedule_line(schedule: dict[str, Any]) -> str:
+    return (
+        f"streaming against the barrier schedule (all extraction first, then the LLM chain), "
+        f"{schedule['samples']} samples, {schedule['workers']} workers: streaming "
+        f"{schedule['streaming_wall_s']} s, barrier {schedule['barrier_wall_s']} s, barrier / "
+        f"streaming = {schedule['barrier_over_streaming']}"
+    )
 
 
 def _throughput_lines(results: dict[str, Any]) -> list[str]:
@@ -285,8 +335,9 @@ def main(
     json_path: Path | None = None,
     markdown_path: Path | None = None,
     scale_dir: Path | None = None,
+    plan: BenchPlan | None = None,
 ) -> dict[str, Any]:
-    results = benchmark(copies, scale_samples, scale_dir)
+    results = benchmark(copies, scale_samples, scale_dir, plan)
     text = render_markdown(results)
     print(text)
     if json_path:

@@ -329,7 +329,8 @@ def measure_in_flight(
     run = run_synthesize(workspace)
     after = server.stats()
     requests = after["requests"] - before["requests"]
-    ideal = requests * server.latency / concurrency
+    # a sample asks its questions one after the other: at most one request each in flight
+    ideal = requests * server.latency / min(concurrency, run.samples or 1)
     return {
         "concurrency": concurrency,
         "samples": run.samples,

@@ -12,7 +12,7 @@ import os
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -359,15 +359,31 @@ def bench(
         Path | None,
         typer.Option(help="Where to build them (default: /dev/shm when it has room, else TMPDIR)."),
     ] = None,
+    llm_samples: Annotated[
+        int, typer.Option(min=0, help="Samples for synthesize against a stub server (0: none).")
+    ] = 256,
+    llm_raw_samples: Annotated[
+        int, typer.Option(min=0, help="Samples for the stage against the bare library (0: none).")
+    ] = 8,
+    schedule: Annotated[
+        Literal["streaming", "barrier"],
+        typer.Option(help="barrier: also run the barrier schedule beside the streaming one."),
+    ] = "streaming",
+    schedule_samples: Annotated[int, typer.Option(min=1, help="Samples for --schedule.")] = 24,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the tables as markdown.")] = None,
 ) -> None:
-    """Benchmark: per-stage throughput on the sample clips, 2 workers against 1, and the
-    bookkeeping (no-op re-run, status, memory, export, report) at 100k samples."""
+    """Benchmark: per-stage throughput on the sample clips, 2 workers against 1, what an LLM
+    call costs (stub server, bare library), the barrier schedule side by side (--schedule
+    barrier), and the bookkeeping (no-op re-run, status, memory, export, report) at 100k."""
+    from .bench import BenchPlan
     from .bench import main as run_bench  # imports the stages' settings only when asked
 
     setup_console_logging(False)
-    run_bench(copies, scale_samples, json_path, markdown, scale_dir)
+    plan = BenchPlan(
+        copies, scale_samples, scale_dir, llm_samples, llm_raw_samples, schedule, schedule_samples
+    )
+    run_bench(copies, scale_samples, json_path, markdown, scale_dir, plan)
 
 
 def main() -> None:
