@@ -36,7 +36,7 @@ def collect_entries(workspace: Workspace) -> list[ExportEntry]:
         verdict = planner.verdict(LABEL_STAGE, source)
         if verdict.state is not State.DONE:
             continue
-        stages = [*verdict.upstream, LABEL_STAGE]
+        stages = [*planner.upstream(LABEL_STAGE, source), LABEL_STAGE]
         if (
             FEATURES_STAGE in workspace.stages
             and planner.verdict(FEATURES_STAGE, source).state is State.DONE
