@@ -41,3 +41,33 @@ def test_every_figure_is_measured(tmp_path: Path) -> None:
     table = render_scale(results)
     assert "| no-op re-run, 120 done samples x 11 stages |" in table
     assert table.count("| < ") == len(GOALS)
+
+
+def test_a_run_after_the_export_plans_only_the_export_and_resumes_every_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every stage, the label stage (which waits for all samples) and its whole-set step
+    included, from a plan memo that covers all but the export the run before wrote."""
+    import yaml
+
+    import merr_factory.store as store_module
+    from merr_factory.pipeline import Runner, RunOptions
+    from merr_factory.registry import STAGE_NAMES
+
+    monkeypatch.setattr(store_module, "SEAL_AFTER_NS", 0)  # seal however recent the writes
+    config = build_done_set(tmp_path, 30)
+    raw = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**raw, "executor": {"workers": 1}}))
+
+    def run(stages: list[str]) -> dict[str, tuple[int, int]]:
+        workspace = open_workspace(load_config(config))
+        summary = Runner(workspace, RunOptions(stages=stages, progress=False)).run()
+        return {tally.stage: (tally.computed, tally.skipped) for tally in summary.tallies}
+
+    assert run(["export"]) == {"export": (30, 0)}
+    memo = open_workspace(load_config(config)).store.plan_memo()
+    assert memo is not None and "label" in memo.stages and "export" not in memo.stages
+    assert run(list(STAGE_NAMES)) == dict.fromkeys(STAGE_NAMES, (0, 30))
+    memo = open_workspace(load_config(config)).store.plan_memo()
+    assert memo is not None and memo.stages == list(STAGE_NAMES)
+    assert run(list(STAGE_NAMES)) == dict.fromkeys(STAGE_NAMES, (0, 30))

@@ -204,8 +204,8 @@ class Runner:
         for name in self.planner.with_ancestors(self.stage_names):
             position = self._position_of.get(name)
             waits = position is not None and self._waits_for_all[position]
-            if waits and position not in self._released:
-                break
+            if waits and position not in self._released and not self.planner.in_memo(name):
+                break  # (a stage the memo gives as current parks no sample)
             ahead.append(name)
         self.planner.plan(ahead, self._samples)
 

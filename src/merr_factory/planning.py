@@ -366,7 +366,10 @@ class Planner:
                 return self._not_ready(stage, source, dependency, before)
         # Every dependency is current and kept, so every stage above them is too (and has
         # its verdict here): the fingerprint covers every ancestor, in a fixed order.
-        lines = [_line(name, known[name]) for name in self._ancestors[stage.name]]
+        lines = [  # the ancestors' verdicts are known, or in the plan memo
+            _line(name, known.get(name) or self.verdict(name, source))
+            for name in self._ancestors[stage.name]
+        ]
         whole_set = self._whole_set_entries(stage, source)
         expected = self._digest(stage, source, lines, whole_set)
         return _verdict(self.record(stage.name, source.id), expected, whole_set or None)
