@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from .bench_scale import default_scale_dir, measure_scale, render_scale
+from .bench_scale import CHILD_REPORTING_PEAK, default_scale_dir, measure_scale, render_scale
 from .config import load_config
 from .pipeline import Runner, RunOptions, RunSummary
 from .stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
@@ -111,21 +111,6 @@ def measure_throughput(root: Path, clips: Path, workers: int) -> dict[str, Any]:
     }
 
 
-# Run merr-build in a child that reports its own memory high-water mark (VmHWM) at exit. The
-# child's ru_maxrss would not do: Linux carries the parent's peak over into a forked child.
-_CHILD_REPORTING_PEAK = """
-import atexit, sys
-def report():
-    with open("/proc/self/status") as status:
-        peak = next(line.split()[1] for line in status if line.startswith("VmHWM"))
-    sys.stderr.write(f"\\nVmHWM_kB={peak}\\n")
-atexit.register(report)
-from merr_factory.cli import main
-sys.argv[0] = "merr-build"
-main()
-"""
-
-
 def measure_stage_memory(
     config_path: Path, stages: list[str], samples: int = 6
 ) -> dict[str, float | None]:
@@ -136,7 +121,7 @@ def measure_stage_memory(
     libraries when built, torch among them), so light stages show that floor."""
     peaks: dict[str, float | None] = {}
     for stage in stages:
-        command = [sys.executable, "-c", _CHILD_REPORTING_PEAK, stage, "--config", str(config_path)]
+        command = [sys.executable, "-c", CHILD_REPORTING_PEAK, stage, "--config", str(config_path)]
         command += ["--force", "--limit", str(samples), "--quiet"]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         found = re.search(r"VmHWM_kB=(\d+)", done.stderr)

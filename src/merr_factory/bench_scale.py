@@ -419,7 +419,8 @@ GOALS = {  # figure -> (goal, unit): every figure must stay below its goal
     "report_open_s": (5.0, "s"),
 }
 
-# Run merr-build in a child that reports its own memory high-water mark (VmHWM) at exit.
+# Run merr-build in a child that reports its own memory high-water mark (VmHWM) at exit. The
+# child's ru_maxrss would not do: Linux carries the parent's peak over into a forked child.
 CHILD_REPORTING_PEAK = """
 import atexit, sys
 def report():
