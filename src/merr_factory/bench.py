@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from .bench_goals import render_goals
 from .bench_scale import CHILD_REPORTING_PEAK, default_scale_dir, measure_scale, render_scale
 from .config import load_config
 from .pipeline import Runner, RunOptions, RunSummary
@@ -45,6 +46,7 @@ from .workspace import Workspace, open_workspace
 REPO = Path(__file__).resolve().parents[2]
 CLIPS = REPO / "tests" / "data" / "clips"
 SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
+PLACEHOLDER_MODELS = REPO / "models" / "placeholder-features"
 
 
 def replicate(target: Path, copies: int) -> Path:
@@ -59,10 +61,27 @@ def replicate(target: Path, copies: int) -> Path:
     return target
 
 
+def placeholder_feature_models() -> Path:
+    """The random-weight encoders the sample config's features stage loads (``make demo``
+    writes them too; no model hub is needed)."""
+    if not (PLACEHOLDER_MODELS / ".written").exists():
+        script = REPO / "scripts" / "make_feature_models.py"
+        command = [sys.executable, str(script), "--out", str(PLACEHOLDER_MODELS)]
+        subprocess.run(command, check=True, capture_output=True)
+        (PLACEHOLDER_MODELS / ".written").touch()
+    return PLACEHOLDER_MODELS
+
+
 def write_config(root: Path, name: str, clips: Path, workers: int, **extra: Any) -> Path:
     """The sample config on ``clips``, with the LLM's reply cache off: the replicated clips
-    would otherwise hit it and make synthesize look far faster than it is."""
+    would otherwise hit it and make synthesize look far faster than it is. Its paths into
+    the repository (the placeholder feature models) are made absolute."""
     raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    features = raw["stages"].get("features", {})
+    for key, value in features.items():
+        if isinstance(value, str) and value.startswith(f"{PLACEHOLDER_MODELS.parent.name}/"):
+            placeholder_feature_models()
+            features[key] = str(REPO / value)
     executor = {"workers": workers, "threads_per_worker": 1}
     raw.update(input=str(clips), output=str(root / name), executor=executor, **extra)
     raw["stages"]["synthesize"]["llm"]["cache"] = False
@@ -264,7 +283,8 @@ def _throughput(root: Path, copies: int) -> dict[str, Any]:
 
 
 def render_markdown(results: dict[str, Any]) -> str:
-    parts = []
+    """The goals table first, then each part's details."""
+    parts = [render_goals(results)]
     if "one_worker" in results:
         parts.append("\n".join(_throughput_lines(results)))
     if "llm" in results:

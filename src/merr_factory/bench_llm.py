@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from .bench_layout import measure_prompt_layout
 from .config import load_config
 from .llm.base import Completion, GenerationParams, LLMBackend, Message
 from .pipeline import Runner, RunOptions
@@ -42,6 +43,7 @@ from .stage_data import (
 from .stages.base import SampleContext, Stage, StageResult, StageSettings
 from .workspace import Workspace, open_workspace
 
+Requests = list[tuple[list[Message], GenerationParams]]
 SCENES = (
     "A woman in a red coat smiles at someone off camera in a bright kitchen.",
     "A man in a grey suit sits at an office desk and looks down at a letter.",
@@ -159,7 +161,7 @@ class RecordingBackend(LLMBackend):
         self.inner = inner
         self.name = inner.name
         self.takes_images = inner.takes_images
-        self.requests: list[tuple[list[Message], GenerationParams]] = []
+        self.requests: Requests = []
         self._lock = threading.Lock()
 
     @property
@@ -180,7 +182,7 @@ class StageRun:
     samples: int
     calls: int
     wall_s: float
-    requests: list[tuple[list[Message], GenerationParams]]
+    requests: Requests
 
     @property
     def seconds_per_call(self) -> float:
@@ -202,7 +204,7 @@ def run_synthesize(workspace: Workspace) -> StageRun:
 
 
 def replay_seconds(
-    requests: list[tuple[list[Message], GenerationParams]],
+    requests: Requests,
     call: Callable[[list[Message], GenerationParams], Any],
 ) -> float:
     """Wall seconds to send ``requests`` one after the other through ``call``."""
@@ -385,7 +387,10 @@ def start_llama_server(model: Path, threads: int) -> tuple[subprocess.Popen[byte
     """``python -m llama_cpp.server`` on a free port, once it answers."""
     port = free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model)]
-    command += ["--port", str(port), "--n_threads", str(threads), "--n_ctx", "2048"]
+    # n_threads_batch (prompt processing) defaults to every core: on shared cores its
+    # threads spin as generation's would, so it gets the same count
+    command += ["--port", str(port), "--n_threads", str(threads)]
+    command += ["--n_threads_batch", str(threads), "--n_ctx", "2048"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
@@ -401,9 +406,10 @@ def start_llama_server(model: Path, threads: int) -> tuple[subprocess.Popen[byte
     raise RuntimeError("llama_cpp.server did not answer within 120 s")
 
 
-def measure_server_raw(root: Path, clips: Path, threads: int) -> dict[str, Any]:
+def measure_server_raw(root: Path, clips: Path, threads: int) -> tuple[dict[str, Any], Requests]:
     """synthesize with the ``openai`` backend against ``python -m llama_cpp.server`` (the same
-    GGUF) against the bare ``openai`` client sending the same requests to the same server."""
+    GGUF) against the bare ``openai`` client sending the same requests to the same server;
+    also returns those requests (the prompt layout is measured on them)."""
     from .llm.llamacpp_backend import default_gguf
     from .llm.openai_backend import OpenAIBackend
     from .llm.settings import LLMSettings
@@ -431,7 +437,7 @@ def measure_server_raw(root: Path, clips: Path, threads: int) -> dict[str, Any]:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    return _ratio("openai -> llama_cpp.server", run, raw)
+    return _ratio("openai -> llama_cpp.server", run, raw), run.requests
 
 
 def render_markdown(results: dict[str, list[dict[str, Any]]], latency: float) -> str:
@@ -461,7 +467,24 @@ def render_markdown(results: dict[str, list[dict[str, Any]]], latency: float) ->
             f"| {r['raw_s_per_call']} | {r['ratio']} |"
             for r in results["raw"]
         ]
+    lines += _layout_lines(results.get("layout", []))
     return "\n".join(lines)
+
+
+def _layout_lines(layout: list[dict[str, Any]]) -> list[str]:
+    if not layout:
+        return []
+    r = layout[0]
+    return [
+        "",
+        "prompt evaluation on llama_cpp.server, the stage's requests in its order with max_tokens "
+        "1 (server CPU s per request; goal: the shipped layout costs no more)",
+        "",
+        "| calls | clues first (shipped) | question first | shipped / question first |",
+        "|---:|---:|---:|---:|",
+        f"| {r['calls']} | {r['shipped_cpu_s_per_call']} | {r['question_first_cpu_s_per_call']} "
+        f"| {r['shipped_over_question_first']} |",
+    ]
 
 
 def measure_llm(
@@ -482,5 +505,7 @@ def measure_llm(
     if raw_samples:
         few = replicate(root / "llm-raw-clips", raw_samples)
         results["raw"].append(measure_llamacpp_raw(root, few))
-        results["raw"].append(measure_server_raw(root, few, threads=1))
+        server_ratio, requests = measure_server_raw(root, few, threads=1)
+        results["raw"].append(server_ratio)
+        results["layout"] = [measure_prompt_layout(requests, threads=1)]
     return results

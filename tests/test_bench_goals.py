@@ -1,0 +1,35 @@
+"""The goals table of ``merr-build bench``: each part's figures against their goals."""
+
+from __future__ import annotations
+
+from merr_factory.bench_goals import collect_goals, render_goals
+
+
+def llm(ratio: float, of_ideal: float, layout: float) -> dict:
+    return {
+        "raw": [{"backend": "llamacpp in process", "ratio": ratio}],
+        "in_flight": [
+            {"concurrency": 8, "requests": 512, "of_ideal": 0.5},  # not a goal
+            {"concurrency": 32, "requests": 512, "of_ideal": of_ideal},
+        ],
+        "layout": [{"shipped_over_question_first": layout}],
+    }
+
+
+def test_each_goal_is_judged_in_its_own_direction() -> None:
+    met = {goal.figure: goal.met for goal in collect_goals({"llm": llm(1.25, 0.9, 0.7)})}
+    assert list(met.values()) == [True, True, True]
+    assert not any("8 in flight" in figure for figure in met)
+    missed = [goal.met for goal in collect_goals({"llm": llm(1.3, 0.89, 1.1)})]
+    assert missed == [False, False, False]
+
+
+def test_a_part_not_run_has_no_rows_and_an_unmeasured_figure_shows_a_dash() -> None:
+    assert collect_goals({"llm": {}}) == []
+    schedule = {"samples": 24, "workers": 2, "barrier_over_streaming": None}
+    table = render_goals({"schedule": schedule})
+    assert table.splitlines()[-1] == (
+        "| barrier schedule / streaming, wall time (24 samples, 2 workers) | - | >= 1 | - |"
+    )
+    faces = {"backend": "dlib", "frame_size": "960x540", "decode_share_percent": 12.5}
+    assert render_goals({"faces": faces}).splitlines()[-1].endswith("| 12.5 % | <= 10 % | **no** |")
