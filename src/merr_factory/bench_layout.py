@@ -59,7 +59,7 @@ def measure_prompt_layout(
         llm = {"model": "smollm2", "base_url": base_url, "api_key_env": None}
         backend = OpenAIBackend(LLMSettings(backend="openai", json_mode="json_object", **llm))
         backend.load()
-        client = backend._client  # the library's client, nothing of ours around it
+        client = backend.client()  # the library's client, nothing of ours around it
         for layout in (SHIPPED, QUESTION_FIRST, QUESTION_FIRST, SHIPPED):
             cpu_before, started = process_cpu_seconds(process.pid), time.perf_counter()
             for messages, params in requests:

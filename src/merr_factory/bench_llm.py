@@ -428,7 +428,7 @@ def measure_server_raw(root: Path, clips: Path, threads: int) -> tuple[dict[str,
         run = run_synthesize(workspace)
         bare = OpenAIBackend(LLMSettings(**llm))
         bare.load()
-        client = bare._client  # the library's client, nothing of ours around it
+        client = bare.client()  # the library's client, nothing of ours around it
 
         def call(messages: list[Message], params: GenerationParams) -> Any:
             return client.chat.completions.create(**bare.request(messages, params))

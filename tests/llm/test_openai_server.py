@@ -3,6 +3,7 @@ serving SmolLM2-135M-Instruct on 127.0.0.1 (started and stopped by the fixture).
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -56,10 +57,20 @@ def test_concurrent_requests_all_answer(llama_server: str) -> None:
     llm = client(llama_server, concurrency=2)
     prompts = load_prompts()
     questions = [merr_messages(prompts, cues(f"Clip number {n}."), "sad") for n in range(4)]
+    clients: dict[int, object] = {}
+
+    def ask(messages):
+        reply = llm.ask(messages, MerrReasoning)
+        clients[threading.get_ident()] = llm.backend.client()
+        return reply
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        replies = list(pool.map(lambda messages: llm.ask(messages, MerrReasoning), questions))
+        replies = list(pool.map(ask, questions))
     assert len(replies) == 4
     assert all(reply.reasoning and usage.calls >= 1 for reply, usage in replies)
+    # one client (and connection pool) per thread, never shared: no queueing on a pool lock
+    assert len({id(c) for c in clients.values()}) == len(clients) >= 2
+    assert llm.backend.client() is llm.backend.client()  # and kept for the thread's next call
 
 
 def test_the_synthesize_stage_over_http(llama_server: str, write_config, tmp_path) -> None:
