@@ -171,7 +171,7 @@ def test_the_api_key_comes_from_the_named_variable_and_is_sent_only_as_a_header(
     with ScriptedServer(behaviour) as server:
         client = client_for(server, cache=tmp_path, api_key_env="MERR_TEST_KEY")
         client.ask(MESSAGES, SCHEMA)
-    assert client.backend._client.api_key == secret
+    assert client.backend.client().api_key == secret
     assert not any(secret in body for body in seen)
     assert all(secret not in path.read_text() for path in tmp_path.rglob("*.json"))
 
