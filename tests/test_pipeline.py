@@ -498,3 +498,26 @@ def test_shards_keep_their_own_indexes_and_a_full_run_merges_them(
     assert tally(again, "filter")["skipped"] == 6
     assert loads == []  # every head came from the merged shard indexes
     assert {path.name for path in state.glob("filter*.index")} == {"filter.index"}
+
+
+def test_a_stage_that_writes_no_file_gets_no_work_folder(
+    write_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: set[str] = set()
+    mkdir = Path.mkdir
+
+    def spying_mkdir(self: Path, *args, **kwargs) -> None:
+        if self.parent.name == ".tmp":
+            made.add(self.name)
+        mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", spying_mkdir)
+    path = write_config()
+    run_pipeline(path, ALL, workspace_with_test_stages(path))
+    stages = [name.split("-")[0] for name in made]
+    assert stages.count("note") == 6  # each note sample writes a file in its own folder
+    assert "boom" not in stages and "filter" not in stages
+    notes, booms = records(tmp_path / "out", "note"), records(tmp_path / "out", "boom")
+    assert all(record["artifacts"] for record in notes.values())
+    assert not any(record.get("artifacts") for record in booms.values())
+    assert not list((tmp_path / "out" / ".tmp").glob("*-sample_*"))  # nothing left behind

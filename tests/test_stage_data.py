@@ -29,7 +29,7 @@ def context(records: dict[str, Record], tmp_path) -> SampleContext:
         source=None,  # type: ignore[arg-type]  # not read by ``input``
         label=None,
         upstream=records,
-        workdir=tmp_path,
+        workdir_path=tmp_path,
         store=None,  # type: ignore[arg-type]
     )
 

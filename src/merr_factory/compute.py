@@ -153,7 +153,7 @@ def compute(
     source = task.source
     if task.replaces:  # else skip a request per sample on object stores
         store.forget(stage.name, source.id)
-    workdir = store.new_workdir(stage.name, source.id)
+    workdir = store.workdir_path(stage.name, source.id)  # made if the stage writes files
     start, cpu_start = time.perf_counter(), time.process_time()
     metrics: dict[str, float] = {}
     try:
@@ -164,7 +164,7 @@ def compute(
             source=source,
             label=task.label,
             upstream=upstream,
-            workdir=workdir,
+            workdir_path=workdir,
             store=store,
             whole_set=task.whole_set,
         )

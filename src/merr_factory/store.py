@@ -403,16 +403,19 @@ class Store:
 
     def new_workdir(self, stage: str, sample_id: str) -> Path:
         """A fresh private folder where a stage writes a sample's files before commit."""
-        workdir = self.temp_root / f"{stage}-{_checked(sample_id)}-{uuid.uuid4().hex[:12]}"
+        workdir = self.workdir_path(stage, sample_id)
         with writing_output(workdir):
             workdir.mkdir(parents=True)
         return workdir
 
+    def workdir_path(self, stage: str, sample_id: str) -> Path:
+        """Where a fresh private folder for a sample's files would go (not made here)."""
+        return self.temp_root / f"{stage}-{_checked(sample_id)}-{uuid.uuid4().hex[:12]}"
+
     def commit_artifacts(self, stage: str, sample_id: str, workdir: Path) -> list[Artifact]:
         """Move a finished work folder into place and describe the files it holds."""
-        artifacts = [
-            _describe(file, workdir) for file in sorted(workdir.rglob("*")) if file.is_file()
-        ]
+        files = sorted(workdir.rglob("*")) if workdir.is_dir() else []
+        artifacts = [_describe(file, workdir) for file in files if file.is_file()]
         prefix = f"stages/{stage}/{_checked(sample_id)}"
         if artifacts:
             self.files.put_tree(prefix, workdir, self._trash())

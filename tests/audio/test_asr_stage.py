@@ -101,7 +101,7 @@ def test_the_vad_gate_never_calls_the_model(tmp_path: Path) -> None:
         source=None,  # type: ignore[arg-type]
         label=None,
         upstream={"audio": _Upstream(audio)},  # type: ignore[dict-item]
-        workdir=tmp_path,
+        workdir_path=tmp_path,
         store=None,  # type: ignore[arg-type]
     )
     assert stage.process(context).data_dict()["text"] == ""
@@ -179,7 +179,7 @@ def _context(tmp_path: Path, clip) -> Any:
         source=None,  # type: ignore[arg-type]
         label=None,
         upstream={"audio": _Upstream(audio)},  # type: ignore[dict-item]
-        workdir=tmp_path,
+        workdir_path=tmp_path,
         store=_Store(wav),  # type: ignore[arg-type]
     )
 

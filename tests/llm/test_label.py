@@ -92,7 +92,7 @@ def context(
         source=source,
         label=None,
         upstream=upstream,
-        workdir=tmp_path,
+        workdir_path=tmp_path,
         store=store,
         whole_set=whole_set or {},
     )

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from ..discovery import SampleSource
+from ..faults import writing_output
 from ..labels import LabelRow
 from ..records import Record
 from ..stage_data import OutputT, Reason, read_output
@@ -50,12 +51,23 @@ class SampleContext:
     source: SampleSource
     label: LabelRow | None
     upstream: Mapping[str, Record]
-    workdir: Path
+    workdir_path: Path  # the sample's private folder, made on the first use of ``workdir``
     store: Store
     # This sample's entries of the whole-set steps the stage reads (``Stage.whole_set_step``).
     whole_set: Mapping[str, Any] = field(default_factory=dict)
 
     _inputs: dict[str, BaseModel] = field(default_factory=dict, repr=False)
+    _workdir_made: bool = field(default=False, repr=False)
+
+    @property
+    def workdir(self) -> Path:
+        """The folder where the stage writes this sample's files; committed with its record.
+        Made when first asked for, so a stage that writes no file costs no folder."""
+        if not self._workdir_made:
+            with writing_output(self.workdir_path):
+                self.workdir_path.mkdir(parents=True, exist_ok=True)
+            self._workdir_made = True
+        return self.workdir_path
 
     def input(self, model: type[OutputT]) -> OutputT:
         """The output of an upstream stage as its model, e.g. ``sample.input(PeakData)``
