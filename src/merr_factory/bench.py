@@ -224,30 +224,24 @@ class BenchPlan:
     scale_dir: Path | None = None
     llm_samples: int = 256  # against the stub server
     llm_raw_samples: int = 8  # against the bare library (SmolLM2)
-    schedule: str = "streaming"  # "barrier": also the side-by-side with the barrier schedule
+    schedule: str = "barrier"  # the side-by-side with the barrier schedule; "streaming": none
     schedule_samples: int = 24
 
 
-def benchmark(
-    copies: int,
-    scale_samples: int,
-    scale_dir: Path | None = None,
-    plan: BenchPlan | None = None,
-) -> dict[str, Any]:
-    """The throughput runs on ``copies`` samples (none when 0), the LLM and schedule parts of
-    ``plan``, then the bookkeeping at ``scale_samples`` synthetic done samples (none when 0)."""
-    plan = plan or BenchPlan(copies, scale_samples, scale_dir, llm_samples=0, llm_raw_samples=0)
+def benchmark(plan: BenchPlan) -> dict[str, Any]:
+    """The throughput runs on ``plan.copies`` samples, the LLM and schedule parts, then the
+    bookkeeping at ``plan.scale_samples`` synthetic done samples (each skipped at 0)."""
     one_thread_per_worker()
-    results: dict[str, Any] = {"machine": machine(), "copies": copies}
-    if copies:
+    results: dict[str, Any] = {"machine": machine(), "copies": plan.copies}
+    if plan.copies:
         with tempfile.TemporaryDirectory(prefix="merr-bench-") as temp:
-            results.update(_throughput(Path(temp), copies))
+            results.update(_throughput(Path(temp), plan.copies))
     with tempfile.TemporaryDirectory(prefix="merr-bench-llm-") as temp:
         results.update(_llm_and_schedule(Path(temp), plan))
-    if scale_samples:
-        where = scale_dir or default_scale_dir(scale_samples)
+    if plan.scale_samples:
+        where = plan.scale_dir or default_scale_dir(plan.scale_samples)
         with tempfile.TemporaryDirectory(prefix="merr-scale-", dir=where) as temp:
-            results["scale"] = measure_scale(Path(temp), scale_samples)
+            results["scale"] = measure_scale(Path(temp), plan.scale_samples)
             results["scale"]["where"] = str(Path(temp).parent)
     results["peak_rss_mb"] = peak_rss_mb()
     return results
@@ -335,14 +329,9 @@ def _throughput_lines(results: dict[str, Any]) -> list[str]:
 
 
 def main(
-    copies: int = 50,
-    scale_samples: int = 100_000,
-    json_path: Path | None = None,
-    markdown_path: Path | None = None,
-    scale_dir: Path | None = None,
-    plan: BenchPlan | None = None,
+    plan: BenchPlan, json_path: Path | None = None, markdown_path: Path | None = None
 ) -> dict[str, Any]:
-    results = benchmark(copies, scale_samples, scale_dir, plan)
+    results = benchmark(plan)
     text = render_markdown(results)
     print(text)
     if json_path:

@@ -367,15 +367,18 @@ def bench(
     ] = 8,
     schedule: Annotated[
         Literal["streaming", "barrier"],
-        typer.Option(help="barrier: also run the barrier schedule beside the streaming one."),
-    ] = "streaming",
+        typer.Option(
+            help="barrier: run the barrier schedule beside the streaming one on the same "
+            "samples; streaming: the streaming runs only, no side-by-side."
+        ),
+    ] = "barrier",
     schedule_samples: Annotated[int, typer.Option(min=1, help="Samples for --schedule.")] = 24,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the tables as markdown.")] = None,
 ) -> None:
     """Benchmark: per-stage throughput on the sample clips, 2 workers against 1, what an LLM
-    call costs (stub server, bare library), the barrier schedule side by side (--schedule
-    barrier), and the bookkeeping (no-op re-run, status, memory, export, report) at 100k."""
+    call costs (stub server, bare library, prompt layout), the barrier schedule side by side,
+    and the bookkeeping (no-op re-run, status, memory, export, report) at 100k."""
     from .bench import BenchPlan
     from .bench import main as run_bench  # imports the stages' settings only when asked
 
@@ -383,7 +386,7 @@ def bench(
     plan = BenchPlan(
         copies, scale_samples, scale_dir, llm_samples, llm_raw_samples, schedule, schedule_samples
     )
-    run_bench(copies, scale_samples, json_path, markdown, scale_dir, plan)
+    run_bench(plan, json_path, markdown)
 
 
 def main() -> None:
