@@ -238,6 +238,13 @@ class FacesStage(Stage[FacesSettings]):
         that reason (no retries, no per-sample download attempts)."""
         self.backend = load_backend(self.settings)
 
+    def thread_safe(self) -> bool:
+        """py-feat's backend: its models see only batches from its batcher, one at a time, and
+        each clip's decoding and fer's numpy forward pass keep no shared state. dlib's and
+        OpenFace's backends are not known to be safe (OpenFace's keeps the last clip's AU
+        names on the backend): one clip at a time per worker."""
+        return self.settings.backend == "pyfeat"
+
     def process(self, sample: SampleContext) -> StageResult:
         if self.backend is None:
             self.setup()

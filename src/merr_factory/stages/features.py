@@ -211,6 +211,11 @@ class FeaturesStage(Stage[FeaturesSettings]):
                 ) from error
         self._encoders, self._device = loaded, device
 
+    def thread_safe(self) -> bool:
+        """HuBERT's forward pass (eval mode, ``inference_mode``) keeps no state, and MAE and
+        VideoMAE see only batches from their batchers, one at a time."""
+        return True
+
     def process(self, sample: SampleContext) -> StageResult:
         if self.settings.backend == "none":
             return StageResult(data=FeaturesData(backend="none"))
