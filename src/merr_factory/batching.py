@@ -62,13 +62,13 @@ class Batcher(Generic[ItemT, ResultT]):
         self,
         fn: Callable[[list[ItemT]], Sequence[ResultT]],
         batch_size: int,
-        max_wait_s: float = MAX_WAIT_S,
+        max_wait_s: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.fn = fn
         self.batch_size = batch_size
-        self.max_wait_s = max_wait_s
+        self.max_wait_s = MAX_WAIT_S if max_wait_s is None else max_wait_s
         self._changed = threading.Condition(threading.Lock())
         self._queues: dict[Hashable, deque[_Entry[ItemT, ResultT]]] = {}
         self._callers = 0  # threads inside map
