@@ -59,8 +59,9 @@ class PyFeatSettings(BaseModel):
     batch_size: int = Field(
         default=8,
         ge=1,
-        description="frames of a clip per pass of py-feat's models (speed only; on a CPU 1, 8 "
-        "and 32 cost the same per frame or more: README, Batches)",
+        description="frames per pass of py-feat's models, of one clip or of the several a "
+        "worker holds (executor.clips_per_worker); speed only: on a CPU 1, 8 and 32 cost the "
+        "same per frame or more (README, Batches)",
     )
     face_threshold: float = Field(default=0.5, ge=0, le=1)
 
