@@ -11,6 +11,7 @@ length.
     python scripts/bench_faces.py --backends dlib --fps 5 --long-seconds 120
     python scripts/bench_faces.py --openface-csv-dir DIR  # add OpenFace (CSVs per clip)
     python scripts/bench_faces.py --backends dlib --pyfeat-batches 1,8,32  # + batch table
+    python scripts/bench_faces.py --backends dlib --pyfeat-clips 4x6  # + across-clip table
 
 Columns: frames analysed, frames the decoder produced of the clip's frames (the rest are left
 out: see ``media/decode_plan.py``), frames per second of analysed frames (whole stage), share
@@ -23,6 +24,12 @@ batch size, on the 960x540 clip's frames at 5 fps shrunk to 640x360, with random
 (``make_pyfeat_weights.py``; one face per frame, as in a talking-head clip), on
 ``--pyfeat-device`` (default cpu) with ``--torch-threads`` threads: the cost of the
 architecture, not of trained weights.
+
+``--pyfeat-clips NxF`` adds the same detector on N clips of F frames each (960x540 clips
+made from the first N sample clips, analysed at 5 fps, shrunk to 640x360), computed one
+after the other (``clips_per_worker: 1``) and by N threads sharing the backend
+(``clips_per_worker: N``, as a worker's threads do), with py-feat's ``batch_size`` 8:
+milliseconds per frame (decoding included), passes of the models and frames per pass.
 """
 
 from __future__ import annotations
@@ -117,12 +124,28 @@ def measure_batches(clip: Path, sizes: list[int], threads: int, device: str) -> 
     face per frame) at each batch size, after one warm-up batch of that size."""
     import itertools
 
+    from merr_factory.media.frames import iter_frames
+
+    backend = pyfeat_backend(threads, device)
+    frames = list(itertools.islice(iter_frames(clip, 5.0, 640), max(sizes)))
+    per_frame = {}
+    for size in sizes:
+        batch = frames[:size]
+        backend.detect_frames(batch)  # warm-up at this size
+        repeats = max(1, 4 // size)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            backend.detect_frames(batch)
+        per_frame[str(size)] = 1000 * (time.perf_counter() - started) / (repeats * size)
+    return per_frame
+
+
+def pyfeat_backend(threads: int, device: str):
+    """py-feat's ``Detectorv2`` with random weights, keeping one face per frame."""
     import torch
     from make_pyfeat_weights import make_pyfeat_weights
 
-    from merr_factory.backends.faces.base import ExpressionTimer
     from merr_factory.backends.faces.pyfeat import PyFeatBackend
-    from merr_factory.media.frames import iter_frames
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as folder:
@@ -132,17 +155,40 @@ def measure_batches(clip: Path, sizes: list[int], threads: int, device: str) -> 
     # The random detector calls a face every anchor that survives suppression (15 or so on
     # 640x360): keep the best one per frame, as in a talking-head clip.
     backend._detector.face_detector.keep_top_k = 1
-    frames = list(itertools.islice(iter_frames(clip, 5.0, 640), max(sizes)))
-    per_frame = {}
-    for size in sizes:
-        batch = frames[:size]
-        backend.detect_batch(torch, batch, ExpressionTimer(None))  # warm-up at this size
-        repeats = max(1, 4 // size)
+    return backend
+
+
+def measure_clips(paths: list[Path], threads: int, device: str) -> dict[str, dict]:
+    """Run in a child process: the clips one after the other, then on one thread each
+    (sharing the backend and its batcher): ms per frame, passes, frames per pass."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from merr_factory.backends.faces.base import ClipRequest
+
+    backend = pyfeat_backend(threads, device)
+    requests = [ClipRequest(path, 5.0, 640) for path in paths]
+    passes: list[int] = []
+    detect = backend.batcher.fn
+
+    def counted(frames: list) -> list:
+        passes.append(len(frames))
+        return detect(frames)
+
+    backend.batcher.fn = counted
+    backend.analyse(requests[0])  # warm-up
+    results = {}
+    for clips_per_worker in (1, len(paths)):
+        passes.clear()
         started = time.perf_counter()
-        for _ in range(repeats):
-            backend.detect_batch(torch, batch, ExpressionTimer(None))
-        per_frame[str(size)] = 1000 * (time.perf_counter() - started) / (repeats * size)
-    return per_frame
+        with ThreadPoolExecutor(clips_per_worker) as pool:
+            tables = list(pool.map(backend.analyse, requests))
+        seconds = time.perf_counter() - started
+        frames = sum(len(table.rows) for table in tables)
+        results[str(clips_per_worker)] = {
+            "frames": frames, "ms_per_frame": 1000 * seconds / frames,
+            "passes": len(passes), "frames_per_pass": frames / len(passes),
+        }  # fmt: skip
+    return results
 
 
 def make_in_child(kind: str, source: Path, seconds: float, target: Path) -> Path:
@@ -190,6 +236,7 @@ def main() -> None:
     parser.add_argument("--pyfeat-batches", default="", help="e.g. 1,8,32: the batch table")
     parser.add_argument("--torch-threads", type=int, default=1, help="for the batch table")
     parser.add_argument("--pyfeat-device", default="cpu", help="for the batch table: cpu, cuda")
+    parser.add_argument("--pyfeat-clips", default="", help="e.g. 4x6: the across-clip table")
     args = parser.parse_args()
     fps = args.fps or None
     expression = {"expression": {"model": args.expression}}
@@ -204,6 +251,7 @@ def main() -> None:
         rows = [stage_rows(backend, clips, [big_clip, long_clip], fps, options)
                 for backend, options in backends]  # fmt: skip
         batches = batch_table(big_clip, args) if args.pyfeat_batches else []
+        across = clips_table(clips, made, args) if args.pyfeat_clips else []
     print(
         f"faces stage at sample_fps={fps}, max_side=640, expression {args.expression}; "
         f"960x540 clip: {args.big_seconds:.0f} s; long clip: {args.long_seconds:.0f} s"
@@ -215,6 +263,10 @@ def main() -> None:
         print(f"\npy-feat Detectorv2, random weights, one face per frame, 640x360 frames, "
               f"{args.pyfeat_device}, torch threads {args.torch_threads}")  # fmt: skip
         print_table(batches)
+    if across:
+        print(f"\npy-feat Detectorv2 as above, clips x frames {args.pyfeat_clips}, batch_size 8, "
+              f"{args.pyfeat_device}, torch threads {args.torch_threads}")  # fmt: skip
+        print_table(across)
 
 
 def stage_rows(
@@ -267,6 +319,24 @@ def batch_table(clip: Path, args: argparse.Namespace) -> list[list[str]]:
     return rows
 
 
+def clips_table(clips: list[Path], folder: Path, args: argparse.Namespace) -> list[list[str]]:
+    """The rows of py-feat on N clips of F frames, one clip at a time and N at once."""
+    count, frames = (int(part) for part in args.pyfeat_clips.split("x"))
+    videos = [clip for clip in clips if clip.suffix != ".jpg"]
+    made = [make_in_child("big", videos[i % len(videos)], frames / 5.0, folder / f"clip{i}.mp4")
+            for i in range(count)]  # fmt: skip
+    command = [sys.executable, __file__, "--clips-child", json.dumps([str(p) for p in made]),
+               str(args.torch_threads), args.pyfeat_device]  # fmt: skip
+    result = child_result(command)
+    if isinstance(result, str):
+        return [["clips_per_worker", "ms/frame"], ["-", f"cannot run: {result}"]]
+    rows = [["clips_per_worker", "frames", "ms/frame", "passes", "frames/pass"]]
+    for clips_per_worker, found in result.items():
+        rows.append([clips_per_worker, str(found["frames"]), f"{found['ms_per_frame']:.0f}",
+                     str(found["passes"]), f"{found['frames_per_pass']:.1f}"])  # fmt: skip
+    return rows
+
+
 def shares(decode: float, detect: float, expression: float, faces: int) -> list[str]:
     """Decode, detect and expression as % of their sum, and expression ms per face."""
     busy = decode + detect + expression or 1e-9
@@ -286,5 +356,9 @@ if __name__ == "__main__":
         _, _, sizes, path, threads, device = sys.argv
         chosen = [int(size) for size in sizes.split(",")]
         print(json.dumps(measure_batches(Path(path), chosen, int(threads), device)))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--clips-child":
+        _, _, paths, threads, device = sys.argv
+        chosen_paths = [Path(path) for path in json.loads(paths)]
+        print(json.dumps(measure_clips(chosen_paths, int(threads), device)))
     else:
         main()

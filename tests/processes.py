@@ -1,8 +1,11 @@
 """Helpers for tests that watch processes: who descends from whom, and who is still alive
-(read from /proc, so Linux only; the tests that use them skip elsewhere)."""
+(read from /proc, so Linux only; the tests that use them skip elsewhere); and jobs for a
+worker pool's processes, which import them from here."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -48,3 +51,22 @@ def wait_until_gone(pids: set[int], limit: float = 10.0) -> set[int]:
         if not living or time.monotonic() > deadline:
             return living
         time.sleep(0.05)
+
+
+# --- jobs for worker processes (importable there) -------------------------------------------
+
+_MEETING = threading.Barrier(2)
+
+
+def meet() -> int:
+    """Returns this worker's pid once a second job in the same worker process calls it too
+    (a job alone in its worker waits until the barrier's timeout and raises)."""
+    _MEETING.wait(timeout=20)
+    return os.getpid()
+
+
+def sleep_between(seconds: float) -> tuple[float, float]:
+    """Sleeps; returns when it started and ended (wall clock)."""
+    started = time.time()
+    time.sleep(seconds)
+    return started, time.time()

@@ -1,9 +1,12 @@
 """Executors: worker processes and Ray give the same records as one in-process worker;
-samples flow from stage to stage without waiting for the whole set; shards split a run."""
+samples flow from stage to stage without waiting for the whole set; shards split a run; a
+worker computes ``clips_per_worker`` samples at once, one at a time for stages that are not
+thread-safe."""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import re
 import threading
@@ -17,11 +20,13 @@ from typer.testing import CliRunner
 from merr_factory.cli import app
 from merr_factory.compute import StageHost
 from merr_factory.config import load_config
+from merr_factory.executors.processes import WorkerPool
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.threads import thread_budget
 from merr_factory.workspace import SelectionError, Shard, open_workspace
 
 from .conftest import run_pipeline, stored, tally
+from .processes import meet, sleep_between
 
 FACTS = RunFacts(label_set=("happy",))
 
@@ -202,3 +207,75 @@ def test_a_slow_set_up_gets_one_note_and_its_time(caplog, delay: float, noted: b
         assert len(notes) == 2
     else:
         assert notes == []
+
+
+class TogetherStage(Stage[StageSettings]):
+    """Thread-safe: each sample waits in ``process`` until two others are there too, so it
+    finishes only if the worker computes three samples at once."""
+
+    name = "together"
+    summary = "test stage"
+    settings_model = StageSettings
+    requires = ("filter",)
+    meeting = threading.Barrier(3)
+
+    def thread_safe(self) -> bool:
+        return True
+
+    def process(self, sample: SampleContext) -> StageResult:
+        self.meeting.wait(timeout=20)
+        return StageResult(data={})
+
+
+class OneAtATimeStage(Stage[StageSettings]):
+    """Not declared thread-safe: notes how many samples are in ``process`` at once, and on
+    which threads."""
+
+    name = "alone"
+    summary = "test stage"
+    settings_model = StageSettings
+    requires = ("together",)
+    lock = threading.Lock()
+    inside = 0
+    most_inside = 0
+    threads: ClassVar[set[str]] = set()
+
+    def process(self, sample: SampleContext) -> StageResult:
+        cls = type(self)
+        with cls.lock:
+            cls.inside += 1
+            cls.most_inside = max(cls.most_inside, cls.inside)
+            cls.threads.add(threading.current_thread().name)
+        time.sleep(0.05)
+        with cls.lock:
+            cls.inside -= 1
+        return StageResult(data={})
+
+
+def test_one_worker_computes_clips_per_worker_samples_at_once(write_config) -> None:
+    """``workers: 1``, ``clips_per_worker: 3``: a thread-safe stage has three samples in
+    ``process`` at once on the worker's threads; a stage that is not thread-safe, given the
+    same threads, has one at a time."""
+    path = write_config(executor={"workers": 1, "clips_per_worker": 3})
+    workspace = open_workspace(load_config(path))
+    workspace.stages["together"] = TogetherStage(StageSettings(), FACTS)
+    workspace.stages["alone"] = OneAtATimeStage(StageSettings(), FACTS)
+    summary = run_pipeline(path, ["ingest", "filter", "together", "alone"], workspace)
+    assert tally(summary, "together")["computed"] == 6  # three by three
+    assert tally(summary, "alone")["computed"] == 6
+    assert OneAtATimeStage.most_inside == 1
+    assert len(OneAtATimeStage.threads) > 1  # several threads ran it, one at a time
+
+
+def test_a_worker_process_computes_slots_jobs_at_once() -> None:
+    """Two jobs that each wait for the other finish in one worker process with two slots;
+    a job ``alone`` waits until the worker holds nothing else."""
+    pool = WorkerPool(multiprocessing.get_context("spawn"), 1, int, slots=2)
+    try:
+        first, second = pool.submit(meet), pool.submit(meet)
+        assert first.result(timeout=60) == second.result(timeout=60)
+        running = pool.submit(sleep_between, 0.5)
+        alone = pool.submit(sleep_between, 0.0, alone=True)
+        assert alone.result(timeout=60)[0] >= running.result(timeout=60)[1]
+    finally:
+        pool.shutdown()

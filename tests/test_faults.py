@@ -21,6 +21,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +95,60 @@ def test_a_worker_killed_mid_sample_fails_that_sample_only(write_config, tmp_pat
     assert summary.stopped is None
     workers = [pid for pid in descendants(os.getpid()) if "spawn_main" in _command(pid)]
     assert workers == []  # the pool's workers, the fresh ones included, ended with the run
+
+
+_NEIGHBOUR_BUSY = threading.Event()  # in a worker process: another sample is in process
+
+
+class ShareKillStage(KillStage):
+    """``KillStage`` for a worker that holds two samples (thread-safe): the others take a
+    while, and the victim kills its worker only once another sample is in ``process`` beside
+    it (or after half a second alone), so the first death is shared."""
+
+    def thread_safe(self) -> bool:
+        return True
+
+    def process(self, sample: SampleContext) -> StageResult:
+        if sample.source.id == self.settings.victim:
+            _NEIGHBOUR_BUSY.wait(timeout=0.5 if self._retried() else 20)
+            return super().process(sample)
+        _NEIGHBOUR_BUSY.set()
+        try:
+            time.sleep(0.5)
+        finally:
+            _NEIGHBOUR_BUSY.clear()
+        return StageResult(data={"ok": True})
+
+    def _retried(self) -> bool:
+        path = Path(self.settings.attempts_file)
+        return path.exists() and path.read_text().strip() != ""
+
+
+def test_a_death_shared_by_two_samples_fails_neither_and_the_killer_alone(
+    write_config, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Workers holding two samples at once: the victim kills its worker while another sample
+    is in process there. Neither is blamed for that death; both are tried again, each in a worker
+    of its own: the other succeeds, and the victim fails after killing two workers alone."""
+    path = write_config(executor={"workers": 2, "clips_per_worker": 2})
+    workspace = open_workspace(load_config(path))
+    attempts = tmp_path / "attempts.txt"
+    workspace.stages["killer"] = ShareKillStage(KillSettings(attempts_file=str(attempts)), FACTS)
+    with caplog.at_level(logging.WARNING, logger="merr_factory"):
+        summary = run_pipeline(path, ["ingest", "filter", "killer"], workspace)
+
+    assert tally(summary, "killer")["computed"] == 5
+    assert tally(summary, "killer")["failed"] == 1
+    stored_records = records(tmp_path / "out", "killer")
+    failure = stored_records.pop(VICTIM)
+    assert failure["error"]["type"] == "WorkerDied"
+    assert "killed by SIGKILL during killer, on each of 2 attempts" in failure["error"]["message"]
+    assert {record["status"] for record in stored_records.values()} == {"done"}
+    pids = attempts.read_text().split()
+    assert len(pids) == 3 and len(set(pids)) == 3  # once shared, then twice alone
+    shared = [m for m in caplog.messages if "while holding 2 samples" in m]
+    assert len(shared) == 2  # the victim and its neighbour, each tried again alone
+    assert sum(VICTIM in message for message in shared) == 1
 
 
 def _command(pid: int) -> str:

@@ -7,6 +7,7 @@ to the store itself and returns the record.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
@@ -83,12 +84,18 @@ class StageHost:
 
     A stage whose models cannot load (no weights, no network) thus reports one clear reason
     per sample and logs it once, instead of crashing the run or retrying the load per sample.
+
+    Several threads of the worker may compute at once (``executor.clips_per_worker``): the
+    first sets the stage up while the others wait, and a stage that is not ``thread_safe``
+    has its ``process`` run by one thread at a time (reading inputs and storing records
+    still overlap).
     """
 
     def __init__(self, stage: Stage, slow_note_s: float = SLOW_SETUP_NOTE_S) -> None:
         self.stage = stage
         self.slow_note_s = slow_note_s
         self._lock = threading.Lock()
+        self._process_lock = threading.Lock()
         self._ready = False
         self._setup_error: Exception | None = None
 
@@ -96,7 +103,8 @@ class StageHost:
         self._set_up()
         if self._setup_error is not None:
             return compute(self.stage, task, store, setup_error=self._setup_error)
-        return compute(self.stage, task, store)
+        one_at_a_time = None if self.stage.thread_safe() else self._process_lock
+        return compute(self.stage, task, store, one_at_a_time=one_at_a_time)
 
     def _set_up(self) -> None:
         with self._lock:
@@ -141,14 +149,19 @@ class _SlowNote:
 
 
 def compute(
-    stage: Stage, task: ComputeTask, store: Store, setup_error: Exception | None = None
+    stage: Stage,
+    task: ComputeTask,
+    store: Store,
+    setup_error: Exception | None = None,
+    one_at_a_time: threading.Lock | None = None,
 ) -> ComputeResult:
     """Run ``stage.process`` for one sample and store its record: a result or a failure.
 
     The old record goes first and the new one is written last, after the sample's files are
     in place, so a crash at any point leaves no record that describes missing work. An error
     of the output itself (no space, no permission) is raised as ``OutputError`` and stores
-    nothing: the run stops.
+    nothing: the run stops. ``one_at_a_time``: held around ``process`` (a stage whose models
+    may not be used by two threads at once).
     """
     source = task.source
     if task.replaces:  # else skip a request per sample on object stores
@@ -168,7 +181,8 @@ def compute(
             store=store,
             whole_set=task.whole_set,
         )
-        result = stage.process(context)
+        with one_at_a_time or contextlib.nullcontext():
+            result = stage.process(context)
         _check_output(stage, result)
         metrics = result.metrics
         record = Record(

@@ -68,14 +68,15 @@ class WorkerDied(RuntimeError):
 
     fault_kind: FaultKind = "worker_died"
 
-    def __init__(self, how: str, attempts: int = 1) -> None:
+    def __init__(self, how: str, attempts: int = 1, held: int = 1) -> None:
         self.how = how
         self.attempts = attempts
+        self.held = held  # samples the worker held when it died: above 1, whose fault is open
         tries = "" if attempts == 1 else f", on each of {attempts} attempts"
         super().__init__(f"the worker process computing it {how}{tries}")
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (WorkerDied, (self.how, self.attempts))
+        return (WorkerDied, (self.how, self.attempts, self.held))
 
 
 def describe_exit(exitcode: int | None) -> str:

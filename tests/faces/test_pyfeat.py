@@ -9,6 +9,7 @@ so that test checks the loading, batching and output path, not the quality of th
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -257,3 +258,101 @@ def test_batches_give_each_frame_the_results_of_one_frame_at_a_time(
         assert many.expression == pytest.approx(one.expression, abs=1e-4)
     # the frames' results differ, so a frame given another's row would show
     assert alone[0].intensities != pytest.approx(alone[-1].intensities, abs=1e-3)
+
+
+def faces_config(folder: Path, output: Path, weights: Path, clips_per_worker: int) -> Path:
+    """py-feat's faces on ``folder``'s clips, 64 px frames every 2 s, 4 frames a pass."""
+    faces = {"backend": "pyfeat", "sample_fps": 0.5, "max_side": 64,
+             "pyfeat": {"weights_dir": str(weights), "batch_size": 4}}  # fmt: skip
+    config = output.parent / f"{output.name}.yaml"
+    config.write_text(yaml.safe_dump({
+        "input": str(folder), "output": str(output), "stages": {"faces": faces},
+        "executor": {"workers": 1, "clips_per_worker": clips_per_worker},
+    }))  # fmt: skip
+    return config
+
+
+def frame_digests(path: Path) -> set[str]:
+    """The frames the faces stage analyses in ``path`` (as ``faces_config`` asks), by content."""
+    import hashlib
+
+    from merr_factory.media.frames import FrameStream
+
+    return {hashlib.sha1(frame.rgb.tobytes()).hexdigest() for frame in FrameStream(path, 0.5, 64)}
+
+
+def test_two_clips_in_one_worker_share_passes_and_get_what_each_gets_alone(
+    feat_weights: Path,
+    offline_feat: None,
+    one_torch_thread: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The faces stage with py-feat's REAL architectures (random weights, ``feat_weights``)
+    through the runner, ``workers: 1``: two clips (3 and 2 frames, batch_size 4) computed
+    one after the other, then at once with ``clips_per_worker: 2``. Together, a pass of the
+    models held frames of both clips, and each clip's record and frames.csv are what it got
+    alone (floats to the 4th decimal the CSV keeps: a batch's make-up moves float32 results
+    by about 1e-8, as the batch size within one clip already does)."""
+    import hashlib
+    import shutil
+    import threading
+
+    from merr_factory import batching
+    from merr_factory.backends.faces.base import TimedFrames
+    from merr_factory.backends.faces.pyfeat import PyFeatBackend
+    from merr_factory.stages.faces import read_frames_csv
+    from tests.conftest import CLIPS
+
+    from ..conftest import run_pipeline, tally
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    names = ["sample_00000001", "sample_00000002"]
+    for name in names:
+        shutil.copy(CLIPS / f"{name}.mp4", folder)
+    alone, together = tmp_path / "alone", tmp_path / "together"
+    run_pipeline(faces_config(folder, alone, feat_weights, 1), ["ingest", "filter"])
+    shutil.copytree(alone, together)
+    summary = run_pipeline(faces_config(folder, alone, feat_weights, 1), ["faces"])
+    assert tally(summary, "faces")["computed"] == 2
+
+    passes: list[list[str]] = []
+    detect = PyFeatBackend.detect_frames
+
+    def recorded(self, frames):
+        passes.append([hashlib.sha1(frame.rgb.tobytes()).hexdigest() for frame in frames])
+        return detect(self, frames)
+
+    # Both clips' threads start their frames together, and a partial batch waits for the
+    # other clip however slow its decoding: the batch's make-up no longer depends on timing.
+    both_started = threading.Barrier(2)
+    frames_of = TimedFrames.__iter__
+
+    def started_together(self):
+        both_started.wait(timeout=30)
+        yield from frames_of(self)
+
+    monkeypatch.setattr(PyFeatBackend, "detect_frames", recorded)
+    monkeypatch.setattr(TimedFrames, "__iter__", started_together)
+    monkeypatch.setattr(batching, "MAX_WAIT_S", 30.0)
+    summary = run_pipeline(faces_config(folder, together, feat_weights, 2), ["faces"])
+    assert tally(summary, "faces")["computed"] == 2
+
+    first, second = (frame_digests(folder / f"{name}.mp4") for name in names)
+    assert (len(first), len(second)) == (3, 2)
+    assert sorted(len(batch) for batch in passes) == [1, 4]
+    assert any(set(batch) & first and set(batch) & second for batch in passes)
+    for name in names:
+        records = [json.loads((out / "stages" / "faces" / f"{name}.json").read_text())["data"]
+                   for out in (alone, together)]  # fmt: skip
+        expressions = [record.pop("expression") for record in records]
+        assert records[0] == records[1]
+        assert expressions[1] == pytest.approx(expressions[0], abs=1e-4)
+        rows = [read_frames_csv(out / "stages" / "faces" / name / "frames.csv")
+                for out in (alone, together)]  # fmt: skip
+        for one, other in zip(*rows, strict=True):
+            assert (other.index, other.time, other.box) == (one.index, one.time, one.box)
+            assert other.intensities == pytest.approx(one.intensities, abs=1e-4)
+            assert other.presence == one.presence
+            assert other.expression == pytest.approx(one.expression, abs=1e-4)

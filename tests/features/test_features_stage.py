@@ -41,11 +41,14 @@ IMAGE = "sample_00000006"  # one JPEG: a face, no sound, no motion
 NO_FACE = "samplenew_00000004"  # a title card: the faces stage halts it
 
 
-def write_config(base: Path, clips: Path, output: Path, features: dict[str, Any]) -> Path:
+def write_config(
+    base: Path, clips: Path, output: Path, features: dict[str, Any], clips_per_worker: int = 1
+) -> Path:
     config = base / f"{output.name}.yaml"
     config.write_text(yaml.safe_dump({
         "input": str(clips), "labels": str(clips / "labels.csv"), "output": str(output),
-        "executor": {"workers": 1}, "stages": {**OFFLINE_STAGES, "features": features},
+        "executor": {"workers": 1, "clips_per_worker": clips_per_worker},
+        "stages": {**OFFLINE_STAGES, "features": features},
     }))  # fmt: skip
     return config
 
@@ -64,12 +67,13 @@ def run(tmp_path_factory: pytest.TempPathFactory, feature_models: dict[str, Path
     return base / "out"
 
 
-def variant(run: Path, name: str, features: dict[str, Any]):
+def variant(run: Path, name: str, features: dict[str, Any], clips_per_worker: int = 1):
     """The finished run copied to ``name`` and run again with other features settings
     (only the features stage recomputes); returns (output, summary)."""
     output = run.parent / name
     shutil.copytree(run, output)
-    summary = run_pipeline(write_config(run.parent, run.parent / "clips", output, features), STAGES)
+    config = write_config(run.parent, run.parent / "clips", output, features, clips_per_worker)
+    summary = run_pipeline(config, STAGES)
     assert all(tally(summary, stage)["computed"] == 0 for stage in STAGES[:-1])
     return output, summary
 
@@ -189,3 +193,64 @@ def test_a_model_folder_that_does_not_exist_fails_each_sample_with_one_line(
             "features could not be set up: the HuBERT model folder /no/such/hubert does not exist"
         )
         assert failure["artifacts"] == []
+
+
+def test_two_samples_at_once_share_mae_passes_and_get_the_features_each_got_alone(
+    run: Path, feature_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``clips_per_worker: 2`` (one worker, two samples on threads sharing the encoders):
+    a pass of MAE (the RANDOM-WEIGHT checkpoint of the real ViT-MAE) held crops of two
+    samples, and every sample's MAE and VideoMAE arrays, frame by frame, are what the run
+    of one sample at a time gave (to float32 rounding: a batch's make-up moves them)."""
+    import hashlib
+    import threading
+
+    from merr_factory import batching
+    from merr_factory.backends.features.encoders import MaeEncoder
+    from merr_factory.stages import features as stage
+
+    def digest(crop: np.ndarray) -> str:
+        return hashlib.sha1(crop.tobytes()).hexdigest()
+
+    sample_of_thread: dict[int, str] = {}
+    owner: dict[str, str] = {}  # crop -> the sample it was cut from
+    passes: list[set[str]] = []
+    started = [0]
+    both_started = threading.Barrier(2)
+    frames_at, square, embed = stage.iter_frames_at, stage.face_square, MaeEncoder.embed
+
+    def first_two_together(path, boxes):  # the first two samples start their frames at once
+        sample_of_thread[threading.get_ident()] = path.stem
+        started[0] += 1
+        if started[0] <= 2:
+            both_started.wait(timeout=60)
+        yield from frames_at(path, boxes)
+
+    def owned_square(*args):  # crops are cut on their sample's thread
+        crop = square(*args)
+        owner[digest(crop)] = sample_of_thread[threading.get_ident()]
+        return crop
+
+    def recorded(self, crops):
+        passes.append({owner[digest(crop)] for crop in crops})
+        return embed(self, crops)
+
+    monkeypatch.setattr(stage, "iter_frames_at", first_two_together)
+    monkeypatch.setattr(stage, "face_square", owned_square)
+    monkeypatch.setattr(MaeEncoder, "embed", recorded)
+    monkeypatch.setattr(batching, "MAX_WAIT_S", 30.0)  # a partial pass waits for the other
+    settings = features_settings(
+        feature_models, encoders=["mae", "videomae"], frame_level=True, batch_size=32
+    )
+    out, summary = variant(run, "out-together", settings, clips_per_worker=2)
+    assert tally(summary, "features")["computed"] == 5
+    assert any(len(samples) == 2 for samples in passes)
+    for sample in (*WITH_ALL, NO_AUDIO, IMAGE):
+        names = record(out, sample)["data"]["features"]
+        assert names == [name for name in record(run, sample)["data"]["features"]
+                         if name != "HL-UTT"]  # fmt: skip
+        for name in names:
+            fra = FRA[name.replace("UTT", "FRA")]
+            np.testing.assert_allclose(
+                array(out, sample, fra), array(run, sample, fra), rtol=1e-5, atol=1e-5
+            )

@@ -1,14 +1,19 @@
 """The local executor: worker processes for CPU-bound stages, threads for I/O-bound ones.
 
-With ``workers: 1`` CPU-bound stages run one at a time on a thread of the main process (no
-extra process, easy to debug). With more, each of ``workers`` processes builds the stages once
-and loads each stage's models the first time it computes a sample of that stage. Stages whose
-``concurrency()`` is above 1 (LLM calls over HTTP) run on their own thread pool of that size in
-the main process, so they overlap with the CPU-bound work instead of waiting for it.
+With ``workers: 1`` CPU-bound stages run on a thread of the main process (no extra process,
+easy to debug). With more, each of ``workers`` processes builds the stages once and loads each
+stage's models the first time it computes a sample of that stage. Either way a worker holds
+up to ``clips_per_worker`` samples at once, each on a thread of its own that shares the
+worker's stages (``StageHost`` runs a stage that is not thread-safe one sample at a time).
+Stages whose ``concurrency()`` is above 1 (LLM calls over HTTP) run on their own thread pool
+of that size in the main process, so they overlap with the CPU-bound work instead of waiting
+for it.
 
-A worker process that dies (a segfault, SIGKILL, the OOM killer) costs only the sample it
-held: a fresh worker takes its place and tries that sample once more; a sample that kills
-its worker twice fails with ``WorkerDied`` naming the signal (the runner stores the record).
+A worker process that dies (a segfault, SIGKILL, the OOM killer) costs only the samples it
+held: a fresh worker takes its place and tries each once more, in a worker of its own. A
+death counts against a sample only when it was alone in its worker (otherwise which one was
+to blame is unknown); a sample that kills its worker twice so fails with ``WorkerDied``
+naming the signal (the runner stores the record).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class LocalExecutor(Executor):
         self.stages = stages
         self.store = store
         self.workers = settings.workers
+        self.clips_per_worker = settings.clips_per_worker
         self.threads_per_worker = settings.threads_per_worker or max(
             1, (os.cpu_count() or 1) // settings.workers
         )
@@ -49,7 +55,9 @@ class LocalExecutor(Executor):
         self._processes: WorkerPool | None = None
         if self.workers == 1:
             set_thread_budget(self.threads_per_worker)
-            self._cpu_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compute")
+            self._cpu_thread = ThreadPoolExecutor(
+                max_workers=self.clips_per_worker, thread_name_prefix="compute"
+            )
         else:
             self._processes = self._start_processes()
 
@@ -66,6 +74,7 @@ class LocalExecutor(Executor):
             _init_worker,
             (pickle.dumps(specs), self.store, self.threads_per_worker),
             forward_logs=PACKAGE_LOGGER,
+            slots=self.clips_per_worker,
         )
 
     def lane(self, stage: str) -> str:
@@ -73,7 +82,7 @@ class LocalExecutor(Executor):
 
     def capacity(self, lane: str) -> int:
         if lane == CPU_LANE:
-            return self.workers
+            return self.workers * self.clips_per_worker
         return self.stages[lane.removeprefix("io:")].concurrency()
 
     def submit(self, task: ComputeTask) -> Future[ComputeResult]:
@@ -85,26 +94,28 @@ class LocalExecutor(Executor):
         return pool.submit(self._compute_here, task)
 
     def _submit_to_processes(
-        self, task: ComputeTask, outcome: Future[ComputeResult], deaths: int
+        self, task: ComputeTask, outcome: Future[ComputeResult], deaths: int, alone: bool = False
     ) -> Future[ComputeResult]:
         """Compute ``task`` on a worker process; ``outcome`` gets its result. A worker that
-        dies holding it is replaced and the task tried again, up to ``DEATHS_PER_SAMPLE``."""
+        dies holding it is replaced and the task tried again in a worker of its own (``alone``),
+        until it has killed ``DEATHS_PER_SAMPLE`` workers it had to itself."""
         assert self._processes is not None
-        attempt = self._processes.submit(_worker_compute, task)
+        attempt = self._processes.submit(_worker_compute, task, alone=alone)
 
         def settle(done: Future[ComputeResult]) -> None:
             error = done.exception()
             if isinstance(error, WorkerDied):
-                died = deaths + 1
+                died = deaths + 1 if error.held == 1 else deaths
                 if died < DEATHS_PER_SAMPLE:
                     log.warning(
-                        "%s: the worker computing %s %s; trying it once more in a fresh worker",
+                        "%s: the worker computing %s %s%s; trying it again in a worker of its own",
                         task.source.relpath,
                         task.stage,
                         error.how,
+                        "" if error.held == 1 else f" while holding {error.held} samples",
                     )
                     try:
-                        self._submit_to_processes(task, outcome, died)
+                        self._submit_to_processes(task, outcome, died, alone=True)
                         return
                     except RuntimeError:  # shutting down: no more tries
                         pass

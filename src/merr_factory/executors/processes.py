@@ -2,9 +2,11 @@
 
 ``concurrent.futures.ProcessPoolExecutor`` breaks as a whole when one worker dies: every task
 in flight fails with ``BrokenProcessPool``, the pool cannot be used again, and nothing says
-which task the dead worker held. Here each worker has its own pipe and holds one task at a
-time, so a worker's death fails only its own task (with ``WorkerDied`` naming the signal) and
-a fresh worker takes its place; the others never notice.
+which task the dead worker held. Here each worker has its own pipe and holds up to ``slots``
+tasks at a time (each on a thread of its own, sharing the worker's state), so a worker's death
+fails only the tasks it held (with ``WorkerDied`` naming the signal and how many it held) and
+a fresh worker takes its place; the others never notice. A task submitted ``alone`` waits for
+a worker that holds nothing and has it to itself: a death then names the one task to blame.
 
 Workers end with their parent: on Linux the kernel kills them when the parent dies
 (``PR_SET_PDEATHSIG``), and everywhere an idle worker leaves when its pipe to the parent
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import itertools
 import logging
 import logging.handlers
 import os
@@ -28,7 +31,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import connection
 from multiprocessing.context import BaseContext
@@ -51,8 +54,13 @@ class PoolBroken(RuntimeError):
 class _Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
+    alone: bool = False  # only in a worker that holds nothing else
     future: Future[Any] = field(default_factory=Future)
     started: bool = False
+    number: int = field(default_factory=lambda: next(_JOB_NUMBERS))
+
+
+_JOB_NUMBERS = itertools.count()
 
 
 @dataclass
@@ -61,11 +69,20 @@ class _Worker:
     conn: connection.Connection
     ready: bool = False
     closed: bool = False  # its pipe is closed: it is dying, its sentinel will say how
-    job: _Job | None = None
+    jobs: dict[int, _Job] = field(default_factory=dict)  # by job number
+
+    def takes(self, job: _Job, slots: int) -> bool:
+        """Whether ``job`` may go to this worker now."""
+        if self.closed or not self.process.is_alive():
+            return False
+        if any(held.alone for held in self.jobs.values()):
+            return False
+        return not self.jobs if job.alone else len(self.jobs) < slots
 
 
 class WorkerPool:
-    """``size`` worker processes, each running ``initializer(*initargs)`` once, then jobs.
+    """``size`` worker processes, each running ``initializer(*initargs)`` once, then up to
+    ``slots`` jobs at a time.
 
     ``submit`` returns a future; the future fails with ``WorkerDied`` when the worker holding
     it dies. One manager thread starts the workers (so the kernel's parent-death signal is
@@ -81,9 +98,11 @@ class WorkerPool:
         initializer: Callable[..., None],
         initargs: Sequence[Any] = (),
         forward_logs: str | None = None,
+        slots: int = 1,
     ) -> None:
         self._context = context
         self._size = size
+        self._slots = slots
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._forward_logs = forward_logs
@@ -99,8 +118,9 @@ class WorkerPool:
         self._manager = threading.Thread(target=self._manage, name="worker-pool", daemon=True)
         self._manager.start()
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        job = _Job(fn, args)
+    def submit(self, fn: Callable[..., Any], *args: Any, alone: bool = False) -> Future[Any]:
+        """Run ``fn(*args)`` in a worker; ``alone``: in one that holds no other job."""
+        job = _Job(fn, args, alone)
         with self._lock:
             if self._stopping:
                 raise RuntimeError("the worker pool is shut down")
@@ -152,7 +172,7 @@ class WorkerPool:
                 self._fail_everything(PoolBroken("the run stopped"))
                 return False
             self._dispatch()
-            busy = any(worker.job for worker in self._workers)
+            busy = any(worker.jobs for worker in self._workers)
             if self._stopping and not busy and not self._pending:
                 return False
             workers = list(self._workers)
@@ -172,23 +192,29 @@ class WorkerPool:
         return True
 
     def _dispatch(self) -> None:
-        for worker in self._workers:
-            if not self._pending:
+        """Pending jobs in order, each to the least busy worker that takes it. A job that
+        must be alone and finds no idle worker holds the ones behind it back: the workers
+        empty and one soon takes it (otherwise a steady stream could starve it)."""
+        while self._pending:
+            job = self._pending[0]
+            takers = [worker for worker in self._workers if worker.takes(job, self._slots)]
+            if not takers:
                 return
-            if worker.job is None and worker.process.is_alive():
-                job = self._pending.popleft()
-                if not job.started and not job.future.set_running_or_notify_cancel():
-                    continue  # cancelled while pending
-                job.started = True
-                worker.job = job
-                try:
-                    worker.conn.send((job.fn, job.args))
-                except OSError:  # the worker is gone: another one takes the job
-                    worker.job = None
-                    self._pending.appendleft(job)
-                except Exception as error:  # unpicklable arguments: that job fails alone
-                    worker.job = None
-                    job.future.set_exception(error)
+            self._pending.popleft()
+            if not job.started and not job.future.set_running_or_notify_cancel():
+                continue  # cancelled while pending
+            job.started = True
+            worker = min(takers, key=lambda candidate: len(candidate.jobs))
+            worker.jobs[job.number] = job
+            try:
+                worker.conn.send((job.number, job.fn, job.args))
+            except OSError:  # the worker is gone: another one takes the job
+                del worker.jobs[job.number]
+                self._pending.appendleft(job)
+                return  # its sentinel fires next; the job waits for a fresh worker
+            except Exception as error:  # unpicklable arguments: that job fails alone
+                del worker.jobs[job.number]
+                job.future.set_exception(error)
 
     def _receive(self, worker: _Worker) -> bool:
         """Handle one message of ``worker``; False when its pipe is closed."""
@@ -207,17 +233,19 @@ class WorkerPool:
         elif kind == "setup-failed":
             with self._lock:
                 self._break(f"worker processes cannot start: {message[1]}")
-        elif worker.job is not None:
-            job, worker.job = worker.job, None
-            ok, value = message[1], message[2]
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+        elif kind == "done":
+            with self._lock:
+                job = worker.jobs.pop(message[1], None)
+            if job is not None:
+                ok, value = message[2], message[3]
+                if ok:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(value)
         return True
 
     def _bury(self, worker: _Worker) -> None:
-        """A worker ended: drain what it sent, fail the job it held, start a fresh one."""
+        """A worker ended: drain what it sent, fail the jobs it held, start a fresh one."""
         while _poll(worker.conn) and self._receive(worker):
             pass
         worker.process.join()
@@ -225,7 +253,7 @@ class WorkerPool:
         with self._lock:
             if worker in self._workers:
                 self._workers.remove(worker)
-            job, worker.job = worker.job, None
+            jobs, worker.jobs = list(worker.jobs.values()), {}
             if not worker.ready:
                 self._failed_starts += 1
             if self._failed_starts >= STARTS_BEFORE_GIVING_UP and self._broken is None:
@@ -233,9 +261,10 @@ class WorkerPool:
             elif not self._stopping and self._broken is None:
                 self._workers.append(self._start_worker())
         worker.conn.close()
-        if job is not None:
-            log.debug("worker %s %s while holding a task", worker.process.pid, how)
-            job.future.set_exception(WorkerDied(how))
+        if jobs:
+            log.debug("worker %s %s while holding %d tasks", worker.process.pid, how, len(jobs))
+        for job in jobs:
+            job.future.set_exception(WorkerDied(how, held=len(jobs)))
 
     def _break(self, reason: str) -> None:
         self._broken = reason
@@ -243,10 +272,10 @@ class WorkerPool:
         self._fail_everything(PoolBroken(reason))
 
     def _fail_everything(self, error: Exception) -> None:
-        jobs = list(self._pending) + [w.job for w in self._workers if w.job is not None]
+        jobs = list(self._pending) + [job for w in self._workers for job in w.jobs.values()]
         self._pending.clear()
         for worker in self._workers:
-            worker.job = None
+            worker.jobs = {}
         for job in jobs:
             if not job.future.done():
                 with contextlib.suppress(Exception):
@@ -256,7 +285,14 @@ class WorkerPool:
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_serve,
-            args=(theirs, os.getpid(), self._initializer, self._initargs, self._forward_logs),
+            args=(
+                theirs,
+                os.getpid(),
+                self._initializer,
+                self._initargs,
+                self._forward_logs,
+                self._slots,
+            ),
             name="merr-worker",
         )
         process.start()
@@ -325,9 +361,10 @@ def _serve(
     initializer: Callable[..., None],
     initargs: tuple[Any, ...],
     forward_logs: str | None,
+    slots: int = 1,
 ) -> None:
-    """A worker's life: set up once, then compute one job at a time until told to stop or
-    the parent is gone."""
+    """A worker's life: set up once, then compute up to ``slots`` jobs at a time, each on a
+    thread of its own, until told to stop (it finishes what it holds) or the parent is gone."""
     die_with_parent(parent_pid)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -343,21 +380,27 @@ def _serve(
         sender.send(("setup-failed", f"{type(error).__name__}: {error}"))
         return
     sender.send(("ready",))
+    threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="compute")
     while True:
         try:
             message = conn.recv()
         except (EOFError, OSError):
-            return  # the parent is gone
+            os._exit(1)  # the parent is gone: no one is left to take the results
         if message is None:
+            threads.shutdown(wait=True)
             return
-        fn, args = message
-        try:
-            reply = ("done", True, fn(*args))
-        except BaseException as error:
-            reply = ("done", False, error)
-        try:
-            sender.send(reply)
-        except (EOFError, OSError):
-            return
-        except Exception as error:  # a result or an error that cannot be pickled
-            sender.send(("done", False, RuntimeError(f"{type(error).__name__}: {error}")))
+        threads.submit(_run_job, sender, *message)
+
+
+def _run_job(sender: _Sender, number: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """One job on a worker's thread; its result or exception goes back on the pipe."""
+    try:
+        reply = ("done", number, True, fn(*args))
+    except BaseException as error:
+        reply = ("done", number, False, error)
+    try:
+        sender.send(reply)
+    except (EOFError, OSError):
+        return
+    except Exception as error:  # a result or an error that cannot be pickled
+        sender.send(("done", number, False, RuntimeError(f"{type(error).__name__}: {error}")))

@@ -1,12 +1,16 @@
 """The Ray executor: the same stages on a Ray cluster, one pool of actors per stage.
 
 Actors keep a stage's models loaded between samples; each stage's actors ask for the
-resources given in ``executor.resources.<stage>`` (CPUs, GPUs) and that stage's
-``concurrency()`` as their thread count. Actors write to the output themselves, so it must be
+resources given in ``executor.resources.<stage>`` (CPUs, GPUs) and, as their thread count,
+that stage's ``concurrency()`` for I/O-bound stages, else ``executor.clips_per_worker``
+(samples on threads sharing the actor's models; ``StageHost`` serialises a stage that is not
+thread-safe). Actors write to the output themselves, so it must be
 a place every node reaches: a shared filesystem path, or an ``output_url`` (s3://, gs://...).
 
-An actor that dies is restarted by Ray, which tries the task it held once more; a sample whose
-actor dies on both tries fails with ``WorkerDied`` (the runner stores the record).
+An actor that dies is restarted by Ray, which tries the tasks it held once more; a sample whose
+actor dies on both tries fails with ``WorkerDied`` (the runner stores the record). With
+``clips_per_worker`` above 1 Ray retries every sample the actor held alike, so a sample that
+shared both deaths with the one to blame fails too (the local executor isolates them).
 """
 
 from __future__ import annotations
@@ -78,7 +82,12 @@ class RayExecutor(Executor):
         return stage
 
     def capacity(self, lane: str) -> int:
-        return self._resources(lane).actors * max(1, self.stages[lane].concurrency())
+        return self._resources(lane).actors * self._threads(lane)
+
+    def _threads(self, stage: str) -> int:
+        """Samples one actor of ``stage`` computes at once."""
+        io_bound = self.stages[stage].concurrency()
+        return io_bound if io_bound > 1 else self.settings.clips_per_worker
 
     def submit(self, task: ComputeTask) -> Future[ComputeResult]:
         actors = self._pool(task.stage)
@@ -107,7 +116,7 @@ class RayExecutor(Executor):
             actor_class = self.ray.remote(StageActor).options(
                 num_cpus=resources.num_cpus,
                 num_gpus=resources.num_gpus,
-                max_concurrency=max(1, self.stages[stage].concurrency()),
+                max_concurrency=self._threads(stage),
                 max_restarts=-1,  # a dead actor comes back for the samples after it
                 max_task_retries=1,  # and the sample it held is tried once more
             )

@@ -25,6 +25,14 @@ class ExecutorSettings(BaseModel):
     in-process threads when ``workers`` is 1; I/O-bound stages (LLM calls) run concurrently on
     threads of the main process. ``ray``: the same stages on a Ray cluster, one pool of actors
     per stage with the resources given under ``resources``.
+
+    ``clips_per_worker``: how many samples of the computing stages one worker (a process, a
+    Ray actor, the in-process thread) holds at once, each on its own thread sharing the
+    worker's models and its ``threads_per_worker``. A stage whose models are safe to share
+    (``Stage.thread_safe``: py-feat's faces, the features stage) then batches frames of
+    several clips into one model pass (``batching.py``); the others run one sample at a
+    time per worker anyway. Worth more than 1 on a GPU, where one clip's frames do not fill
+    a batch, or for light stages that wait on the store.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -35,6 +43,11 @@ class ExecutorSettings(BaseModel):
         default=None,
         ge=1,
         description="local workers > 1: threads per process (default cores / workers)",
+    )
+    clips_per_worker: int = Field(
+        default=1,
+        ge=1,
+        description="samples one worker computes at once, on threads sharing its models",
     )
     address: str | None = Field(
         default=None, description="ray: 'auto', ray://host:port, or none for a local Ray"

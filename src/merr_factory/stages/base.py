@@ -183,6 +183,14 @@ class Stage(ABC, Generic[SettingsT]):
     def setup(self) -> None:
         """Load models and other heavy state; called once per worker before any sample."""
 
+    def thread_safe(self) -> bool:
+        """True when several samples may be in ``process`` at once in one worker, on threads
+        that share this stage's objects and models (``executor.clips_per_worker``). Only a
+        stage that has checked its models declares it; the worker runs the others' ``process``
+        one sample at a time. A stage whose ``concurrency()`` is above 1 is thread-safe by
+        that method's contract."""
+        return self.concurrency() > 1
+
     def concurrency(self) -> int:
         """How many samples may be in ``process`` at once in one worker (threads).
 

@@ -31,6 +31,10 @@ class ExportStage(Stage[ExportSettings]):
     requires = ("label", "features")
     version = "2"  # 2: entries hold the label stage's votes, for the quality report
 
+    def thread_safe(self) -> bool:
+        """No model: an entry is built from the sample's own records."""
+        return True
+
     def identity(self) -> dict[str, Any]:
         # An entry gathers upstream fields whatever the settings say (they choose formats,
         # names, links): changing one rewrites the files, not 100k entries.

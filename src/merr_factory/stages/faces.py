@@ -59,8 +59,9 @@ class PyFeatSettings(BaseModel):
     batch_size: int = Field(
         default=8,
         ge=1,
-        description="frames of a clip per pass of py-feat's models (speed only; on a CPU 1, 8 "
-        "and 32 cost the same per frame or more: README, Batches)",
+        description="frames per pass of py-feat's models, of one clip or of the several a "
+        "worker holds (executor.clips_per_worker); speed only: on a CPU 1, 8 and 32 cost the "
+        "same per frame or more (README, Batches)",
     )
     face_threshold: float = Field(default=0.5, ge=0, le=1)
 
@@ -237,6 +238,13 @@ class FacesStage(Stage[FacesSettings]):
         a missing extra) raises; the host logs why once and fails each sample at once with
         that reason (no retries, no per-sample download attempts)."""
         self.backend = load_backend(self.settings)
+
+    def thread_safe(self) -> bool:
+        """py-feat's backend: its models see only batches from its batcher, one at a time, and
+        each clip's decoding and fer's numpy forward pass keep no shared state. dlib's and
+        OpenFace's backends are not known to be safe (OpenFace's keeps the last clip's AU
+        names on the backend): one clip at a time per worker."""
+        return self.settings.backend == "pyfeat"
 
     def process(self, sample: SampleContext) -> StageResult:
         if self.backend is None:

@@ -27,7 +27,12 @@ Face frames are the faces stage's analysed frames with a face (``frames.csv``; i
 ``sample_fps``, optionally thinned by ``mae_fps``), where MERTools used every frame OpenFace
 aligned. The crop is the square around the box (its longer side plus ``face_margin`` on
 each side), resized to 224 x 224. The clip is decoded once, converting only those frames;
-only the crops of one MAE batch and of the VideoMAE clips are held at once.
+only the crops of two MAE batches and of the VideoMAE clips are held at once.
+
+MAE's crops and VideoMAE's clips go to their models through one ``Batcher`` each
+(``batching.py``): ``batch_size`` crops per MAE pass (``batch_size // 16`` clips per
+VideoMAE pass), from one sample or, when the worker computes several at once
+(``executor.clips_per_worker``), from several; each sample gets its own rows back in order.
 
 The names' numbers (340, 399) are the epochs of the authors' own MAE and VideoMAE,
 pre-trained on MER2023's unlabelled clips; the hub models above are the public
@@ -45,6 +50,8 @@ before the utterance mean (``*_FRA.npy``), as MERTools' ``FRAME`` level does.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,6 +71,7 @@ from ..artifacts import (
 from ..backends.faces.base import Box, FrameRow
 from ..backends.features import is_placeholder
 from ..backends.features.inputs import clip_positions, face_rows, face_square, thin_by_fps
+from ..batching import Batcher
 from ..media.audio import read_wav_float
 from ..media.frames import iter_frames_at
 from ..optional import require
@@ -172,6 +180,7 @@ class FeaturesStage(Stage[FeaturesSettings]):
     def __init__(self, settings: FeaturesSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)
         self._encoders: dict[str, Any] = {}
+        self._batchers: dict[str, Batcher[Any, np.ndarray]] = {}  # mae, videomae
         self._device: str | None = None
 
     def identity(self) -> dict[str, Any]:
@@ -210,6 +219,16 @@ class FeaturesStage(Stage[FeaturesSettings]):
                     f"cannot load the {FILES[encoder][2]} model {model!r}: {_first_line(error)}"
                 ) from error
         self._encoders, self._device = loaded, device
+        if "mae" in loaded:  # crops -> one (D,) row each
+            self._batchers["mae"] = Batcher(loaded["mae"].embed, settings.batch_size)
+        if "videomae" in loaded:  # 16-crop clips -> one (tubelets, D) array each
+            per_pass = max(1, settings.batch_size // loaded["videomae"].frames_per_clip)
+            self._batchers["videomae"] = Batcher(loaded["videomae"].embed, per_pass)
+
+    def thread_safe(self) -> bool:
+        """HuBERT's forward pass (eval mode, ``inference_mode``) keeps no state, and MAE and
+        VideoMAE see only batches from their batchers, one at a time."""
+        return True
 
     def process(self, sample: SampleContext) -> StageResult:
         if self.settings.backend == "none":
@@ -265,10 +284,8 @@ class FeaturesStage(Stage[FeaturesSettings]):
         crops = self._crops(sample.source.path, mae_rows, clips, out)
         if clips:
             started = time.perf_counter()
-            per_clip = max(1, self.settings.batch_size // videomae.frames_per_clip)
-            videos = [[crops[row.index] for row in clip] for clip in clips]
-            tubelets = [videomae.embed(videos[start : start + per_clip])
-                        for start in range(0, len(videos), per_clip)]  # fmt: skip
+            videos = (("clip", [crops[row.index] for row in clip]) for clip in clips)
+            tubelets = [per_clip for _, per_clip in self._embedded("videomae", videos)]
             out.metrics["videomae_s"] = time.perf_counter() - started
             out.write("videomae", np.concatenate(tubelets).reshape(-1, videomae.dim))
             out.videomae_frames = [[row.index for row in clip] for clip in clips]
@@ -282,7 +299,7 @@ class FeaturesStage(Stage[FeaturesSettings]):
         clips: list[list[FrameRow]],
         out: _Outputs,
     ) -> dict[int, np.ndarray]:
-        """One decode pass: MAE embeds its crops batch by batch as they come (none is kept);
+        """One decode pass: MAE embeds its crops as they come (two batches are held at most);
         the VideoMAE clips' crops are returned by frame index."""
         boxes: dict[int, Box] = {}
         for row in [*mae_rows, *(row for clip in clips for row in clip)]:
@@ -290,35 +307,49 @@ class FeaturesStage(Stage[FeaturesSettings]):
             boxes[row.index] = row.box
         for_mae = {row.index for row in mae_rows}
         for_clips = {row.index for clip in clips for row in clip}
-        mae = self._encoders.get("mae")
         kept: dict[int, np.ndarray] = {}
         decoded: set[int] = set()
-        pending: list[np.ndarray] = []
-        embedded: list[np.ndarray] = []
-        mae_s = 0.0
-        last, batch = max(boxes), self.settings.batch_size
-        started = time.perf_counter()
-        for frame in iter_frames_at(path, boxes):
-            decoded.add(frame.index)
-            crop = face_square(frame.rgb, boxes[frame.index], self.settings.face_margin,
-                               CROP_SIZE)  # fmt: skip
-            if frame.index in for_clips:
-                kept[frame.index] = crop
-            if frame.index in for_mae:
-                pending.append(crop)
-            if mae is not None and pending and (len(pending) >= batch or frame.index == last):
+        decode_s = 0.0
+
+        def mae_crops() -> Iterator[tuple[Any, np.ndarray]]:
+            """Decodes the frames, keeps the clips' crops, yields MAE's (timed apart)."""
+            nonlocal decode_s
+            frames = iter(iter_frames_at(path, boxes))
+            while True:
                 begun = time.perf_counter()
-                embedded.append(mae.embed(pending))
-                mae_s += time.perf_counter() - begun
-                pending = []
-        out.metrics["decode_s"] = time.perf_counter() - started - mae_s
+                frame = next(frames, None)
+                if frame is None:
+                    decode_s += time.perf_counter() - begun
+                    return
+                decoded.add(frame.index)
+                crop = face_square(frame.rgb, boxes[frame.index], self.settings.face_margin,
+                                   CROP_SIZE)  # fmt: skip
+                if frame.index in for_clips:
+                    kept[frame.index] = crop
+                decode_s += time.perf_counter() - begun
+                if frame.index in for_mae:
+                    yield crop.shape, crop
+
+        started = time.perf_counter()
+        embedded: list[np.ndarray] = []
+        if "mae" in self._batchers:
+            embedded = [row for _, row in self._embedded("mae", mae_crops())]
+        else:
+            for _ in mae_crops():  # no MAE: the frames are decoded for VideoMAE's crops
+                pass
+        out.metrics["decode_s"] = decode_s
         lost = sorted(set(boxes) - decoded)
         if lost:
             raise ValueError(f"{path.name}: frames {lost[:5]} of frames.csv could not be decoded")
         if embedded:
-            out.metrics["mae_s"] = mae_s
-            out.write("mae", np.concatenate(embedded))
+            out.metrics["mae_s"] = time.perf_counter() - started - decode_s
+            out.write("mae", np.stack(embedded))
         return kept
+
+    def _embedded(self, encoder: str, keyed: Iterator[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+        """``encoder``'s output for each keyed input, through its batcher, in order."""
+        with closing(self._batchers[encoder].map(keyed)) as results:
+            return list(results)
 
 
 class _Outputs:

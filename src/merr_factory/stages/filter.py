@@ -38,6 +38,10 @@ class FilterStage(Stage[FilterSettings]):
     requires = ("ingest",)
     reads_media = True
 
+    def thread_safe(self) -> bool:
+        """No model: rules on the ingest record and a decode check of its own file."""
+        return True
+
     def process(self, sample: SampleContext) -> StageResult:
         ingest = sample.input(IngestData)
         probe = ingest.probe

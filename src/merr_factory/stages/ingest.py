@@ -48,6 +48,10 @@ class IngestStage(Stage[IngestSettings]):
         row = None if label is None else {"label": label.label, "valence": label.valence}
         return {"file": source.identity(), "label": row}
 
+    def thread_safe(self) -> bool:
+        """No model: a probe opens its own file (PyAV containers are per call)."""
+        return True
+
     def process(self, sample: SampleContext) -> StageResult:
         source = sample.source
         probe = probe_media(source.path, source.kind)

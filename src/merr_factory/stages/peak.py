@@ -100,6 +100,10 @@ class PeakStage(Stage[PeakSettings]):
     reads_media = True  # it seeks to the peak frame to write peak_frame.jpg
     version = "1"
 
+    def thread_safe(self) -> bool:
+        """No model: the faces table, and one frame read from its own file."""
+        return True
+
     def process(self, sample: SampleContext) -> StageResult:
         faces = sample.input(FacesData)
         rows = read_frames_csv(sample.input_file("faces", FRAMES_CSV))

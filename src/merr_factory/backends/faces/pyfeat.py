@@ -8,8 +8,11 @@ there and the hub is switched off, so nothing is fetched. Without weights and wi
 py-feat fails in ``setup()``, once, with the message below, not once per clip.
 
 Frames come from our own decoder (one pass, at the sample rate) and are handed to py-feat as
-a tensor batch; py-feat's own video reader is not used. py-feat's AU outputs are
-probabilities (0-1): intensity = 5 x probability, presence = probability >= 0.5.
+a tensor batch; py-feat's own video reader is not used. The batches come from the backend's
+``Batcher`` (``batching.py``): up to ``batch_size`` frames of one size, of one clip or, when
+the worker computes several clips at once (``executor.clips_per_worker``), of several; each
+frame's faces go back to its own clip. py-feat's AU outputs are probabilities (0-1):
+intensity = 5 x probability, presence = probability >= 0.5.
 
 Expression (``emotion_head``): py-feat's own emotion probabilities, in this project's class
 names (``anger`` -> ``angry``, ``Happy`` -> ``happy``, ...). ``Detectorv2``'s multitask model
@@ -23,10 +26,13 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from ...batching import Batcher
 from ...knowledge.au import normalise_au, sort_aus
+from ...media.frames import Frame
 from ...optional import require
 from . import expression as expression_model
 from .base import (
@@ -74,12 +80,23 @@ class PyFeatBackend(FaceBackend):
         self.detector_name = detector
         self.weights_dir = weights_dir
         self.device = device
-        self.batch_size = batch_size
         self.face_threshold = face_threshold
         self.emotion_head = emotion_head
+        # The one path of frames to py-feat's models: one batch at a time, from every clip
+        # this worker computes.
+        self.batcher: Batcher[Frame, list[MeasuredFace]] = Batcher(self.detect_frames, batch_size)
         self._detector: Any = None
         self._au_names: list[str] = []
         self._emotion_names: list[str] = []
+
+    @property
+    def batch_size(self) -> int:
+        """Frames per pass of py-feat's models (its batcher's)."""
+        return self.batcher.batch_size
+
+    @batch_size.setter
+    def batch_size(self, frames: int) -> None:
+        self.batcher.batch_size = frames
 
     @property
     def model(self) -> str:
@@ -146,21 +163,21 @@ class PyFeatBackend(FaceBackend):
         return list(AU_LANDMARK_MAP["Feat"])
 
     def analyse(self, request: ClipRequest) -> FaceTable:
-        torch = require("torch", "faces-pyfeat", "The py-feat faces backend")
         if self._detector is None:
             self.setup()
         frames = TimedFrames(request)
         expression = ExpressionTimer(None if self.emotion_head else self.expression)
         measured: list[tuple[int, float, list[MeasuredFace]]] = []
-        batch: list[Any] = []
         started = time.perf_counter()
-        for frame in frames:
-            batch.append(frame)
-            if len(batch) == self.batch_size:
-                measured += self.detect_batch(torch, batch, expression)
-                batch = []
-        if batch:
-            measured += self.detect_batch(torch, batch, expression)
+        keyed = ((frame.rgb.shape, frame) for frame in frames)  # a batch is one tensor
+        with closing(self.batcher.map(keyed)) as detected:
+            for frame, found in detected:
+                if not self.emotion_head:
+                    for face in found:  # boxes still in the frame's own pixels
+                        face.expression = expression.classify(frame, face.box)
+                measured.append(
+                    (frame.index, frame.time, [_unscale(f, frame.scale) for f in found])
+                )
         width = frames.stream.width or request.width or 1  # upright, as decoded
         height = frames.stream.height or request.height or 1
         rows = select_main_faces(measured, request.main_face, width, height)
@@ -168,27 +185,19 @@ class PyFeatBackend(FaceBackend):
         table.expression_names = self.expression_names
         return table
 
-    def detect_batch(
-        self, torch: Any, batch: list[Any], expression: ExpressionTimer
-    ) -> list[tuple[int, float, list[MeasuredFace]]]:
-        """Every face of each frame of ``batch`` (frames of one size), in one pass of
-        py-feat's models; fer's expression (when attached) of each face's crop, as the main
-        face is chosen only once the clip is seen."""
+    def detect_frames(self, frames: list[Frame]) -> list[list[MeasuredFace]]:
+        """Every face of each of ``frames`` (frames of one size, of any clips), boxes in the
+        frame's own pixels, in one pass of py-feat's models. fer's expression (when attached)
+        is left to each clip, as its main face is chosen only once the clip is seen."""
         import numpy as np
 
-        pixels = torch.from_numpy(np.stack([frame.rgb for frame in batch])).permute(0, 3, 1, 2)
+        torch = require("torch", "faces-pyfeat", "The py-feat faces backend")
+        pixels = torch.from_numpy(np.stack([frame.rgb for frame in frames])).permute(0, 3, 1, 2)
         fex = self._detector.detect(
-            pixels, data_type="tensor", batch_size=len(batch), progress_bar=False
+            pixels, data_type="tensor", batch_size=len(frames), progress_bar=False
         )
         faces = faces_from_fex(fex, self._au_names, emotions=self.emotion_head)
-        measured = []
-        for i, frame in enumerate(batch):
-            found = faces.get(i, [])
-            if not self.emotion_head:
-                for face in found:  # boxes still in the frame's own pixels
-                    face.expression = expression.classify(frame, face.box)
-            measured.append((frame.index, frame.time, [_unscale(f, frame.scale) for f in found]))
-        return measured
+        return [faces.get(i, []) for i in range(len(frames))]
 
 
 def _use_local_weights(folder: Path) -> None:
