@@ -6,6 +6,11 @@ On the bundled sample clips replicated to N samples (hard links: no disk cost) i
   the peak memory of a process that runs that stage alone;
 - the pipeline's wall time against the time spent inside the stages (the overhead ratio);
 - the speed-up of two workers over one (each limited to one thread for numeric libraries);
+- decoding's share of the faces stage on 960x540 frames, py-feat's cost per frame by batch
+  size and across clips (``bench_frames.py``);
+- what an LLM call costs against its raw cost, throughput against a stub server, and the
+  prompt layout on a llama.cpp server (``bench_llm.py``, ``bench_layout.py``);
+- the streaming schedule against the barrier one (``bench_schedule.py``);
 - the bookkeeping at scale (``bench_scale.py``): over 100k synthetic done samples of every
   stage, the no-op re-run, ``status``, the main process's peak memory, the export of every
   entry and the opening of the HTML report, each against its goal;
@@ -15,7 +20,8 @@ On the bundled sample clips replicated to N samples (hard links: no disk cost) i
 filter plus eight stand-ins) serves ``scripts/bench_remote.py``, on an object store.
 
 It uses the sample config's stage settings (the offline models). Results go to the terminal
-as a markdown table and, if asked, to JSON and markdown files.
+as markdown, the goals table first (``bench_goals.py``), and, if asked, to JSON and markdown
+files.
 """
 
 from __future__ import annotations
@@ -226,6 +232,7 @@ class BenchPlan:
     llm_raw_samples: int = 8  # against the bare library (SmolLM2)
     schedule: str = "barrier"  # the side-by-side with the barrier schedule; "streaming": none
     schedule_samples: int = 24
+    frames: bool = True  # decoding's share of the faces stage, py-feat's batch tables
 
 
 def benchmark(plan: BenchPlan) -> dict[str, Any]:
@@ -236,6 +243,11 @@ def benchmark(plan: BenchPlan) -> dict[str, Any]:
     if plan.copies:
         with tempfile.TemporaryDirectory(prefix="merr-bench-") as temp:
             results.update(_throughput(Path(temp), plan.copies))
+    if plan.frames:
+        from .bench_frames import measure_frames
+
+        with tempfile.TemporaryDirectory(prefix="merr-bench-frames-") as temp:
+            results["faces"] = measure_frames(Path(temp))
     with tempfile.TemporaryDirectory(prefix="merr-bench-llm-") as temp:
         results.update(_llm_and_schedule(Path(temp), plan))
     if plan.scale_samples:
@@ -281,6 +293,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     parts = [render_goals(results)]
     if "one_worker" in results:
         parts.append("\n".join(_throughput_lines(results)))
+    if "faces" in results:
+        from .bench_frames import render_frames
+
+        parts.append(render_frames(results["faces"]))
     if "llm" in results:
         from .bench_llm import render_markdown as render_llm
 

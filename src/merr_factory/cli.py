@@ -373,6 +373,9 @@ def bench(
         ),
     ] = "barrier",
     schedule_samples: Annotated[int, typer.Option(min=1, help="Samples for --schedule.")] = 24,
+    frames: Annotated[
+        bool, typer.Option(help="Decoding's share of the faces stage, py-feat's batch tables.")
+    ] = True,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the tables as markdown.")] = None,
 ) -> None:
@@ -384,7 +387,14 @@ def bench(
 
     setup_console_logging(False)
     plan = BenchPlan(
-        copies, scale_samples, scale_dir, llm_samples, llm_raw_samples, schedule, schedule_samples
+        copies,
+        scale_samples,
+        scale_dir,
+        llm_samples,
+        llm_raw_samples,
+        schedule,
+        schedule_samples,
+        frames,
     )
     run_bench(plan, json_path, markdown)
 
