@@ -488,17 +488,22 @@ def _layout_lines(layout: list[dict[str, Any]]) -> list[str]:
 
 
 def measure_llm(
-    root: Path, samples: int, raw_samples: int, latency: float = 0.2
+    root: Path,
+    samples: int,
+    raw_samples: int,
+    latency: float = 0.2,
+    concurrencies: tuple[int, ...] = (8, 32),
 ) -> dict[str, list[dict[str, Any]]]:
-    """Both LLM measurements of ``merr-build bench``: the stub server at 1, 8 and 32 in flight
-    on ``samples`` samples, and the raw-cost ratios on ``raw_samples`` (0: skipped)."""
+    """The LLM measurements of ``merr-build bench``: the stub server at each of
+    ``concurrencies`` requests in flight on ``samples`` samples; the raw-cost ratios and the
+    prompt layout on ``raw_samples`` (0: skipped)."""
     from .bench import replicate
 
     results: dict[str, list[dict[str, Any]]] = {"in_flight": [], "raw": []}
     clips = replicate(root / "llm-clips", samples)
     server = StubServer(latency)
     try:
-        for concurrency in (8, 32):
+        for concurrency in concurrencies:
             results["in_flight"].append(measure_in_flight(root, clips, server, concurrency))
     finally:
         server.close()
