@@ -91,6 +91,20 @@ def stats(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return checked
 
 
+@pytest.fixture
+def worked_out(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The stages the planner works verdicts out for (not taken from the memo), in order."""
+    names_seen: list[str] = []
+    real = Planner._plan_group
+
+    def counting(self: Planner, names: list[str], sources: list) -> None:
+        names_seen.extend(names)
+        real(self, names, sources)
+
+    monkeypatch.setattr(Planner, "_plan_group", counting)
+    return names_seen
+
+
 def run(config: Path, **options: object):
     return run_pipeline(config, STAGES, workspace_with_test_stages(config), **options)
 
@@ -181,17 +195,10 @@ def test_a_file_deleted_under_a_seal_is_found_when_read(
 
 
 def test_the_plan_memo_answers_a_no_op_pass(
-    write_config, seal_at_once, monkeypatch: pytest.MonkeyPatch
+    write_config, seal_at_once, worked_out: list[str]
 ) -> None:
     config = sealed_output(write_config)
-    worked_out: list[str] = []
-    real = Planner._plan_group
-
-    def counting(self: Planner, names: list[str], sources: list) -> None:
-        worked_out.extend(names)
-        real(self, names, sources)
-
-    monkeypatch.setattr(Planner, "_plan_group", counting)
+    worked_out.clear()  # from here on
     again = run(config)
     assert worked_out == [] and tally(again, "note")["skipped"] == 6
     # status plans the stages never run (pending), and takes the others from the memo
@@ -262,19 +269,12 @@ def test_discovery_knows_links_and_resolves_paths_as_path_resolve(tmp_path: Path
 
 
 def test_after_a_run_the_memo_still_answers_for_the_stages_it_did_not_write(
-    write_config, seal_at_once, monkeypatch: pytest.MonkeyPatch
+    write_config, seal_at_once, worked_out: list[str]
 ) -> None:
     config = sealed_output(write_config)
     forced = run_pipeline(config, ["note"], workspace_with_test_stages(config), force=True)
     assert tally(forced, "note")["computed"] == 6  # note's folder changed: no seal, no memo
-    worked_out: list[str] = []
-    real = Planner._plan_group
-
-    def counting(self: Planner, names: list[str], sources: list) -> None:
-        worked_out.extend(names)
-        real(self, names, sources)
-
-    monkeypatch.setattr(Planner, "_plan_group", counting)
+    worked_out.clear()  # from here on
     again = run(config)
     assert worked_out == ["note"]  # ingest and filter from the memo
     assert tally(again, "ingest")["skipped"] == 6 and tally(again, "note")["skipped"] == 6

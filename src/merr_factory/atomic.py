@@ -25,18 +25,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
     No space, no permission or a read-only folder raise ``OutputError`` naming ``path``;
     the temporary file is removed (nothing half-written stays behind)."""
-    with writing_output(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp_name, path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+    with writing_output(path), _replacing(path, "wb") as handle:
+        handle.write(data)
 
 
 @contextmanager
@@ -45,10 +35,18 @@ def atomic_text_file(
 ) -> Iterator[TextIO]:
     """A text file to write ``path`` through, piece by piece: it replaces ``path`` (flushed to
     disk first) only when the ``with`` block ends without an error."""
+    with _replacing(path, "w", encoding=encoding, newline=newline) as handle:
+        yield handle
+
+
+@contextmanager
+def _replacing(path: Path, mode: str, **options: Any) -> Iterator[Any]:
+    """A temporary file beside ``path``, flushed to disk and renamed over ``path`` when the
+    ``with`` block ends without an error, else removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding=encoding, newline=newline) as handle:
+        with os.fdopen(fd, mode, **options) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
