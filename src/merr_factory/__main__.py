@@ -1,6 +1,6 @@
 """``python -m merr_factory`` is the same as ``merr-build``."""
 
-from .cli import main
+from merr_factory.cli import main
 
 if __name__ == "__main__":  # worker processes import this module too
     main()

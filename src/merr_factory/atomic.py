@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from .faults import writing_output
+from merr_factory.faults import writing_output
 
 TEMP_PREFIX = ".tmp-"
 

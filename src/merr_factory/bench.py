@@ -41,13 +41,13 @@ from typing import Any
 
 import yaml
 
-from .bench_goals import render_goals
-from .bench_scale import CHILD_REPORTING_PEAK, default_scale_dir, measure_scale, render_scale
-from .config import load_config
-from .pipeline import Runner, RunOptions, RunSummary
-from .stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from .status import collect_status
-from .workspace import Workspace, open_workspace
+from merr_factory.bench_goals import render_goals
+from merr_factory.bench_scale import CHILD_REPORTING_PEAK, default_scale_dir, measure_scale, render_scale
+from merr_factory.config import load_config
+from merr_factory.pipeline import Runner, RunOptions, RunSummary
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.status import collect_status
+from merr_factory.workspace import Workspace, open_workspace
 
 REPO = Path(__file__).resolve().parents[2]
 CLIPS = REPO / "tests" / "data" / "clips"
@@ -244,7 +244,7 @@ def benchmark(plan: BenchPlan) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="merr-bench-") as temp:
             results.update(_throughput(Path(temp), plan.copies))
     if plan.frames:
-        from .bench_frames import measure_frames
+        from merr_factory.bench_frames import measure_frames
 
         with tempfile.TemporaryDirectory(prefix="merr-bench-frames-") as temp:
             results["faces"] = measure_frames(Path(temp))
@@ -260,8 +260,8 @@ def benchmark(plan: BenchPlan) -> dict[str, Any]:
 
 
 def _llm_and_schedule(root: Path, plan: BenchPlan) -> dict[str, Any]:
-    from .bench_llm import measure_llm  # the LLM parts import the stages' LLM code
-    from .bench_schedule import measure_schedules
+    from merr_factory.bench_llm import measure_llm  # the LLM parts import the stages' LLM code
+    from merr_factory.bench_schedule import measure_schedules
 
     results: dict[str, Any] = {}
     if plan.llm_samples:
@@ -294,11 +294,11 @@ def render_markdown(results: dict[str, Any]) -> str:
     if "one_worker" in results:
         parts.append("\n".join(_throughput_lines(results)))
     if "faces" in results:
-        from .bench_frames import render_frames
+        from merr_factory.bench_frames import render_frames
 
         parts.append(render_frames(results["faces"]))
     if "llm" in results:
-        from .bench_llm import render_markdown as render_llm
+        from merr_factory.bench_llm import render_markdown as render_llm
 
         parts.append(render_llm(results["llm"], 0.2))
     if "schedule" in results:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .bench_scale import GOALS as SCALE_GOALS
+from merr_factory.bench_scale import GOALS as SCALE_GOALS
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,

@@ -28,11 +28,11 @@ from typing import Any, ClassVar
 
 import yaml
 
-from .bench_layout import measure_prompt_layout
-from .config import load_config
-from .llm.base import Completion, GenerationParams, LLMBackend, Message
-from .pipeline import Runner, RunOptions
-from .stage_data import (
+from merr_factory.bench_layout import measure_prompt_layout
+from merr_factory.config import load_config
+from merr_factory.llm.base import Completion, GenerationParams, LLMBackend, Message
+from merr_factory.pipeline import Runner, RunOptions
+from merr_factory.stage_data import (
     AsrData,
     AsrSegmentData,
     AudioData,
@@ -40,8 +40,8 @@ from .stage_data import (
     StageOutput,
     VisualData,
 )
-from .stages.base import SampleContext, Stage, StageResult, StageSettings
-from .workspace import Workspace, open_workspace
+from merr_factory.stages.base import SampleContext, Stage, StageResult, StageSettings
+from merr_factory.workspace import Workspace, open_workspace
 
 Requests = list[tuple[list[Message], GenerationParams]]
 SCENES = (
@@ -349,7 +349,7 @@ def measure_in_flight(
 
 def measure_llamacpp_raw(root: Path, clips: Path, threads: int | None = None) -> dict[str, Any]:
     """synthesize with llama-cpp-python in process against the bare library on its requests."""
-    from .llm.llamacpp_backend import LlamaCppBackend
+    from merr_factory.llm.llamacpp_backend import LlamaCppBackend
 
     workspace = cue_workspace(root, clips, {"backend": "llamacpp", "concurrency": 1}, "llamacpp")
     run = run_synthesize(workspace)
@@ -410,9 +410,9 @@ def measure_server_raw(root: Path, clips: Path, threads: int) -> tuple[dict[str,
     """synthesize with the ``openai`` backend against ``python -m llama_cpp.server`` (the same
     GGUF) against the bare ``openai`` client sending the same requests to the same server;
     also returns those requests (the prompt layout is measured on them)."""
-    from .llm.llamacpp_backend import default_gguf
-    from .llm.openai_backend import OpenAIBackend
-    from .llm.settings import LLMSettings
+    from merr_factory.llm.llamacpp_backend import default_gguf
+    from merr_factory.llm.openai_backend import OpenAIBackend
+    from merr_factory.llm.settings import LLMSettings
 
     process, base_url = start_llama_server(default_gguf(), threads)
     try:
@@ -497,7 +497,7 @@ def measure_llm(
     """The LLM measurements of ``merr-build bench``: the stub server at each of
     ``concurrencies`` requests in flight on ``samples`` samples; the raw-cost ratios and the
     prompt layout on ``raw_samples`` (0: skipped)."""
-    from .bench import replicate
+    from merr_factory.bench import replicate
 
     results: dict[str, list[dict[str, Any]]] = {"in_flight": [], "raw": []}
     clips = replicate(root / "llm-clips", samples)

@@ -41,11 +41,11 @@ import av
 import numpy as np
 import yaml
 
-from .config import load_config
-from .media.probe import probe_media
-from .planning import Planner
-from .records import Artifact, Record, digest
-from .stage_data import (
+from merr_factory.config import load_config
+from merr_factory.media.probe import probe_media
+from merr_factory.planning import Planner
+from merr_factory.records import Artifact, Record, digest
+from merr_factory.stage_data import (
     AsrData,
     AsrSegmentData,
     AudioData,
@@ -63,7 +63,7 @@ from .stage_data import (
     SynthesizeData,
     VisualData,
 )
-from .workspace import Workspace, open_workspace
+from merr_factory.workspace import Workspace, open_workspace
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .bench import per_sample_stages, replicate, write_config
-from .config import load_config
-from .pipeline import Runner, RunOptions
-from .workspace import open_workspace
+from merr_factory.bench import per_sample_stages, replicate, write_config
+from merr_factory.config import load_config
+from merr_factory.pipeline import Runner, RunOptions
+from merr_factory.workspace import open_workspace
 
 LLM_STAGES = ("synthesize", "label")
 ORDER = ("streaming", "barrier", "barrier", "streaming")

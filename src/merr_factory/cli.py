@@ -16,21 +16,21 @@ from typing import Annotated, Literal
 
 import typer
 
-from . import __version__
-from .atomic import write_text_atomic
-from .config import Config, ConfigError, config_as_yaml, load_config
-from .discovery import DiscoveryError
-from .evaluate import EvaluateError, evaluate
-from .export.quality_section import quality_text
-from .export.refresh import ReportError, refresh_report
-from .faults import OutputError, writing_output
-from .labels import LabelFileError
-from .logs import PACKAGE_LOGGER, add_log_file, setup_console_logging
-from .pipeline import Runner, RunOptions, RunSummary
-from .registry import STAGE_NAMES, STAGES
-from .run_report import render_summary, save_summary
-from .status import collect_status, render_status
-from .workspace import SelectionError, Shard, Workspace, open_workspace
+from merr_factory import __version__
+from merr_factory.atomic import write_text_atomic
+from merr_factory.config import Config, ConfigError, config_as_yaml, load_config
+from merr_factory.discovery import DiscoveryError
+from merr_factory.evaluate import EvaluateError, evaluate
+from merr_factory.export.quality_section import quality_text
+from merr_factory.export.refresh import ReportError, refresh_report
+from merr_factory.faults import OutputError, writing_output
+from merr_factory.labels import LabelFileError
+from merr_factory.logs import PACKAGE_LOGGER, add_log_file, setup_console_logging
+from merr_factory.pipeline import Runner, RunOptions, RunSummary
+from merr_factory.registry import STAGE_NAMES, STAGES
+from merr_factory.run_report import render_summary, save_summary
+from merr_factory.status import collect_status, render_status
+from merr_factory.workspace import SelectionError, Shard, Workspace, open_workspace
 
 log = logging.getLogger("merr_factory.cli")
 
@@ -382,8 +382,8 @@ def bench(
     """Benchmark: per-stage throughput on the sample clips, 2 workers against 1, what an LLM
     call costs (stub server, bare library, prompt layout), the barrier schedule side by side,
     and the bookkeeping (no-op re-run, status, memory, export, report) at 100k."""
-    from .bench import BenchPlan
-    from .bench import main as run_bench  # imports the stages' settings only when asked
+    from merr_factory.bench import BenchPlan
+    from merr_factory.bench import main as run_bench  # imports the stages' settings only when asked
 
     setup_console_logging(False)
     plan = BenchPlan(

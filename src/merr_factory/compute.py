@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .discovery import SampleSource
-from .faults import FaultKind, OutputError, fault_kind, output_error
-from .folders import Signature
-from .labels import LabelRow
-from .records import ErrorInfo, Record
-from .stages.base import (
+from merr_factory.discovery import SampleSource
+from merr_factory.faults import FaultKind, OutputError, fault_kind, output_error
+from merr_factory.folders import Signature
+from merr_factory.labels import LabelRow
+from merr_factory.records import ErrorInfo, Record
+from merr_factory.stages.base import (
     RunFacts,
     SampleContext,
     Stage,
@@ -30,7 +30,7 @@ from .stages.base import (
     StageSettings,
     spent_by,
 )
-from .store import Store
+from merr_factory.store import Store
 
 log = logging.getLogger(__name__)
 

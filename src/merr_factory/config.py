@@ -10,11 +10,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from .executors.settings import ExecutorSettings
-from .folders import is_url
-from .knowledge.emotions import MERR_LABELS
-from .registry import STAGES
-from .stages.base import StageSettings
+from merr_factory.executors.settings import ExecutorSettings
+from merr_factory.folders import is_url
+from merr_factory.knowledge.emotions import MERR_LABELS
+from merr_factory.registry import STAGES
+from merr_factory.stages.base import StageSettings
 
 log = logging.getLogger(__name__)
 

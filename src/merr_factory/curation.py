@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .atomic import atomic_text_file
-from .text import clean_text
+from merr_factory.atomic import atomic_text_file
+from merr_factory.text import clean_text
 
 COLUMNS = ("id", "label", "tier", "caption", "reasoning", "transcript", "accept")
 REQUIRED = ("id", "accept")

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 
-from .export.entry import ExportEntry, build_entry
-from .export.merr import MerrNameError, select_merr
-from .planning import Planner, State
-from .quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
-from .stage_data import UpstreamDataError
-from .workspace import Workspace
+from merr_factory.export.entry import ExportEntry, build_entry
+from merr_factory.export.merr import MerrNameError, select_merr
+from merr_factory.planning import Planner, State
+from merr_factory.quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
+from merr_factory.stage_data import UpstreamDataError
+from merr_factory.workspace import Workspace
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from .atomic import write_bytes_atomic
-from .faults import writing_output
-from .optional import require
+from merr_factory.atomic import write_bytes_atomic
+from merr_factory.faults import writing_output
+from merr_factory.optional import require
 
 # (size, version) of a stored object: a changed version means it was rewritten.
 Signature = tuple[int, Any]

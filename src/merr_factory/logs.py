@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .faults import writing_output
+from merr_factory.faults import writing_output
 
 PACKAGE_LOGGER = "merr_factory"
 

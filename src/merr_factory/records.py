@@ -8,9 +8,9 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .atomic import canonical_json
-from .faults import FaultKind
-from .stage_data import Reason
+from merr_factory.atomic import canonical_json
+from merr_factory.faults import FaultKind
+from merr_factory.stage_data import Reason
 
 RECORD_FORMAT = 1
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from .stages.asr import AsrStage
-from .stages.audio import AudioStage
-from .stages.base import Stage
-from .stages.export import ExportStage
-from .stages.faces import FacesStage
-from .stages.features import FeaturesStage
-from .stages.filter import FilterStage
-from .stages.ingest import IngestStage
-from .stages.label import LabelStage
-from .stages.peak import PeakStage
-from .stages.synthesize import SynthesizeStage
-from .stages.visual import VisualStage
+from merr_factory.stages.asr import AsrStage
+from merr_factory.stages.audio import AudioStage
+from merr_factory.stages.base import Stage
+from merr_factory.stages.export import ExportStage
+from merr_factory.stages.faces import FacesStage
+from merr_factory.stages.features import FeaturesStage
+from merr_factory.stages.filter import FilterStage
+from merr_factory.stages.ingest import IngestStage
+from merr_factory.stages.label import LabelStage
+from merr_factory.stages.peak import PeakStage
+from merr_factory.stages.synthesize import SynthesizeStage
+from merr_factory.stages.visual import VisualStage
 
 STAGES: tuple[type[Stage], ...] = (
     IngestStage,

@@ -21,9 +21,9 @@ from array import array
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from .folders import IndexEntry, Signature
-from .records import ErrorInfo
-from .stage_data import Reason
+from merr_factory.folders import IndexEntry, Signature
+from merr_factory.records import ErrorInfo
+from merr_factory.stage_data import Reason
 
 INDEX_FORMAT = 3
 HASH_BYTES = 16  # fingerprints and data hashes are 32 hex digits

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .atomic import write_json_atomic
-from .pipeline import RunSummary
-from .tables import render_table
+from merr_factory.atomic import write_json_atomic
+from merr_factory.pipeline import RunSummary
+from merr_factory.tables import render_table
 
 HEADER = ("stage", "computed", "skipped", "failed", "excluded", "blocked", "waiting", "seconds")
 

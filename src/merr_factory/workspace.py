@@ -7,13 +7,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .config import Config, stage_settings
-from .discovery import SampleSource, discover
-from .folders import RemoteFolder
-from .labels import LabelRow, LabelTable, read_label_table
-from .registry import STAGES
-from .stages.base import RunFacts, Stage
-from .store import Store
+from merr_factory.config import Config, stage_settings
+from merr_factory.discovery import SampleSource, discover
+from merr_factory.folders import RemoteFolder
+from merr_factory.labels import LabelRow, LabelTable, read_label_table
+from merr_factory.registry import STAGES
+from merr_factory.stages.base import RunFacts, Stage
+from merr_factory.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from ..store import Store
-from .base import Executor
-from .local import LocalExecutor
-from .settings import ExecutorSettings
+from merr_factory.store import Store
+from merr_factory.executors.base import Executor
+from merr_factory.executors.local import LocalExecutor
+from merr_factory.executors.settings import ExecutorSettings
 
 
 def make_executor(settings: ExecutorSettings, stages: dict, store: Store) -> Executor:
     """The executor the config asks for."""
     if settings.kind == "ray":
-        from .ray import RayExecutor  # ray is an optional extra
+        from merr_factory.executors.ray import RayExecutor  # ray is an optional extra
 
         return RayExecutor(settings, stages, store)
     return LocalExecutor(settings, stages, store)

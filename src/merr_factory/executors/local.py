@@ -24,15 +24,15 @@ import os
 import pickle
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ..compute import ComputeResult, ComputeTask, StageHost, StageSpec
-from ..faults import WorkerDied
-from ..logs import PACKAGE_LOGGER
-from ..stages.base import Stage
-from ..store import Store
-from ..threads import set_thread_budget
-from .base import Executor
-from .processes import WorkerPool
-from .settings import ExecutorSettings
+from merr_factory.compute import ComputeResult, ComputeTask, StageHost, StageSpec
+from merr_factory.faults import WorkerDied
+from merr_factory.logs import PACKAGE_LOGGER
+from merr_factory.stages.base import Stage
+from merr_factory.store import Store
+from merr_factory.threads import set_thread_budget
+from merr_factory.executors.base import Executor
+from merr_factory.executors.processes import WorkerPool
+from merr_factory.executors.settings import ExecutorSettings
 
 log = logging.getLogger(__name__)
 

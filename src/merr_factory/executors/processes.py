@@ -37,7 +37,7 @@ from multiprocessing import connection
 from multiprocessing.context import BaseContext
 from typing import Any
 
-from ..faults import WorkerDied, describe_exit
+from merr_factory.faults import WorkerDied, describe_exit
 
 log = logging.getLogger(__name__)
 

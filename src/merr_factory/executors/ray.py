@@ -19,14 +19,14 @@ import logging
 from concurrent.futures import Future
 from typing import Any
 
-from ..compute import ComputeResult, ComputeTask, StageHost, StageSpec
-from ..faults import WorkerDied
-from ..logs import setup_console_logging
-from ..optional import require
-from ..stages.base import Stage
-from ..store import Store
-from .base import Executor
-from .settings import ExecutorSettings, StageResources
+from merr_factory.compute import ComputeResult, ComputeTask, StageHost, StageSpec
+from merr_factory.faults import WorkerDied
+from merr_factory.logs import setup_console_logging
+from merr_factory.optional import require
+from merr_factory.stages.base import Stage
+from merr_factory.store import Store
+from merr_factory.executors.base import Executor
+from merr_factory.executors.settings import ExecutorSettings, StageResources
 
 log = logging.getLogger(__name__)
 

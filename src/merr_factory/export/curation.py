@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..curation import CurationRow, write_curation_csv
-from .entry import ExportEntry
+from merr_factory.curation import CurationRow, write_curation_csv
+from merr_factory.export.entry import ExportEntry
 
 CURATION_FILE = "curation.csv"
 

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from ..artifacts import AUDIO_WAV, PEAK_FRAME
-from ..records import Record
-from ..stage_data import (
+from merr_factory.artifacts import AUDIO_WAV, PEAK_FRAME
+from merr_factory.records import Record
+from merr_factory.stage_data import (
     AsrData,
     AudioData,
     FacesData,
@@ -28,8 +28,8 @@ from ..stage_data import (
     VisualData,
     read_output,
 )
-from ..store import Store
-from ..text import clean_text
+from merr_factory.store import Store
+from merr_factory.text import clean_text
 
 
 class MediaFile(BaseModel):

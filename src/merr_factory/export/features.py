@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .entry import ExportEntry
-from .media import ExportMedia
+from merr_factory.export.entry import ExportEntry
+from merr_factory.export.media import ExportMedia
 
 FEATURES_FILE = "features.json"
 EMOTION_LLAMA_FEATURES = ("mae_340_UTT", "maeV_399_UTT", "HL-UTT")  # what its loader opens

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .entry import ExportEntry
-from .jsonfile import write_indented_list
-from .prompts import CAPTION_PROMPTS, EMOTION_LLAMA_FRAME, EMOTION_PROMPTS, REASON_PROMPTS, pick
-from .transcripts import sentence
+from merr_factory.export.entry import ExportEntry
+from merr_factory.export.jsonfile import write_indented_list
+from merr_factory.export.prompts import CAPTION_PROMPTS, EMOTION_LLAMA_FRAME, EMOTION_PROMPTS, REASON_PROMPTS, pick
+from merr_factory.export.transcripts import sentence
 
 INSTRUCTIONS_FILE = "emotion_llama_instructions.json"
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..faults import is_write_fault
-from ..media.probe import MEDIA_ERRORS, describe_error
-from ..media.transcode import transcode_to_mp4
-from .entry import ExportEntry, MediaFile
+from merr_factory.faults import is_write_fault
+from merr_factory.media.probe import MEDIA_ERRORS, describe_error
+from merr_factory.media.transcode import transcode_to_mp4
+from merr_factory.export.entry import ExportEntry, MediaFile
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from merr_factory.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..knowledge.emotions import MERR_LABELS
-from ..sample_ids import is_valid_sample_id
-from .entry import ExportEntry
-from .features import EMOTION_LLAMA_FEATURES
-from .jsonfile import write_indented_items
+from merr_factory.knowledge.emotions import MERR_LABELS
+from merr_factory.sample_ids import is_valid_sample_id
+from merr_factory.export.entry import ExportEntry
+from merr_factory.export.features import EMOTION_LLAMA_FEATURES
+from merr_factory.export.jsonfile import write_indented_items
 
 COARSE = "MERR_coarse_grained"
 FINE = "MERR_fine_grained"

@@ -24,11 +24,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..quality.report import QualityReport
-from .entry import ExportEntry
-from .features import PLACEHOLDER_NOTE
-from .media import ExportMedia
-from .quality_section import quality_html
+from merr_factory.quality.report import QualityReport
+from merr_factory.export.entry import ExportEntry
+from merr_factory.export.features import PLACEHOLDER_NOTE
+from merr_factory.export.media import ExportMedia
+from merr_factory.export.quality_section import quality_html
 
 REPORT_FILE = "report.html"
 ROWS_DIR = "report"  # the chunk files, beside the page

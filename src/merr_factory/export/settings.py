@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ..stages.base import StageSettings
+from merr_factory.stages.base import StageSettings
 
 Format = Literal[
     "merr", "sharegpt", "instructions", "parquet", "curation", "quality", "card", "plots", "report"

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .entry import ExportEntry
-from .jsonfile import write_indented_list
-from .media import ExportMedia
-from .prompts import CHAT_PROMPT, conclusion, said
-from .settings import ShareGptMedia
+from merr_factory.export.entry import ExportEntry
+from merr_factory.export.jsonfile import write_indented_list
+from merr_factory.export.media import ExportMedia
+from merr_factory.export.prompts import CHAT_PROMPT, conclusion, said
+from merr_factory.export.settings import ShareGptMedia
 
 SHAREGPT_FILE = "merr_sharegpt.json"
 DATASET_INFO_FILE = "dataset_info.json"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..knowledge.emotions import MERR_LABELS
-from .entry import ExportEntry
-from .merr import MerrSets
+from merr_factory.knowledge.emotions import MERR_LABELS
+from merr_factory.export.entry import ExportEntry
+from merr_factory.export.merr import MerrSets
 
 MODEL_KINDS = ("faces", "asr", "llm", "prompt_version", "tone_source")
 

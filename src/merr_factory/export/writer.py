@@ -11,26 +11,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic import write_text_atomic
-from ..quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
-from .card import CARD_FILE, CardInfo, render_card
-from .curation import write_curation
-from .entry import ExportEntry
-from .features import features_summary, write_features_summary
-from .instructions import write_instructions
-from .media import ExportMedia, place_audio, place_features, place_frames, place_videos
-from .merr import MerrSets, select_merr, write_merr
-from .parquet import write_parquet
-from .plots import write_plots
-from .quality_plots import write_quality_plots
-from .report import write_report
-from .settings import ExportSettings
-from .sharegpt import write_sharegpt
-from .stats import ExportStats, compute_stats
-from .transcripts import write_transcripts
+from merr_factory.atomic import write_text_atomic
+from merr_factory.quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
+from merr_factory.export.card import CARD_FILE, CardInfo, render_card
+from merr_factory.export.curation import write_curation
+from merr_factory.export.entry import ExportEntry
+from merr_factory.export.features import features_summary, write_features_summary
+from merr_factory.export.instructions import write_instructions
+from merr_factory.export.media import ExportMedia, place_audio, place_features, place_frames, place_videos
+from merr_factory.export.merr import MerrSets, select_merr, write_merr
+from merr_factory.export.parquet import write_parquet
+from merr_factory.export.plots import write_plots
+from merr_factory.export.quality_plots import write_quality_plots
+from merr_factory.export.report import write_report
+from merr_factory.export.settings import ExportSettings
+from merr_factory.export.sharegpt import write_sharegpt
+from merr_factory.export.stats import ExportStats, compute_stats
+from merr_factory.export.transcripts import write_transcripts
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from merr_factory.store import Store
 
 log = logging.getLogger(__name__)
 

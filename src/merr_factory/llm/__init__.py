@@ -1,6 +1,6 @@
 """LLM backends behind one interface, plus the reply cache, retries, schema checks, usage."""
 
-from .base import (
+from merr_factory.llm.base import (
     Completion,
     GenerationParams,
     LLMBackend,
@@ -9,9 +9,9 @@ from .base import (
     Message,
     TransientLLMError,
 )
-from .client import LLMClient, Usage, parse_reply
-from .factory import make_backend
-from .settings import LLMSettings
+from merr_factory.llm.client import LLMClient, Usage, parse_reply
+from merr_factory.llm.factory import make_backend
+from merr_factory.llm.settings import LLMSettings
 
 __all__ = [
     "Completion",

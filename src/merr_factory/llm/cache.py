@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json_atomic
-from ..records import digest
-from .base import GenerationParams, Message
+from merr_factory.atomic import write_json_atomic
+from merr_factory.records import digest
+from merr_factory.llm.base import GenerationParams, Message
 
 
 def cache_key(

@@ -10,7 +10,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-from .cues import Cues
+from merr_factory.llm.cues import Cues
 
 _STOPS = ".!?\"'\u3002\uff01\uff1f\u201d"  # also the Chinese full stop, ! and ?, closing quote
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")

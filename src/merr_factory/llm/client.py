@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .base import Completion, GenerationParams, LLMBackend, LLMError, LLMReplyError, Message
-from .cache import ReplyCache, cache_key
-from .retry import with_retries
-from .settings import LLMSettings
+from merr_factory.llm.base import Completion, GenerationParams, LLMBackend, LLMError, LLMReplyError, Message
+from merr_factory.llm.cache import ReplyCache, cache_key
+from merr_factory.llm.retry import with_retries
+from merr_factory.llm.settings import LLMSettings
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from ..stage_data import AsrData, AudioData, FacesData, IngestData, VisualData
-from ..text import clean_text
+from merr_factory.stage_data import AsrData, AudioData, FacesData, IngestData, VisualData
+from merr_factory.text import clean_text
 
 # Label sets' other names for the expression classes (MERR's names are the classes' own).
 EXPRESSION_SPELLINGS: dict[str, tuple[str, ...]] = {
@@ -24,7 +24,7 @@ EXPRESSION_SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 
 if TYPE_CHECKING:  # the stages import this module: no import cycle at run time
-    from ..stages.base import SampleContext
+    from merr_factory.stages.base import SampleContext
 
 
 class Cues(BaseModel):

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from .base import LLMBackend
-from .settings import LLMSettings
+from merr_factory.llm.base import LLMBackend
+from merr_factory.llm.settings import LLMSettings
 
 
 def make_backend(settings: LLMSettings) -> LLMBackend:
     if settings.backend == "openai":
-        from .openai_backend import OpenAIBackend
+        from merr_factory.llm.openai_backend import OpenAIBackend
 
         return OpenAIBackend(settings)
     if settings.backend == "transformers":
-        from .transformers_backend import TransformersBackend
+        from merr_factory.llm.transformers_backend import TransformersBackend
 
         return TransformersBackend(settings)
-    from .llamacpp_backend import LlamaCppBackend
+    from merr_factory.llm.llamacpp_backend import LlamaCppBackend
 
     return LlamaCppBackend(settings)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import Message
-from .caption import join_phrases
-from .cues import Cues
-from .prompts import PromptSet
+from merr_factory.llm.base import Message
+from merr_factory.llm.caption import join_phrases
+from merr_factory.llm.cues import Cues
+from merr_factory.llm.prompts import PromptSet
 
 OPEN_MARK, CLOSE_MARK = "<<<CLUES", "CLUES>>>"
 

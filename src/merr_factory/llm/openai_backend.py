@@ -13,9 +13,9 @@ import threading
 import time
 from typing import Any
 
-from ..optional import require
-from .base import Completion, GenerationParams, LLMBackend, LLMError, Message, TransientLLMError
-from .settings import LLMSettings
+from merr_factory.optional import require
+from merr_factory.llm.base import Completion, GenerationParams, LLMBackend, LLMError, Message, TransientLLMError
+from merr_factory.llm.settings import LLMSettings
 
 PLACEHOLDER_KEY = "not-needed"  # local servers accept any key; the client insists on one
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from .base import TransientLLMError
+from merr_factory.llm.base import TransientLLMError
 
 log = logging.getLogger(__name__)
 

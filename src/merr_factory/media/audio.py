@@ -17,8 +17,8 @@ from typing import Any
 
 import av
 
-from ..faults import is_write_fault
-from .probe import MEDIA_ERRORS, describe_error, raise_if_environment
+from merr_factory.faults import is_write_fault
+from merr_factory.media.probe import MEDIA_ERRORS, describe_error, raise_if_environment
 
 SAMPLE_RATE = 16_000
 SAMPLE_WIDTH = 2  # bytes: 16-bit signed PCM

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 import av
 
-from ..faults import is_environment_fault
-from ..stage_data import AudioInfo, MediaProbe, SampleKind
+from merr_factory.faults import is_environment_fault
+from merr_factory.stage_data import AudioInfo, MediaProbe, SampleKind
 
 MEDIA_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, OSError, ValueError)
 

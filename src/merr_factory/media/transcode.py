@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 
-from .frames import upright_rgb, upright_size, upright_turns
+from merr_factory.media.frames import upright_rgb, upright_size, upright_turns
 
 DEFAULT_RATE = Fraction(25)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..optional import require
-from .schema import Segment
+from merr_factory.optional import require
+from merr_factory.prosody.schema import Segment
 
 FEATURE_SET = "eGeMAPSv02"
 SIGNIFICANT_DIGITS = 6

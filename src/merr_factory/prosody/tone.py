@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..stage_data import Prosody
+from merr_factory.stage_data import Prosody
 
 TONES: tuple[str, ...] = (
     "joyful",

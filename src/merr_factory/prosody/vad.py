@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..optional import require
-from .schema import Segment, VadSettings
+from merr_factory.optional import require
+from merr_factory.prosody.schema import Segment, VadSettings
 
 VAD_SAMPLE_RATE = 16000  # the only rate this Silero model takes
 

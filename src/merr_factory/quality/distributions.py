@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ..knowledge.au import MERR_RULES, au_number
-from ..knowledge.emotions import MERR_LABELS
+from merr_factory.knowledge.au import MERR_RULES, au_number
+from merr_factory.knowledge.emotions import MERR_LABELS
 
 REFERENCE_FILE = "merr_reference.json"
 PERCENTILES = (5, 25, 75, 95)

@@ -20,13 +20,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ..export.entry import ExportEntry
-from ..export.merr import MerrSets, merr_value
-from ..knowledge.au import au_number
-from ..knowledge.emotions import LABEL_VALENCE, MERR_LABELS, TONE_VALENCE, VALENCES
-from .agreement import Pair, accuracy, cohen_kappa, confusion_matrix
-from .distributions import MerrDistributions, MerrReference, merr_distributions, merr_reference
-from .grounding import Grounding, ReasoningFacts, grounding
+from merr_factory.export.entry import ExportEntry
+from merr_factory.export.merr import MerrSets, merr_value
+from merr_factory.knowledge.au import au_number
+from merr_factory.knowledge.emotions import LABEL_VALENCE, MERR_LABELS, TONE_VALENCE, VALENCES
+from merr_factory.quality.agreement import Pair, accuracy, cohen_kappa, confusion_matrix
+from merr_factory.quality.distributions import MerrDistributions, MerrReference, merr_distributions, merr_reference
+from merr_factory.quality.grounding import Grounding, ReasoningFacts, grounding
 
 QUALITY_FILE = "quality.json"
 CSV = "csv"

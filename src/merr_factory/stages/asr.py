@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from ..artifacts import AUDIO_WAV
-from ..backends.asr import (
+from merr_factory.artifacts import AUDIO_WAV
+from merr_factory.backends.asr import (
     AsrBackend,
     AsrBackendName,
     AsrOptions,
@@ -24,10 +24,10 @@ from ..backends.asr import (
     load_asr_backend,
     resolve_model,
 )
-from ..media.audio import read_wav_float
-from ..optional import MissingDependencyError
-from ..stage_data import AsrData, AsrSegmentData, AudioData
-from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.media.audio import read_wav_float
+from merr_factory.optional import MissingDependencyError
+from merr_factory.stage_data import AsrData, AsrSegmentData, AudioData
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 
 class AsrLoadError(RuntimeError):

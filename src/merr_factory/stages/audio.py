@@ -14,14 +14,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..artifacts import AUDIO_WAV
-from ..backends.tone.settings import AudioLlmSettings, Qwen2AudioSettings
-from ..media.audio import SAMPLE_RATE, AudioExtract, extract_audio
-from ..optional import require
-from ..prosody.schema import PitchSettings, VadSettings
-from ..prosody.tone import TONES, ToneThresholds, describe_tone, tone_phrase
-from ..stage_data import AudioData, IngestData
-from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.artifacts import AUDIO_WAV
+from merr_factory.backends.tone.settings import AudioLlmSettings, Qwen2AudioSettings
+from merr_factory.media.audio import SAMPLE_RATE, AudioExtract, extract_audio
+from merr_factory.optional import require
+from merr_factory.prosody.schema import PitchSettings, VadSettings
+from merr_factory.prosody.tone import TONES, ToneThresholds, describe_tone, tone_phrase
+from merr_factory.stage_data import AudioData, IngestData
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 
 class AudioSettings(StageSettings):
@@ -79,10 +79,10 @@ class AudioStage(Stage[AudioSettings]):
         if self._detector is not None:
             return
         require("numpy", "audio", "the audio stage")
-        from ..prosody.vad import SpeechDetector
+        from merr_factory.prosody.vad import SpeechDetector
 
         if self.settings.egemaps:
-            from ..prosody.egemaps import EgemapsExtractor
+            from merr_factory.prosody.egemaps import EgemapsExtractor
 
             self._egemaps = EgemapsExtractor()
         self._tone_llm = self._load_tone_llm()
@@ -92,12 +92,12 @@ class AudioStage(Stage[AudioSettings]):
         """The audio-language model that picks the tone, or None for the prosody rules."""
         settings = self.settings
         if settings.tone_backend == "openai":
-            from ..backends.tone.openai_audio import OpenAiAudioTone
+            from merr_factory.backends.tone.openai_audio import OpenAiAudioTone
 
             assert settings.audio_llm is not None
             return OpenAiAudioTone(settings.audio_llm)
         if settings.tone_backend == "qwen2-audio":
-            from ..backends.tone.qwen2_audio import Qwen2AudioTone
+            from merr_factory.backends.tone.qwen2_audio import Qwen2AudioTone
 
             return Qwen2AudioTone(settings.qwen2_audio)
         return None
@@ -118,8 +118,8 @@ class AudioStage(Stage[AudioSettings]):
 
     def _analyse(self, wav: Path, extract: AudioExtract, metrics: dict[str, float]) -> AudioData:
 
-        from ..media.audio import read_wav_float
-        from ..prosody.features import measure_prosody
+        from merr_factory.media.audio import read_wav_float
+        from merr_factory.prosody.features import measure_prosody
 
         samples, rate = read_wav_float(wav)
         started = time.perf_counter()

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from ..artifacts import FRAMES_CSV
-from ..backends.faces.base import (
+from merr_factory.artifacts import FRAMES_CSV
+from merr_factory.backends.faces.base import (
     MAIN_FACE_RULES,
     Box,
     ClipRequest,
@@ -30,8 +30,8 @@ from ..backends.faces.base import (
     FrameRow,
     MainFacePolicy,
 )
-from ..stage_data import FacesData, IngestData, Reason
-from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.stage_data import FacesData, IngestData, Reason
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 
 class DlibSettings(BaseModel):
@@ -169,7 +169,7 @@ def make_backend(settings: FacesSettings) -> FaceBackend:
     """The configured backend with its expression model attached, neither loaded yet."""
     backend = _face_backend(settings)
     if settings.expression_model == "fer":
-        from ..backends.faces.expression import FerExpression
+        from merr_factory.backends.faces.expression import FerExpression
 
         options = settings.expression
         backend.expression = FerExpression(options.model_path, options.margin)
@@ -187,7 +187,7 @@ def load_backend(settings: FacesSettings) -> FaceBackend:
 
 def _face_backend(settings: FacesSettings) -> FaceBackend:
     if settings.backend == "dlib":
-        from ..backends.faces.dlib_geometry import DlibGeometryBackend
+        from merr_factory.backends.faces.dlib_geometry import DlibGeometryBackend
 
         options = settings.dlib
         return DlibGeometryBackend(
@@ -197,7 +197,7 @@ def _face_backend(settings: FacesSettings) -> FaceBackend:
             presence_threshold=settings.presence_threshold,
         )
     if settings.backend == "pyfeat":
-        from ..backends.faces.pyfeat import PyFeatBackend
+        from merr_factory.backends.faces.pyfeat import PyFeatBackend
 
         feat = settings.pyfeat
         return PyFeatBackend(
@@ -208,7 +208,7 @@ def _face_backend(settings: FacesSettings) -> FaceBackend:
             feat.face_threshold,
             emotion_head=settings.expression_model == "pyfeat",
         )
-    from ..backends.faces.openface import OpenFaceBackend
+    from merr_factory.backends.faces.openface import OpenFaceBackend
 
     openface = settings.openface
     return OpenFaceBackend(

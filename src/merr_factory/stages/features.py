@@ -58,7 +58,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from ..artifacts import (
+from merr_factory.artifacts import (
     AUDIO_WAV,
     FRAMES_CSV,
     HUBERT_FRA,
@@ -68,16 +68,16 @@ from ..artifacts import (
     VIDEOMAE_FRA,
     VIDEOMAE_UTT,
 )
-from ..backends.faces.base import Box, FrameRow
-from ..backends.features import is_placeholder
-from ..backends.features.inputs import clip_positions, face_rows, face_square, thin_by_fps
-from ..batching import Batcher
-from ..media.audio import read_wav_float
-from ..media.frames import iter_frames_at
-from ..optional import require
-from ..stage_data import AudioData, FeaturesData, IngestData, Reason
-from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from .faces import read_frames_csv
+from merr_factory.backends.faces.base import Box, FrameRow
+from merr_factory.backends.features import is_placeholder
+from merr_factory.backends.features.inputs import clip_positions, face_rows, face_square, thin_by_fps
+from merr_factory.batching import Batcher
+from merr_factory.media.audio import read_wav_float
+from merr_factory.media.frames import iter_frames_at
+from merr_factory.optional import require
+from merr_factory.stage_data import AudioData, FeaturesData, IngestData, Reason
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.stages.faces import read_frames_csv
 
 EncoderName = Literal["hubert", "mae", "videomae"]
 ENCODERS: tuple[EncoderName, ...] = ("hubert", "mae", "videomae")
@@ -201,7 +201,7 @@ class FeaturesStage(Stage[FeaturesSettings]):
             return
         require("torch", "features", "the features stage")
         require("transformers", "features", "the features stage")
-        from ..backends.features import encoders as models
+        from merr_factory.backends.features import encoders as models
 
         device = models.torch_device(settings.device)
         loaded: dict[str, Any] = {}

@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ..discovery import Extensions, SampleSource
-from ..labels import LabelRow
-from ..media.probe import probe_media
-from ..stage_data import IngestData, LabelStatus
-from .base import SampleContext, Stage, StageResult, StageSettings
+from merr_factory.discovery import Extensions, SampleSource
+from merr_factory.labels import LabelRow
+from merr_factory.media.probe import probe_media
+from merr_factory.stage_data import IngestData, LabelStatus
+from merr_factory.stages.base import SampleContext, Stage, StageResult, StageSettings
 
 log = logging.getLogger(__name__)
 

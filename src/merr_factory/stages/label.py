@@ -22,14 +22,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ..curation import CurationError, CurationRow, CurationTable, read_curation_csv
-from ..dedup import Deduplication
-from ..discovery import SampleSource
-from ..labels import LabelRow
-from ..llm.cues import Cues
-from ..stage_data import IngestData, LabelData, Reason, SynthesizeData
-from ..store import Store
-from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.curation import CurationError, CurationRow, CurationTable, read_curation_csv
+from merr_factory.dedup import Deduplication
+from merr_factory.discovery import SampleSource
+from merr_factory.labels import LabelRow
+from merr_factory.llm.cues import Cues
+from merr_factory.stage_data import IngestData, LabelData, Reason, SynthesizeData
+from merr_factory.store import Store
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 log = logging.getLogger(__name__)
 

@@ -14,16 +14,16 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from ..artifacts import PEAK_FRAME
-from ..llm import LLMBackend, LLMClient, LLMError, LLMSettings, Message, Usage, make_backend
-from ..llm.caption import CaptionTemplate, render_caption
-from ..llm.cues import Cues
-from ..llm.messages import judge_messages, merr_messages, open_messages
-from ..llm.prompts import PromptSet, load_prompts
-from ..llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
-from ..stage_data import CallUsage, LLMCost, LLMInfo, SynthesizeData, UsageInfo
-from ..text import clean_text
-from .base import (
+from merr_factory.artifacts import PEAK_FRAME
+from merr_factory.llm import LLMBackend, LLMClient, LLMError, LLMSettings, Message, Usage, make_backend
+from merr_factory.llm.caption import CaptionTemplate, render_caption
+from merr_factory.llm.cues import Cues
+from merr_factory.llm.messages import judge_messages, merr_messages, open_messages
+from merr_factory.llm.prompts import PromptSet, load_prompts
+from merr_factory.llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
+from merr_factory.stage_data import CallUsage, LLMCost, LLMInfo, SynthesizeData, UsageInfo
+from merr_factory.text import clean_text
+from merr_factory.stages.base import (
     RunFacts,
     SampleContext,
     Spent,

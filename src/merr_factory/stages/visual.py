@@ -22,11 +22,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from ..artifacts import PEAK_FRAME
-from ..backends.vision.base import SCENE_PROMPT, SceneDescriber
-from ..knowledge.au import AU_NAMES, MERR_RULES, au_phrases, normalise_au
-from ..stage_data import Candidate, FacesData, IngestData, PeakData, VisualData
-from .base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.artifacts import PEAK_FRAME
+from merr_factory.backends.vision.base import SCENE_PROMPT, SceneDescriber
+from merr_factory.knowledge.au import AU_NAMES, MERR_RULES, au_phrases, normalise_au
+from merr_factory.stage_data import Candidate, FacesData, IngestData, PeakData, VisualData
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 
 class SceneSettings(BaseModel):
@@ -115,13 +115,13 @@ def make_describer(settings: SceneSettings) -> SceneDescriber | None:
     if not settings.model:
         raise ValueError(f"stages.visual.scene.model is required for backend {settings.backend}")
     if settings.backend == "openai":
-        from ..backends.vision.openai_chat import OpenAIChatDescriber
+        from merr_factory.backends.vision.openai_chat import OpenAIChatDescriber
 
         return OpenAIChatDescriber(
             settings.model, settings.base_url, settings.api_key_env, settings.timeout_s,
             settings.prompt, settings.max_tokens,
         )  # fmt: skip
-    from ..backends.vision.transformers_vlm import TransformersDescriber
+    from merr_factory.backends.vision.transformers_vlm import TransformersDescriber
 
     return TransformersDescriber(settings.model, settings.device, settings.prompt,
                                  settings.max_tokens)  # fmt: skip

@@ -17,8 +17,8 @@ import importlib
 from pathlib import Path
 from typing import Literal
 
-from ...optional import MissingDependencyError
-from .base import AsrBackend, AsrOptions, AsrSegment, Transcription
+from merr_factory.optional import MissingDependencyError
+from merr_factory.backends.asr.base import AsrBackend, AsrOptions, AsrSegment, Transcription
 
 AsrBackendName = Literal["whisper", "faster-whisper", "transformers"]
 
@@ -48,15 +48,15 @@ def load_asr_backend(name: AsrBackendName, model: str, options: AsrOptions) -> A
     """Load ``model`` with the named backend (imports only that backend's library)."""
     model = resolve_model(model)
     if name == "whisper":
-        from .whisper import WhisperBackend
+        from merr_factory.backends.asr.whisper import WhisperBackend
 
         return WhisperBackend(model, options)
     if name == "faster-whisper":
-        from .faster_whisper import FasterWhisperBackend
+        from merr_factory.backends.asr.faster_whisper import FasterWhisperBackend
 
         return FasterWhisperBackend(model, options)
     if name == "transformers":
-        from .transformers import TransformersBackend
+        from merr_factory.backends.asr.transformers import TransformersBackend
 
         return TransformersBackend(model, options)
     raise ValueError(f"unknown asr backend {name!r}")

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ...optional import require
-from .base import AsrBackend, AsrOptions, AsrSegment, Task, Transcription, torch_device
+from merr_factory.optional import require
+from merr_factory.backends.asr.base import AsrBackend, AsrOptions, AsrSegment, Task, Transcription, torch_device
 
 
 class WhisperBackend(AsrBackend):

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ...media.frames import Frame, FrameStream
+from merr_factory.media.frames import Frame, FrameStream
 
 if TYPE_CHECKING:  # expression.py imports this module
-    from .expression import FerExpression
+    from merr_factory.backends.faces.expression import FerExpression
 
 MainFacePolicy = Literal["persistent", "largest", "central"]
 

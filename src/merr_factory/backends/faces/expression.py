@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .base import Box, FaceBackendError
+from merr_factory.backends.faces.base import Box, FaceBackendError
 
 # The classes every expression source reports, in fer's (FER2013's) order.
 EXPRESSION_CLASSES: tuple[str, ...] = (

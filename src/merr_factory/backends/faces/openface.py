@@ -23,9 +23,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from ...knowledge.au import sort_aus
-from ...media.frames import FrameSampler, is_image
-from .base import (
+from merr_factory.knowledge.au import sort_aus
+from merr_factory.media.frames import FrameSampler, is_image
+from merr_factory.backends.faces.base import (
     Box,
     ClipRequest,
     FaceBackend,

@@ -30,12 +30,12 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from ...batching import Batcher
-from ...knowledge.au import normalise_au, sort_aus
-from ...media.frames import Frame
-from ...optional import require
-from . import expression as expression_model
-from .base import (
+from merr_factory.batching import Batcher
+from merr_factory.knowledge.au import normalise_au, sort_aus
+from merr_factory.media.frames import Frame
+from merr_factory.optional import require
+from merr_factory.backends.faces import expression as expression_model
+from merr_factory.backends.faces.base import (
     Box,
     ClipRequest,
     ExpressionTimer,

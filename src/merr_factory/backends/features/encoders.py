@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ...optional import require
+from merr_factory.optional import require
 
 EXTRA = "features"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ...prosody.tone import TONES
+from merr_factory.prosody.tone import TONES
 
 MAX_ANSWER_CHARS = 200
 

@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...optional import require
-from . import ToneAnswer, parse_tone, tone_prompt
+from merr_factory.optional import require
+from merr_factory.backends.tone import ToneAnswer, parse_tone, tone_prompt
 
 if TYPE_CHECKING:
-    from .settings import AudioLlmSettings
+    from merr_factory.backends.tone.settings import AudioLlmSettings
 
 NO_KEY = "EMPTY"  # what local servers (vLLM, llama.cpp) accept when they need no key
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...media.audio import read_wav_float
-from ...optional import require
-from . import ToneAnswer, parse_tone, tone_prompt
+from merr_factory.media.audio import read_wav_float
+from merr_factory.optional import require
+from merr_factory.backends.tone import ToneAnswer, parse_tone, tone_prompt
 
 if TYPE_CHECKING:
-    from .settings import Qwen2AudioSettings
+    from merr_factory.backends.tone.settings import Qwen2AudioSettings
 
 EXTRA = "tone-qwen2-audio"
 MAX_NEW_TOKENS = 8  # one word, with room for punctuation
@@ -25,7 +25,7 @@ class Qwen2AudioTone:
     def __init__(self, settings: Qwen2AudioSettings) -> None:
         transformers: Any = require("transformers", EXTRA, "the Qwen2-Audio tone backend")
         self._torch: Any = require("torch", EXTRA, "the Qwen2-Audio tone backend")
-        from ..asr.base import torch_device
+        from merr_factory.backends.asr.base import torch_device
 
         # A hub id (downloaded to the Hugging Face cache on first use) or a local directory.
         self._processor = transformers.AutoProcessor.from_pretrained(settings.model)

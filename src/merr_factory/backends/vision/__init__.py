@@ -7,6 +7,6 @@
 Both are off by default (``stages.visual.scene.backend: none``).
 """
 
-from .base import SCENE_PROMPT, SceneDescriber, SceneError
+from merr_factory.backends.vision.base import SCENE_PROMPT, SceneDescriber, SceneError
 
 __all__ = ["SCENE_PROMPT", "SceneDescriber", "SceneError"]

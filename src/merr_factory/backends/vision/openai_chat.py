@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ...optional import require
-from .base import SCENE_PROMPT, SceneDescriber, SceneError, one_paragraph
+from merr_factory.optional import require
+from merr_factory.backends.vision.base import SCENE_PROMPT, SceneDescriber, SceneError, one_paragraph
 
 
 class OpenAIChatDescriber(SceneDescriber):
