@@ -30,8 +30,8 @@ from merr_factory.export.entry import ExportEntry, build_entry
 from merr_factory.export.settings import ALL_FORMATS, ExportSettings
 from merr_factory.export.writer import write_export
 from merr_factory.media.probe import probe_media
-from merr_factory.records import Artifact, Record
-from merr_factory.store import Store
+from merr_factory.run.records import Artifact, Record
+from merr_factory.run.store import Store
 
 CLIP = Path(__file__).resolve().parent.parent / "tests" / "data" / "clips" / "sample_00000001.mp4"
 TEMPLATES = stage_templates(probe_media(CLIP, "video"))

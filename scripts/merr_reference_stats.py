@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from merr_factory.atomic import write_text_atomic
+from merr_factory.run.atomic import write_text_atomic
 from merr_factory.knowledge.au import MERR_RULES
 from merr_factory.quality.distributions import (
     MerrReference,

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from merr_factory.config import Config, load_config
-from merr_factory.pipeline import Runner, RunOptions, RunSummary
-from merr_factory.workspace import Workspace, open_workspace
+from merr_factory.run.pipeline import Runner, RunOptions, RunSummary
+from merr_factory.run.workspace import Workspace, open_workspace
 
 CLIPS = Path(__file__).parent / "data" / "clips"
 BUILT_STAGES = ["ingest", "filter"]

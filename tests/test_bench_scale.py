@@ -12,8 +12,8 @@ import pytest
 from merr_factory.bench_goals import collect_goals, render_goals
 from merr_factory.bench_scale import GOALS, build_done_set, measure_scale, render_scale
 from merr_factory.config import load_config
-from merr_factory.status import collect_status
-from merr_factory.workspace import open_workspace
+from merr_factory.reports.status import collect_status
+from merr_factory.run.workspace import open_workspace
 
 
 def test_the_synthetic_samples_are_current_for_the_real_planner(tmp_path: Path) -> None:
@@ -53,8 +53,8 @@ def test_a_run_after_the_export_plans_only_the_export_and_resumes_every_stage(
     included, from a plan memo that covers all but the export the run before wrote."""
     import yaml
 
-    import merr_factory.store as store_module
-    from merr_factory.pipeline import Runner, RunOptions
+    import merr_factory.run.store as store_module
+    from merr_factory.run.pipeline import Runner, RunOptions
     from merr_factory.registry import STAGE_NAMES
 
     monkeypatch.setattr(store_module, "SEAL_AFTER_NS", 0)  # seal however recent the writes

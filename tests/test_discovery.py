@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from merr_factory.discovery import DiscoveryError, Extensions, discover
-from merr_factory.sample_ids import is_valid_sample_id, safe_sample_id
+from merr_factory.inputs.discovery import DiscoveryError, Extensions, discover
+from merr_factory.inputs.sample_ids import is_valid_sample_id, safe_sample_id
 
 EXTENSIONS = Extensions(video=(".mp4", ".avi", ".mov"), image=(".jpg", ".png"))
 

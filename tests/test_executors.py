@@ -18,12 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 from merr_factory.cli import app
-from merr_factory.compute import StageHost
+from merr_factory.run.compute import StageHost
 from merr_factory.config import load_config
 from merr_factory.executors.processes import WorkerPool
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.threads import thread_budget
-from merr_factory.workspace import SelectionError, Shard, open_workspace
+from merr_factory.run.workspace import SelectionError, Shard, open_workspace
 
 from .conftest import run_pipeline, stored, tally
 from .processes import meet, sleep_between
@@ -199,7 +199,7 @@ def test_a_slow_set_up_gets_one_note_and_its_time(caplog, delay: float, noted: b
     with caplog.at_level(logging.INFO, logger="merr_factory"):
         host._set_up()
         host._set_up()  # once per worker: the second call loads nothing
-    notes = [r.getMessage() for r in caplog.records if r.name == "merr_factory.compute"]
+    notes = [r.getMessage() for r in caplog.records if r.name == "merr_factory.run.compute"]
     if noted:
         assert notes[0] == "first: loading its models in this worker (first use)..."
         ready = re.fullmatch(r"first: ready after (\d+\.\d) s", notes[1])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from merr_factory.labels import LabelFileError, read_label_table
+from merr_factory.inputs.labels import LabelFileError, read_label_table
 
 
 def write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:

@@ -21,12 +21,12 @@ import pytest
 import yaml
 
 from merr_factory.config import ConfigError, load_config
-from merr_factory.export.refresh import refresh_report
-from merr_factory.folders import RemoteFolder
-from merr_factory.planning import State
-from merr_factory.status import collect_status
-from merr_factory.store import Store
-from merr_factory.workspace import open_workspace
+from merr_factory.reports.refresh import refresh_report
+from merr_factory.run.folders import RemoteFolder
+from merr_factory.run.planning import State
+from merr_factory.reports.status import collect_status
+from merr_factory.run.store import Store
+from merr_factory.run.workspace import open_workspace
 from tests.conftest import VOLATILE, run_pipeline, stored, tally
 
 fsspec = pytest.importorskip("fsspec", reason="the remote extra (fsspec) is not installed")

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-import merr_factory.store as store_module
-from merr_factory.atomic import write_bytes_atomic
-from merr_factory.folders import IndexEntry, LocalFolder
-from merr_factory.planning import Planner
-from merr_factory.resume_index import StageIndex
+import merr_factory.run.store as store_module
+from merr_factory.run.atomic import write_bytes_atomic
+from merr_factory.run.folders import IndexEntry, LocalFolder
+from merr_factory.run.planning import Planner
+from merr_factory.run.resume_index import StageIndex
 from merr_factory.stage_data import IngestData
 from merr_factory.stages.base import SampleContext, Stage, StageResult, StageSettings
-from merr_factory.status import collect_status, render_status
-from merr_factory.store import Store
+from merr_factory.reports.status import collect_status, render_status
+from merr_factory.run.store import Store
 
 from .conftest import run_pipeline, tally
 from .test_pipeline import FACTS, NoteStage, workspace_with_test_stages
@@ -235,7 +235,7 @@ def test_the_plan_memo_gives_way_to_a_changed_clip_label_or_setting(
 def test_a_record_with_any_json_value_reads_back_intact(tmp_path: Path) -> None:
     """Records are written by pydantic's JSON writer: NaN, infinities, tiny and huge numbers
     and any text read back to the same content, so the record verifies."""
-    from merr_factory.records import Record
+    from merr_factory.run.records import Record
 
     store = Store(tmp_path)
     data = {"nan": float("nan"), "inf": float("inf"), "ninf": float("-inf"), "tiny": 1e-05,
@@ -249,7 +249,7 @@ def test_a_record_with_any_json_value_reads_back_intact(tmp_path: Path) -> None:
 
 
 def test_discovery_knows_links_and_resolves_paths_as_path_resolve(tmp_path: Path) -> None:
-    from merr_factory.discovery import Extensions, discover
+    from merr_factory.inputs.discovery import Extensions, discover
 
     real = tmp_path / "real"
     real.mkdir()

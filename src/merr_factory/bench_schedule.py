@@ -23,8 +23,8 @@ from typing import Any
 
 from merr_factory.bench import per_sample_stages, replicate, write_config
 from merr_factory.config import load_config
-from merr_factory.pipeline import Runner, RunOptions
-from merr_factory.workspace import open_workspace
+from merr_factory.run.pipeline import Runner, RunOptions
+from merr_factory.run.workspace import open_workspace
 
 LLM_STAGES = ("synthesize", "label")
 ORDER = ("streaming", "barrier", "barrier", "streaming")

@@ -17,20 +17,20 @@ from typing import Annotated, Literal
 import typer
 
 from merr_factory import __version__
-from merr_factory.atomic import write_text_atomic
+from merr_factory.run.atomic import write_text_atomic
 from merr_factory.config import Config, ConfigError, config_as_yaml, load_config
-from merr_factory.discovery import DiscoveryError
-from merr_factory.evaluate import EvaluateError, evaluate
+from merr_factory.inputs.discovery import DiscoveryError
+from merr_factory.reports.evaluate import EvaluateError, evaluate
 from merr_factory.export.quality_section import quality_text
-from merr_factory.export.refresh import ReportError, refresh_report
+from merr_factory.reports.refresh import ReportError, refresh_report
 from merr_factory.faults import OutputError, writing_output
-from merr_factory.labels import LabelFileError
+from merr_factory.inputs.labels import LabelFileError
 from merr_factory.logs import PACKAGE_LOGGER, add_log_file, setup_console_logging
-from merr_factory.pipeline import Runner, RunOptions, RunSummary
+from merr_factory.run.pipeline import Runner, RunOptions, RunSummary
 from merr_factory.registry import STAGE_NAMES, STAGES
-from merr_factory.run_report import render_summary, save_summary
-from merr_factory.status import collect_status, render_status
-from merr_factory.workspace import SelectionError, Shard, Workspace, open_workspace
+from merr_factory.reports.run_report import render_summary, save_summary
+from merr_factory.reports.status import collect_status, render_status
+from merr_factory.run.workspace import SelectionError, Shard, Workspace, open_workspace
 
 log = logging.getLogger("merr_factory.cli")
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from merr_factory.config import load_config
-from merr_factory.pipeline import RunSummary, StageTally
-from merr_factory.workspace import open_workspace
+from merr_factory.run.pipeline import RunSummary, StageTally
+from merr_factory.run.workspace import open_workspace
 from tests.conftest import CLIPS, run_pipeline
 
 from .stand_ins import ALL_STAGES, with_stand_ins

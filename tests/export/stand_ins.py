@@ -36,7 +36,7 @@ from merr_factory.stage_data import (
     VisualData,
 )
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from merr_factory.workspace import Workspace
+from merr_factory.run.workspace import Workspace
 from tests.conftest import CLIPS
 
 FACTS = RunFacts(label_set=("neutral", "angry", "happy", "sad", "worried", "surprise"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from merr_factory.export.settings import ExportSettings
 from merr_factory.export.writer import write_export
-from merr_factory.store import Store
+from merr_factory.run.store import Store
 
 from .conftest import copy_clips, run_export, write_export_config
 from .stand_ins import LabelStandIn

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from merr_factory.curation import COLUMNS, curation_text, read_curation_csv
+from merr_factory.curation.decisions import COLUMNS, curation_text, read_curation_csv
 from merr_factory.knowledge.emotions import MERR_LABELS
 from merr_factory.stages.label import LabelSettings, LabelStage
 from tests.llm.test_label import FACTS, codes, decide, ingest, synth

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import merr_factory.cli as cli
 from merr_factory.quality.report import QUALITY_FILE, QualityReport
-from merr_factory.workspace import open_workspace
+from merr_factory.run.workspace import open_workspace
 
 from .conftest import ExportRun, copy_clips, run_export, write_export_config
 from .stand_ins import ALL_STAGES, with_stand_ins

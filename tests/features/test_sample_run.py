@@ -16,7 +16,7 @@ import yaml
 
 from merr_factory.config import load_config
 from merr_factory.quality.report import QUALITY_FILE, QualityReport
-from merr_factory.workspace import open_workspace
+from merr_factory.run.workspace import open_workspace
 from tests.conftest import CLIPS, run_pipeline
 from tests.consumers import llama_factory
 from tests.consumers.emotion_llama import FeatureFaceDataset

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from merr_factory.curation import (
+from merr_factory.curation.decisions import (
     COLUMNS,
     CurationError,
     CurationRow,

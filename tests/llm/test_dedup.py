@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from merr_factory.config import load_config
-from merr_factory.dedup import duplicate_map
+from merr_factory.curation.dedup import duplicate_map
 from merr_factory.stage_data import IngestData, LLMInfo, SynthesizeData
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from merr_factory.workspace import Shard, Workspace, open_workspace
+from merr_factory.run.workspace import Shard, Workspace, open_workspace
 
 from ..conftest import run_pipeline, tally
 from .conftest import (
@@ -161,7 +161,7 @@ def test_the_step_is_reused_while_the_reasonings_are_the_same(
 ) -> None:
     """Its entries are kept with a digest of the records it read: a re-run over the same
     reasonings takes them without reading a record; a changed one computes them again."""
-    from merr_factory.dedup import Deduplication
+    from merr_factory.curation.dedup import Deduplication
 
     config = write_config()
     samples = [sample.id for sample in open_workspace(load_config(config)).samples]

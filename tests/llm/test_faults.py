@@ -25,7 +25,7 @@ from merr_factory.llm import (
     make_backend,
 )
 from merr_factory.llm.schemas import open_prediction_model
-from merr_factory.run_report import render_summary
+from merr_factory.reports.run_report import render_summary
 
 from ..conftest import run_pipeline
 from .conftest import LLM_STAGES, ScriptedServer, chat_reply, llm_workspace

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from merr_factory.near_duplicates import NearDuplicateIndex, jaccard, shingles
+from merr_factory.curation.near_duplicates import NearDuplicateIndex, jaccard, shingles
 
 BASE = (
     "The person raises the corners of the mouth and the cheeks while speaking in a bright "

@@ -88,7 +88,7 @@ def test_a_model_in_process_runs_on_the_cpu_workers_a_server_on_threads(
     same cores; a server's requests wait on the network and run concurrently."""
     from merr_factory.config import load_config
     from merr_factory.executors.local import LocalExecutor
-    from merr_factory.workspace import open_workspace
+    from merr_factory.run.workspace import open_workspace
 
     settings = {"backend": backend, "concurrency": 4, "model": "m", "base_url": "http://x/v1"}
     path = write_config(stages={"synthesize": {"llm": settings}}, executor={"workers": 1})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from merr_factory.store import Store
+from merr_factory.run.store import Store
 from merr_factory.executors.base import Executor
 from merr_factory.executors.local import LocalExecutor
 from merr_factory.executors.settings import ExecutorSettings

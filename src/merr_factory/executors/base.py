@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 
-from merr_factory.compute import ComputeResult, ComputeTask
+from merr_factory.run.compute import ComputeResult, ComputeTask
 
 
 class Executor(ABC):

@@ -1,12 +1,12 @@
 """The export's curation file: one row per export entry, sorted by id, written as
 ``curation.csv`` in the export folder. The format (and its reader, which the label stage
-uses to read a person's decisions back) lives in :mod:`merr_factory.curation`."""
+uses to read a person's decisions back) lives in :mod:`merr_factory.curation.decisions`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from merr_factory.curation import CurationRow, write_curation_csv
+from merr_factory.curation.decisions import CurationRow, write_curation_csv
 from merr_factory.export.entry import ExportEntry
 
 CURATION_FILE = "curation.csv"

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from merr_factory.artifacts import AUDIO_WAV, PEAK_FRAME
-from merr_factory.records import Record
+from merr_factory.run.records import Record
 from merr_factory.stage_data import (
     AsrData,
     AudioData,
@@ -28,7 +28,7 @@ from merr_factory.stage_data import (
     VisualData,
     read_output,
 )
-from merr_factory.store import Store
+from merr_factory.run.store import Store
 from merr_factory.text import clean_text
 
 

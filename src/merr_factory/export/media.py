@@ -25,7 +25,7 @@ from merr_factory.media.transcode import transcode_to_mp4
 from merr_factory.export.entry import ExportEntry, MediaFile
 
 if TYPE_CHECKING:
-    from merr_factory.store import Store
+    from merr_factory.run.store import Store
 
 log = logging.getLogger(__name__)
 

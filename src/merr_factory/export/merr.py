@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from merr_factory.knowledge.emotions import MERR_LABELS
-from merr_factory.sample_ids import is_valid_sample_id
+from merr_factory.inputs.sample_ids import is_valid_sample_id
 from merr_factory.export.entry import ExportEntry
 from merr_factory.export.features import EMOTION_LLAMA_FEATURES
 from merr_factory.export.jsonfile import write_indented_items

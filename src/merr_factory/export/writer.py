@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from merr_factory.atomic import write_text_atomic
+from merr_factory.run.atomic import write_text_atomic
 from merr_factory.quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
 from merr_factory.export.card import CARD_FILE, CardInfo, render_card
 from merr_factory.export.curation import write_curation
@@ -30,7 +30,7 @@ from merr_factory.export.stats import ExportStats, compute_stats
 from merr_factory.export.transcripts import write_transcripts
 
 if TYPE_CHECKING:
-    from merr_factory.store import Store
+    from merr_factory.run.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from merr_factory.records import digest
+from merr_factory.run.records import digest
 
 # Bump when the prompts change meaning (the text hash alone already makes outputs stale).
 PROMPT_VERSION = "merr-1"

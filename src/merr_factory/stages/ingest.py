@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from merr_factory.discovery import Extensions, SampleSource
-from merr_factory.labels import LabelRow
+from merr_factory.inputs.discovery import Extensions, SampleSource
+from merr_factory.inputs.labels import LabelRow
 from merr_factory.media.probe import probe_media
 from merr_factory.stage_data import IngestData, LabelStatus
 from merr_factory.stages.base import SampleContext, Stage, StageResult, StageSettings

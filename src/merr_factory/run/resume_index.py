@@ -21,8 +21,8 @@ from array import array
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from merr_factory.folders import IndexEntry, Signature
-from merr_factory.records import ErrorInfo
+from merr_factory.run.folders import IndexEntry, Signature
+from merr_factory.run.records import ErrorInfo
 from merr_factory.stage_data import Reason
 
 INDEX_FORMAT = 3

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from merr_factory.atomic import atomic_text_file
+from merr_factory.run.atomic import atomic_text_file
 from merr_factory.text import clean_text
 
 COLUMNS = ("id", "label", "tier", "caption", "reasoning", "transcript", "accept")

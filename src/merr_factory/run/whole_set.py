@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from merr_factory.records import Record
+from merr_factory.run.records import Record
 
 
 class WholeSetStep(ABC):

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from merr_factory.discovery import SampleSource
+from merr_factory.inputs.discovery import SampleSource
 from merr_factory.faults import FaultKind, OutputError, fault_kind, output_error
-from merr_factory.folders import Signature
-from merr_factory.labels import LabelRow
-from merr_factory.records import ErrorInfo, Record
+from merr_factory.run.folders import Signature
+from merr_factory.inputs.labels import LabelRow
+from merr_factory.run.records import ErrorInfo, Record
 from merr_factory.stages.base import (
     RunFacts,
     SampleContext,
@@ -30,7 +30,7 @@ from merr_factory.stages.base import (
     StageSettings,
     spent_by,
 )
-from merr_factory.store import Store
+from merr_factory.run.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from merr_factory.sample_ids import safe_sample_id
+from merr_factory.inputs.sample_ids import safe_sample_id
 from merr_factory.stage_data import SampleKind
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from merr_factory.near_duplicates import NearDuplicateIndex
-from merr_factory.records import Record
+from merr_factory.curation.near_duplicates import NearDuplicateIndex
+from merr_factory.run.records import Record
 from merr_factory.stage_data import SynthesizeData
-from merr_factory.whole_set import WholeSetStep
+from merr_factory.run.whole_set import WholeSetStep
 
 
 class Deduplication(WholeSetStep):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from merr_factory.atomic import write_json_atomic
-from merr_factory.pipeline import RunSummary
+from merr_factory.run.atomic import write_json_atomic
+from merr_factory.run.pipeline import RunSummary
 from merr_factory.tables import render_table
 
 HEADER = ("stage", "computed", "skipped", "failed", "excluded", "blocked", "waiting", "seconds")

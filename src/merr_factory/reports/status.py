@@ -6,11 +6,11 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from merr_factory.pipeline import gc_skips_existing_objects
-from merr_factory.plan_memo import EXCLUDED, HALTED
-from merr_factory.planning import Planner, State
+from merr_factory.run.pipeline import gc_skips_existing_objects
+from merr_factory.run.plan_memo import EXCLUDED, HALTED
+from merr_factory.run.planning import Planner, State
 from merr_factory.tables import render_table
-from merr_factory.workspace import Workspace
+from merr_factory.run.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
