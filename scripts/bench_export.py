@@ -26,7 +26,7 @@ from typing import Any
 import av
 
 from merr_factory.bench_scale import PER_SAMPLE_STAGES, sample_data, stage_templates
-from merr_factory.export.entry import ExportEntry, build_entry
+from merr_factory.dataset.entry import ExportEntry, build_entry
 from merr_factory.export.settings import ALL_FORMATS, ExportSettings
 from merr_factory.export.writer import write_export
 from merr_factory.media.probe import probe_media

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from merr_factory.export.entry import ExportEntry, MediaFile, read_entry
+from merr_factory.dataset.entry import ExportEntry, MediaFile, read_entry
 from merr_factory.export.jsonfile import indented, write_indented, write_indented_items
 from merr_factory.export.media import ExportMedia
 from merr_factory.export.parquet import ParquetRow, parquet_row

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from merr_factory.export.entry import ExportEntry
-from merr_factory.export.merr import MerrNameError, select_merr, txt_line
+from merr_factory.dataset.entry import ExportEntry
+from merr_factory.dataset.merr import MerrNameError, select_merr, txt_line
 from merr_factory.text import clean_text
 
 from .conftest import ExportRun, copy_clips, run_export, write_export_config

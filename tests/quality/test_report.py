@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from merr_factory.export.entry import ExportEntry
-from merr_factory.export.merr import select_merr
+from merr_factory.dataset.entry import ExportEntry
+from merr_factory.dataset.merr import select_merr
 from merr_factory.quality.report import QualityReport, build_quality, quality_json
 
 

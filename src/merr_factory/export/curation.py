@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from merr_factory.curation.decisions import CurationRow, write_curation_csv
-from merr_factory.export.entry import ExportEntry
+from merr_factory.dataset.entry import ExportEntry
 
 CURATION_FILE = "curation.csv"
 

@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from merr_factory.export.entry import ExportEntry
+from merr_factory.dataset.entry import ExportEntry
+from merr_factory.dataset.merr import EMOTION_LLAMA_FEATURES
 from merr_factory.export.media import ExportMedia
 
 FEATURES_FILE = "features.json"
-EMOTION_LLAMA_FEATURES = ("mae_340_UTT", "maeV_399_UTT", "HL-UTT")  # what its loader opens
 PLACEHOLDER_NOTE = (
     "PLACEHOLDERS: made by random-weight models (scripts/make_feature_models.py); the files "
     "have Emotion-LLaMA's layout and shapes but carry no information. Do not train on them."

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from merr_factory.quality.report import QualityReport
-from merr_factory.export.entry import ExportEntry
+from merr_factory.dataset.entry import ExportEntry
 from merr_factory.export.features import PLACEHOLDER_NOTE
 from merr_factory.export.media import ExportMedia
 from merr_factory.export.quality_section import quality_html

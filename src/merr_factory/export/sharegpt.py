@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from merr_factory.export.entry import ExportEntry
+from merr_factory.dataset.entry import ExportEntry
 from merr_factory.export.jsonfile import write_indented_list
 from merr_factory.export.media import ExportMedia
 from merr_factory.export.prompts import CHAT_PROMPT, conclusion, said

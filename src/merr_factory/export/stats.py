@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from merr_factory.knowledge.emotions import MERR_LABELS
-from merr_factory.export.entry import ExportEntry
-from merr_factory.export.merr import MerrSets
+from merr_factory.dataset.entry import ExportEntry
+from merr_factory.dataset.merr import MerrSets
 
 MODEL_KINDS = ("faces", "asr", "llm", "prompt_version", "tone_source")
 

@@ -12,7 +12,7 @@ import csv
 import io
 from pathlib import Path
 
-from merr_factory.export.entry import ExportEntry
+from merr_factory.dataset.entry import ExportEntry
 
 TRANSCRIPTS_FILE = "transcription_en_all.csv"
 NO_SPEECH = "(no speech)"

@@ -15,11 +15,12 @@ from merr_factory.run.atomic import write_text_atomic
 from merr_factory.quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
 from merr_factory.export.card import CARD_FILE, CardInfo, render_card
 from merr_factory.export.curation import write_curation
-from merr_factory.export.entry import ExportEntry
+from merr_factory.dataset.entry import ExportEntry
 from merr_factory.export.features import features_summary, write_features_summary
 from merr_factory.export.instructions import write_instructions
 from merr_factory.export.media import ExportMedia, place_audio, place_features, place_frames, place_videos
-from merr_factory.export.merr import MerrSets, select_merr, write_merr
+from merr_factory.dataset.merr import MerrSets, select_merr
+from merr_factory.export.merr import write_merr
 from merr_factory.export.parquet import write_parquet
 from merr_factory.export.plots import write_plots
 from merr_factory.export.quality_plots import write_quality_plots

@@ -20,8 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from merr_factory.export.entry import ExportEntry
-from merr_factory.export.merr import MerrSets, merr_value
+from merr_factory.dataset.entry import ExportEntry
+from merr_factory.dataset.merr import MerrSets, merr_value
 from merr_factory.knowledge.au import au_number
 from merr_factory.knowledge.emotions import LABEL_VALENCE, MERR_LABELS, TONE_VALENCE, VALENCES
 from merr_factory.quality.agreement import Pair, accuracy, cohen_kappa, confusion_matrix

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from merr_factory.export.entry import ExportEntry, build_entry
-from merr_factory.export.merr import MerrNameError, select_merr
+from merr_factory.dataset.entry import ExportEntry, build_entry
+from merr_factory.dataset.merr import MerrNameError, select_merr
 from merr_factory.run.planning import Planner, State
 from merr_factory.quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
 from merr_factory.stage_data import UpstreamDataError
