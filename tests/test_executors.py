@@ -12,7 +12,8 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pytest
 from typer.testing import CliRunner
@@ -21,6 +22,9 @@ from merr_factory.cli import app
 from merr_factory.run.compute import StageHost
 from merr_factory.config import load_config
 from merr_factory.executors.processes import WorkerPool
+from merr_factory.run.records import Record
+from merr_factory.run.whole_set import WholeSetStep
+from merr_factory.stages.label import LabelSettings, LabelStage
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.threads import thread_budget
 from merr_factory.run.workspace import SelectionError, Shard, open_workspace
@@ -133,12 +137,24 @@ def test_ray_refuses_more_actors_than_the_cluster_holds(write_config, monkeypatc
         ray.shutdown()
 
 
+class CountFirst(WholeSetStep):
+    """A whole-set step over 'first': how many samples it has."""
+
+    name = "count_first"
+    reads = "first"
+
+    def compute(self, records: Mapping[str, Record]) -> dict[str, Any]:
+        return {sample_id: len(records) for sample_id in records}
+
+
 class GatherAllStage(EventStage):
-    """Compares samples with each other, so it waits until 'first' is done for all."""
+    """Reads a whole-set step over 'first', so it waits until 'first' is done for all."""
 
     name = "second"
     requires = ("first",)
-    waits_for_all = True
+
+    def whole_set_step(self) -> WholeSetStep | None:
+        return CountFirst()
 
 
 def test_a_stage_that_waits_for_all_starts_after_the_stage_before(write_config) -> None:
@@ -151,6 +167,15 @@ def test_a_stage_that_waits_for_all_starts_after_the_stage_before(write_config) 
     stages = [stage for stage, _ in EventStage.events]
     assert stages == ["first"] * 6 + ["second"] * 6
     assert tally(summary, "second")["computed"] == 6
+
+
+def test_a_stage_without_a_whole_set_step_does_not_wait() -> None:
+    """The barrier derives from the whole-set step: the label stage waits only when it
+    de-duplicates."""
+    assert GatherAllStage(StageSettings(), FACTS).waits_for_all()
+    assert not EventStage(StageSettings(), FACTS).waits_for_all()
+    assert LabelStage(LabelSettings(deduplicate=True), FACTS).waits_for_all()
+    assert not LabelStage(LabelSettings(deduplicate=False), FACTS).waits_for_all()
 
 
 class ThreadBudgetStage(Stage[StageSettings]):

@@ -7,12 +7,15 @@ input; 3 the output could not be written (no space, no permission): the run stop
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
 import os
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -85,6 +88,38 @@ def _load(config: Path, input_: Path | None, labels: Path | None, output: Path |
         return load_config(config, {"input": input_, "labels": labels, "output": output})
     except ConfigError as error:
         raise _fail(str(error)) from None
+
+
+def _shared_options() -> list[inspect.Parameter]:
+    """--config, --input, --labels, --output: what every command that reads a run takes."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return [
+        inspect.Parameter("config", kind, annotation="ConfigOption"),
+        inspect.Parameter("input", kind, default=None, annotation="InputOption"),
+        inspect.Parameter("labels", kind, default=None, annotation="LabelsOption"),
+        inspect.Parameter("output", kind, default=None, annotation="OutputOption"),
+    ]
+
+
+def takes_config(command: Callable[..., None]) -> Callable[..., None]:
+    """``command(config: Config, ...)`` as a command with the shared options, loaded into
+    one ``Config`` (a refused config: exit 2 with one line)."""
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != "config"]
+
+    @functools.wraps(command)
+    def with_options(
+        config: Path,
+        input: Path | None = None,
+        labels: Path | None = None,
+        output: Path | None = None,
+        **rest: Any,
+    ) -> None:
+        command(_load(config, input, labels, output), **rest)
+
+    parameters = [*_shared_options(), *own]
+    with_options.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    with_options.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_options
 
 
 def _choose_stages(requested: list[str]) -> list[str]:
@@ -226,11 +261,9 @@ def _open(config: Config) -> Workspace:
 
 
 @app.command()
+@takes_config
 def run(
-    config: ConfigOption,
-    input: InputOption = None,
-    labels: LabelsOption = None,
-    output: OutputOption = None,
+    config: Config,
     stages: Annotated[
         str | None, typer.Option("--stages", help="Only these stages, comma-separated.")
     ] = None,
@@ -243,17 +276,13 @@ def run(
 ) -> None:
     """Run the pipeline: every stage, skipping outputs that are already current."""
     setup_console_logging(verbose)
-    loaded = _load(config, input, labels, output)
     chosen = _choose_stages(_split(stages))
-    _execute(loaded, _options(chosen, force, limit, samples, shard, quiet))
+    _execute(config, _options(chosen, force, limit, samples, shard, quiet))
 
 
 def _add_stage_command(name: str, summary: str) -> None:
     def command(
-        config: ConfigOption,
-        input: InputOption = None,
-        labels: LabelsOption = None,
-        output: OutputOption = None,
+        config: Config,
         force: ForceOption = False,
         limit: LimitOption = None,
         samples: SamplesOption = None,
@@ -262,12 +291,10 @@ def _add_stage_command(name: str, summary: str) -> None:
         verbose: VerboseOption = False,
     ) -> None:
         setup_console_logging(verbose)
-        chosen = _choose_stages([name])
-        loaded = _load(config, input, labels, output)
-        _execute(loaded, _options(chosen, force, limit, samples, shard, quiet))
+        _execute(config, _options([name], force, limit, samples, shard, quiet))
 
     command.__doc__ = f"{summary} Runs this stage only."
-    app.command(name=name)(command)
+    app.command(name=name)(takes_config(command))
 
 
 for _stage in STAGES:
@@ -275,29 +302,20 @@ for _stage in STAGES:
 
 
 @app.command()
-def status(
-    config: ConfigOption,
-    input: InputOption = None,
-    labels: LabelsOption = None,
-    output: OutputOption = None,
-) -> None:
+@takes_config
+def status(config: Config) -> None:
     """Per stage: how many samples are done, failed, stale, pending, blocked or excluded."""
     setup_console_logging(False)
-    workspace = _open(_load(config, input, labels, output))
+    workspace = _open(config)
     typer.echo(render_status(collect_status(workspace), len(workspace.samples)))
 
 
 @app.command()
-def report(
-    config: ConfigOption,
-    input: InputOption = None,
-    labels: LabelsOption = None,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
-) -> None:
+@takes_config
+def report(config: Config, quiet: QuietOption = False) -> None:
     """Build or refresh the HTML report from the stored records; prints its path."""
     setup_console_logging(False)
-    workspace = _open(_load(config, input, labels, output))
+    workspace = _open(config)
     try:
         path = refresh_report(workspace, progress=not quiet)
     except ReportError as error:
@@ -309,17 +327,13 @@ def report(
 
 
 @app.command(name="evaluate")
-def evaluate_command(
-    config: ConfigOption,
-    input: InputOption = None,
-    labels: LabelsOption = None,
-    output: OutputOption = None,
-) -> None:
+@takes_config
+def evaluate_command(config: Config) -> None:
     """Measure the dataset's quality from the stored records (label sources against the CSV
     label, the reasoning's grounding, MERR's distributions beside ours); writes
     <output>/quality.json, prints its tables and its path."""
     setup_console_logging(False)
-    workspace = _open(_load(config, input, labels, output))
+    workspace = _open(config)
     try:
         report, path = evaluate(workspace)
     except EvaluateError as error:

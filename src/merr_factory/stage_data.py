@@ -366,6 +366,15 @@ class UsageInfo(BaseModel):
     retries: int = 0
     repairs: int = 0
 
+    def add(self, other: UsageInfo) -> None:
+        """Add another cost to this one (a question's to its sample's)."""
+        for name in UsageInfo.model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def rounded(self) -> dict[str, Any]:
+        """The counts as stored: seconds to 0.1 ms."""
+        return {**self.model_dump(include=set(UsageInfo.model_fields)), "seconds": round(self.seconds, 4)}
+
 
 class CallUsage(UsageInfo):
     """One question to the LLM (its repair included) and what it cost."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from merr_factory.backends.faces.base import Box, FaceTable, FrameRow
-from merr_factory.stages.faces import read_frames_csv, write_frames_csv
+from merr_factory.backends.faces.frames_csv import read_frames_csv, write_frames_csv
 
 
 def test_rows_survive_a_round_trip_with_the_csv_precision(tmp_path: Path) -> None:

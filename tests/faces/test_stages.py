@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from merr_factory.stages.faces import read_frames_csv
+from merr_factory.backends.faces.frames_csv import read_frames_csv
 from merr_factory.stages.peak import find_peak
 from tests.conftest import run_pipeline, tally
 

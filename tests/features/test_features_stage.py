@@ -28,7 +28,7 @@ from merr_factory.artifacts import (
     VIDEOMAE_FRA,
     VIDEOMAE_UTT,
 )
-from merr_factory.stages.faces import read_frames_csv
+from merr_factory.backends.faces.frames_csv import read_frames_csv
 from tests.conftest import CLIPS, OFFLINE_STAGES, run_pipeline, tally
 from tests.features.conftest import features_settings
 

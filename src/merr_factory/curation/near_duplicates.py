@@ -85,7 +85,3 @@ class NearDuplicateIndex:
             (band, signature[band * self.rows : (band + 1) * self.rows].tobytes())
             for band in range(self.bands)
         ]
-
-
-def _hash32(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")

@@ -26,11 +26,6 @@ def instruction(entry: ExportEntry, task: str, prompts: tuple[str, ...]) -> str:
     return EMOTION_LLAMA_FRAME.format(sentence=sentence(entry), task=task, question=question)
 
 
-def instruction_pairs(coarse: list[ExportEntry], fine: list[ExportEntry]) -> list[dict[str, Any]]:
-    """Every pair, grouped by task, each task's samples in name order."""
-    return list(_pairs(coarse, fine))
-
-
 def _pairs(coarse: list[ExportEntry], fine: list[ExportEntry]) -> Iterator[dict[str, Any]]:
     for entry in coarse:
         yield _pair(entry, "emotion", EMOTION_PROMPTS, entry.label or "")

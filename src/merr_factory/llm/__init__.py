@@ -9,7 +9,7 @@ from merr_factory.llm.base import (
     Message,
     TransientLLMError,
 )
-from merr_factory.llm.client import LLMClient, Usage, parse_reply
+from merr_factory.llm.client import LLMClient, parse_reply
 from merr_factory.llm.factory import make_backend
 from merr_factory.llm.settings import LLMSettings
 
@@ -23,7 +23,6 @@ __all__ = [
     "LLMSettings",
     "Message",
     "TransientLLMError",
-    "Usage",
     "make_backend",
     "parse_reply",
 ]

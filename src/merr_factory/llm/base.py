@@ -57,7 +57,7 @@ class LLMError(RuntimeError):
     ``usage``: what the failed question cost until it failed (``LLMClient`` sets it), so
     the attempts it made still count in the run's totals."""
 
-    usage: Any = None  # a client.Usage
+    usage: Any = None  # a stage_data.UsageInfo
 
 
 class TransientLLMError(LLMError):

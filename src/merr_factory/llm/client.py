@@ -10,7 +10,6 @@ import functools
 import json
 import re
 import threading
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +19,7 @@ from merr_factory.llm.base import Completion, GenerationParams, LLMBackend, LLME
 from merr_factory.llm.cache import ReplyCache, cache_key
 from merr_factory.llm.retry import with_retries
 from merr_factory.llm.settings import LLMSettings
+from merr_factory.stage_data import UsageInfo
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -27,30 +27,6 @@ REPAIR_PROMPT = (
     "Your reply could not be used: {problem}. Reply again with only one JSON object that "
     "matches this JSON schema, and nothing else:\n{schema}"
 )
-
-
-@dataclass
-class Usage:
-    """What LLM calls cost; added up per sample, then per run by the runner."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    attempts: int = 0  # requests sent, answered or not (retries and repairs included)
-    calls: int = 0  # requests answered (cache hits excluded)
-    seconds: float = 0.0
-    cache_hits: int = 0
-    retries: int = 0
-    repairs: int = 0
-
-    def add(self, other: Usage) -> None:
-        for item in fields(self):
-            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
-
-    def count(self, completion: Completion) -> None:
-        self.prompt_tokens += completion.prompt_tokens
-        self.completion_tokens += completion.completion_tokens
-        self.seconds += completion.seconds
-        self.calls += 1
 
 
 class LLMClient:
@@ -75,18 +51,18 @@ class LLMClient:
             seed=self.settings.seed,
         )
 
-    def ask(self, messages: list[Message], schema: type[ModelT]) -> tuple[ModelT, Usage]:
+    def ask(self, messages: list[Message], schema: type[ModelT]) -> tuple[ModelT, UsageInfo]:
         """A reply parsed into ``schema``; raises LLMReplyError (raw reply kept) when the
         reply and its one repair both fail, and TransientLLMError when retries ran out.
         A raised ``LLMError`` carries the ``usage`` of the attempts made until then."""
-        usage = Usage()
+        usage = UsageInfo()
         try:
             return self._ask(messages, schema, usage), usage
         except LLMError as error:
             error.usage = usage
             raise
 
-    def _ask(self, messages: list[Message], schema: type[ModelT], usage: Usage) -> ModelT:
+    def _ask(self, messages: list[Message], schema: type[ModelT], usage: UsageInfo) -> ModelT:
         params = self.params(schema)
         key = cache_key(self.backend.name, self.backend.model_id, messages, params)
         if self.cache is not None:
@@ -120,7 +96,7 @@ class LLMClient:
         params: GenerationParams,
         reply: str,
         problem: str,
-        usage: Usage,
+        usage: UsageInfo,
     ) -> str:
         schema = json.dumps(params.json_schema, ensure_ascii=False)
         follow_up = [
@@ -130,7 +106,7 @@ class LLMClient:
         ]
         return self._call(follow_up, params, usage)
 
-    def _call(self, messages: list[Message], params: GenerationParams, usage: Usage) -> str:
+    def _call(self, messages: list[Message], params: GenerationParams, usage: UsageInfo) -> str:
         """One request, retried on transient errors; every attempt is counted in ``usage``,
         also when all of them fail."""
         tries = 0
@@ -148,7 +124,10 @@ class LLMClient:
             )
         finally:
             usage.retries += max(0, tries - 1)
-        usage.count(completion)
+        usage.prompt_tokens += completion.prompt_tokens
+        usage.completion_tokens += completion.completion_tokens
+        usage.seconds += completion.seconds
+        usage.calls += 1
         return completion.text
 
 

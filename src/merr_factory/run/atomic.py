@@ -76,8 +76,3 @@ def canonical_json(value: Any) -> str:
 def write_json_atomic(path: Path, value: Any) -> None:
     """Write a JSON document atomically (indented, keys in insertion order)."""
     write_text_atomic(path, json.dumps(value, indent=1, ensure_ascii=False) + "\n")
-
-
-def is_temp_file(path: Path) -> bool:
-    """True for the leftovers of an interrupted atomic write."""
-    return path.name.startswith(TEMP_PREFIX)

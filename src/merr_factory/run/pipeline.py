@@ -116,7 +116,7 @@ class Runner:
             workspace.stages, workspace.store, workspace.labels, workspace.samples
         )
         self.stage_names = list(options.stages)
-        self._waits_for_all = [workspace.stages[name].waits_for_all for name in self.stage_names]
+        self._waits_for_all = [workspace.stages[name].waits_for_all() for name in self.stage_names]
         self._position_of = {name: index for index, name in enumerate(self.stage_names)}
         self._memo = False  # the plan memo gives every verdict of the run
         self._memo_used = False  # it gives some (``Planner.in_memo``)

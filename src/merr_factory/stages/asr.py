@@ -105,7 +105,7 @@ class AsrStage(Stage[AsrSettings]):
         audio = sample.input(AudioData)
         if not audio.has_audio or not audio.speech_segments:
             return StageResult(data=self._empty())
-        samples, _ = read_wav_float(sample.input_file("audio", AUDIO_WAV))
+        samples, _ = read_wav_float(sample.input_file(AudioData, AUDIO_WAV))
         backend = self._model()
         language = None if self.settings.language == "auto" else self.settings.language
         started = time.perf_counter()

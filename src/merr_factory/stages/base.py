@@ -18,7 +18,7 @@ from merr_factory.inputs.discovery import SampleSource
 from merr_factory.faults import writing_output
 from merr_factory.inputs.labels import LabelRow
 from merr_factory.run.records import Record
-from merr_factory.stage_data import OutputT, Reason, read_output
+from merr_factory.stage_data import OutputT, Reason, StageOutput, read_output
 from merr_factory.run.store import Store
 from merr_factory.run.whole_set import WholeSetStep
 
@@ -88,9 +88,20 @@ class SampleContext:
         assert isinstance(cached, model)
         return cached
 
-    def input_file(self, stage: str, name: str) -> Path:
-        """A file written by an upstream stage."""
-        return self.store.artifact_path(self.upstream[stage], name)
+    def input_file(self, model: type[StageOutput], name: str) -> Path:
+        """A file that the upstream stage whose output is ``model`` wrote beside its record,
+        e.g. ``sample.input_file(FacesData, FRAMES_CSV)``."""
+        record = self.upstream.get(model.stage)
+        if record is None:
+            raise KeyError(f"no {model.stage} output upstream of this sample's stage")
+        return self.store.artifact_path(record, name)
+
+    def input_file_or_none(self, model: type[StageOutput], name: str) -> Path | None:
+        """As ``input_file``, or None when that stage is not upstream or wrote no such file."""
+        record = self.upstream.get(model.stage)
+        if record is None or not any(artifact.path == name for artifact in record.artifacts):
+            return None
+        return self.store.artifact_path(record, name)
 
 
 @dataclass
@@ -152,9 +163,6 @@ class Stage(ABC, Generic[SettingsT]):
     requires: ClassVar[tuple[str, ...]] = ()
     # Bump when a code change alters what the stage produces: stored outputs become stale.
     version: ClassVar[str] = "1"
-    # True for stages that compare samples with each other (e.g. de-duplication): their
-    # samples start only once no sample is still in an earlier stage of the run.
-    waits_for_all: ClassVar[bool] = False
     # True for stages that open the input file themselves (not only upstream records):
     # a changed file then makes their output stale even when upstream data is unchanged.
     reads_media: ClassVar[bool] = False
@@ -179,6 +187,11 @@ class Stage(ABC, Generic[SettingsT]):
         """A decision over all samples (de-duplication) whose per-sample entry this stage
         reads as ``sample.whole_set[step.name]``; it enters the fingerprint (None: none)."""
         return None
+
+    def waits_for_all(self) -> bool:
+        """True when this stage reads a whole-set step (it compares samples with each other):
+        its samples start only once no sample is still in an earlier stage of the run."""
+        return self.whole_set_step() is not None
 
     def setup(self) -> None:
         """Load models and other heavy state; called once per worker before any sample."""

@@ -69,6 +69,7 @@ from merr_factory.artifacts import (
     VIDEOMAE_UTT,
 )
 from merr_factory.backends.faces.base import Box, FrameRow
+from merr_factory.backends.device import torch_device
 from merr_factory.backends.features import is_placeholder
 from merr_factory.backends.features.inputs import clip_positions, face_rows, face_square, thin_by_fps
 from merr_factory.batching import Batcher
@@ -77,7 +78,7 @@ from merr_factory.media.frames import iter_frames_at
 from merr_factory.optional import require
 from merr_factory.stage_data import AudioData, FeaturesData, IngestData, Reason
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from merr_factory.stages.faces import read_frames_csv
+from merr_factory.backends.faces.frames_csv import read_frames_csv
 
 EncoderName = Literal["hubert", "mae", "videomae"]
 ENCODERS: tuple[EncoderName, ...] = ("hubert", "mae", "videomae")
@@ -203,7 +204,7 @@ class FeaturesStage(Stage[FeaturesSettings]):
         require("transformers", "features", "the features stage")
         from merr_factory.backends.features import encoders as models
 
-        device = models.torch_device(settings.device)
+        device = torch_device(settings.device)
         loaded: dict[str, Any] = {}
         for encoder in settings.encoders:
             model = _local_or_hub(settings.model_of(encoder), FILES[encoder][2])
@@ -250,7 +251,7 @@ class FeaturesStage(Stage[FeaturesSettings]):
             out.absent("hubert", "no_audio", what)
             return
         encoder = self._encoders["hubert"]
-        samples, rate = read_wav_float(sample.input_file("audio", AUDIO_WAV))
+        samples, rate = read_wav_float(sample.input_file(AudioData, AUDIO_WAV))
         out.audio_seconds = round(len(samples) / rate, 4)
         if len(samples) < encoder.min_samples:
             message = f"{len(samples)} audio samples, fewer than HuBERT's {encoder.min_samples}"
@@ -263,7 +264,7 @@ class FeaturesStage(Stage[FeaturesSettings]):
 
     def _faces(self, sample: SampleContext, out: _Outputs) -> None:
         mae, videomae = self._encoders.get("mae"), self._encoders.get("videomae")
-        rows = face_rows(read_frames_csv(sample.input_file("faces", FRAMES_CSV)))
+        rows = face_rows(read_frames_csv(sample.input_file(FacesData, FRAMES_CSV)))
         if not rows:
             for encoder in ("mae", "videomae"):
                 if encoder in self._encoders:

@@ -81,7 +81,6 @@ class LabelStage(Stage[LabelSettings]):
     output_model = LabelData
     requires = ("synthesize",)
     version = "1"
-    waits_for_all = True  # de-duplication compares each reasoning with every other sample's
 
     def __init__(self, settings: LabelSettings, facts: RunFacts) -> None:
         super().__init__(settings, facts)

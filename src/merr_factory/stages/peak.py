@@ -32,7 +32,7 @@ from merr_factory.knowledge.au import MERR_VOCABULARY, normalise_au, sort_aus
 from merr_factory.media.frames import read_frame
 from merr_factory.stage_data import FacesData, PeakData
 from merr_factory.stages.base import SampleContext, Stage, StageResult, StageSettings
-from merr_factory.stages.faces import read_frames_csv
+from merr_factory.backends.faces.frames_csv import read_frames_csv
 
 
 class PeakSettings(StageSettings):
@@ -106,7 +106,7 @@ class PeakStage(Stage[PeakSettings]):
 
     def process(self, sample: SampleContext) -> StageResult:
         faces = sample.input(FacesData)
-        rows = read_frames_csv(sample.input_file("faces", FRAMES_CSV))
+        rows = read_frames_csv(sample.input_file(FacesData, FRAMES_CSV))
         summed = [au for au in faces.au_names if au not in self.settings.exclude_aus]
         position = find_peak(rows, summed, self.settings.smooth_frames)
         if position is None:

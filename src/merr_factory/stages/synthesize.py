@@ -15,13 +15,13 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from merr_factory.artifacts import PEAK_FRAME
-from merr_factory.llm import LLMBackend, LLMClient, LLMError, LLMSettings, Message, Usage, make_backend
+from merr_factory.llm import LLMBackend, LLMClient, LLMError, LLMSettings, Message, make_backend
 from merr_factory.llm.caption import CaptionTemplate, render_caption
 from merr_factory.llm.cues import Cues
 from merr_factory.llm.messages import judge_messages, merr_messages, open_messages
 from merr_factory.llm.prompts import PromptSet, load_prompts
 from merr_factory.llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
-from merr_factory.stage_data import CallUsage, LLMCost, LLMInfo, SynthesizeData, UsageInfo
+from merr_factory.stage_data import CallUsage, LLMCost, LLMInfo, PeakData, SynthesizeData, UsageInfo
 from merr_factory.text import clean_text
 from merr_factory.stages.base import (
     RunFacts,
@@ -149,7 +149,7 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
     def process(self, sample: SampleContext) -> StageResult:
         cues = Cues.of(sample)
         label_set = self.facts.label_set
-        usage, calls = Usage(), []
+        usage, calls = UsageInfo(), []
         data = SynthesizeData(
             caption=render_caption(self.settings.caption, cues),
             llm=LLMInfo(
@@ -180,7 +180,7 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         cues: Cues,
         client: LLMClient,
         data: SynthesizeData,
-        spent: tuple[Usage, list[CallUsage]],
+        spent: tuple[UsageInfo, list[CallUsage]],
     ) -> None:
         """MERR mode: explain the label (the CSV's, else the AU rule's), then maybe judge it."""
         label_set = self.facts.label_set
@@ -203,7 +203,7 @@ def _ask(
     messages: list[Message],
     schema: type[ModelT],
     purpose: Purpose,
-    spent: tuple[Usage, list[CallUsage]],
+    spent: tuple[UsageInfo, list[CallUsage]],
 ) -> ModelT:
     """One question, its cost added to the sample's; when it fails, the failure carries
     what the sample spent (every attempt counts in the run's totals and the record)."""
@@ -211,7 +211,7 @@ def _ask(
     try:
         reply, cost = client.ask(messages, schema)
     except LLMError as error:
-        if isinstance(error.usage, Usage):
+        if isinstance(error.usage, UsageInfo):
             _count(calls, purpose, error.usage, usage)
         note_spent(error, Spent(metrics=usage_metrics(usage), provenance=_cost(usage, calls)))
         raise
@@ -219,31 +219,24 @@ def _ask(
     return reply
 
 
-def _count(calls: list[CallUsage], purpose: Purpose, cost: Usage, total: Usage) -> None:
+def _count(calls: list[CallUsage], purpose: Purpose, cost: UsageInfo, total: UsageInfo) -> None:
     """Add one question's cost to the sample's total and to its per-question list."""
     total.add(cost)
-    calls.append(CallUsage(purpose=purpose, **_usage_fields(cost)))
+    calls.append(CallUsage(purpose=purpose, **cost.rounded()))
 
 
-def _result(data: SynthesizeData, usage: Usage, calls: list[CallUsage]) -> StageResult:
+def _result(data: SynthesizeData, usage: UsageInfo, calls: list[CallUsage]) -> StageResult:
     """The data, and what the calls cost beside it (outside its hash: see ``LLMCost``)."""
     return StageResult(data=data, metrics=usage_metrics(usage), provenance=_cost(usage, calls))
 
 
-def _cost(usage: Usage, calls: list[CallUsage]) -> LLMCost:
-    return LLMCost(usage=UsageInfo(**_usage_fields(usage)), calls=calls)
-
-
-def _usage_fields(usage: Usage) -> dict[str, Any]:
-    return {**usage.__dict__, "seconds": round(usage.seconds, 4)}
+def _cost(usage: UsageInfo, calls: list[CallUsage]) -> LLMCost:
+    return LLMCost(usage=UsageInfo(**usage.rounded()), calls=calls)
 
 
 def _peak_frame(sample: SampleContext) -> Path | None:
     """The peak stage's frame image, when that stage ran and found a face."""
-    record = sample.upstream.get("peak")
-    if record is None or not any(a.path == PEAK_FRAME for a in record.artifacts):
-        return None
-    return sample.input_file("peak", PEAK_FRAME)
+    return sample.input_file_or_none(PeakData, PEAK_FRAME)
 
 
 def _first_line(error: Exception) -> str:
@@ -251,7 +244,7 @@ def _first_line(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def usage_metrics(usage: Usage) -> dict[str, float]:
+def usage_metrics(usage: UsageInfo) -> dict[str, float]:
     """The per-sample numbers the runner adds up and prints per stage."""
     return {
         "prompt_tokens": usage.prompt_tokens,

@@ -192,4 +192,4 @@ class VisualStage(Stage[VisualSettings]):
         if self.describer is None:
             self.setup()
         assert self.describer is not None
-        return self.describer.describe(sample.input_file("peak", PEAK_FRAME))
+        return self.describer.describe(sample.input_file(PeakData, PEAK_FRAME))

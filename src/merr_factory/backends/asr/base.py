@@ -70,12 +70,3 @@ class AsrBackend(ABC):
     @abstractmethod
     def transcribe(self, audio: np.ndarray, language: str | None, task: Task) -> Transcription:
         """Transcribe (or translate into English) ``audio``; ``language`` None: detect it."""
-
-
-def torch_device(requested: str) -> str:
-    """``auto`` becomes ``cuda`` when torch sees a GPU, else ``cpu``."""
-    if requested != "auto":
-        return requested
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from merr_factory.optional import require
-from merr_factory.backends.asr.base import AsrBackend, AsrOptions, AsrSegment, Task, Transcription, torch_device
+from merr_factory.backends.asr.base import AsrBackend, AsrOptions, AsrSegment, Task, Transcription
+from merr_factory.backends.device import torch_device
 
 
 class WhisperBackend(AsrBackend):

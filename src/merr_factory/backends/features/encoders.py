@@ -28,14 +28,6 @@ from merr_factory.optional import require
 EXTRA = "features"
 
 
-def torch_device(requested: str) -> str:
-    """``auto`` becomes ``cuda`` when torch sees a GPU, else ``cpu``."""
-    if requested != "auto":
-        return requested
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
 
 def _libraries(purpose: str) -> tuple[Any, Any]:
     torch = require("torch", EXTRA, purpose)

@@ -25,7 +25,7 @@ class Qwen2AudioTone:
     def __init__(self, settings: Qwen2AudioSettings) -> None:
         transformers: Any = require("transformers", EXTRA, "the Qwen2-Audio tone backend")
         self._torch: Any = require("torch", EXTRA, "the Qwen2-Audio tone backend")
-        from merr_factory.backends.asr.base import torch_device
+        from merr_factory.backends.device import torch_device
 
         # A hub id (downloaded to the Hugging Face cache on first use) or a local directory.
         self._processor = transformers.AutoProcessor.from_pretrained(settings.model)
