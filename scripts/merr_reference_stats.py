@@ -19,7 +19,6 @@ import json
 import sys
 from pathlib import Path
 
-from merr_factory.run.atomic import write_text_atomic
 from merr_factory.knowledge.au import MERR_RULES
 from merr_factory.quality.distributions import (
     MerrReference,
@@ -27,6 +26,7 @@ from merr_factory.quality.distributions import (
     load_released_merr,
     merr_distributions,
 )
+from merr_factory.run.atomic import write_text_atomic
 
 REPOSITORY = "https://github.com/EmotionConflict/merr-reasoning"
 PATH = "MERR_fine_grained.json"

@@ -54,8 +54,8 @@ def test_a_run_after_the_export_plans_only_the_export_and_resumes_every_stage(
     import yaml
 
     import merr_factory.run.store as store_module
-    from merr_factory.run.pipeline import Runner, RunOptions
     from merr_factory.registry import STAGE_NAMES
+    from merr_factory.run.pipeline import Runner, RunOptions
 
     monkeypatch.setattr(store_module, "SEAL_AFTER_NS", 0)  # seal however recent the writes
     config = build_done_set(tmp_path, 30)

@@ -11,23 +11,23 @@ import os
 import re
 import threading
 import time
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from typer.testing import CliRunner
 
 from merr_factory.cli import app
-from merr_factory.run.compute import StageHost
 from merr_factory.config import load_config
 from merr_factory.executors.processes import WorkerPool
+from merr_factory.run.compute import StageHost
 from merr_factory.run.records import Record
 from merr_factory.run.whole_set import WholeSetStep
-from merr_factory.stages.label import LabelSettings, LabelStage
-from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from merr_factory.threads import thread_budget
 from merr_factory.run.workspace import SelectionError, Shard, open_workspace
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.stages.label import LabelSettings, LabelStage
+from merr_factory.threads import thread_budget
 
 from .conftest import run_pipeline, stored, tally
 from .processes import meet, sleep_between

@@ -33,8 +33,8 @@ import pytest
 from merr_factory.config import load_config
 from merr_factory.executors.processes import WorkerPool
 from merr_factory.faults import WorkerDied, fault_kind, output_error
-from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.run.workspace import open_workspace
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 from .conftest import run_pipeline, stored, tally
 from .processes import alive, descendants, wait_until_gone

@@ -16,13 +16,13 @@ from typing import ClassVar
 import pytest
 
 from merr_factory.config import load_config
-from merr_factory.run.planning import Planner, State
 from merr_factory.reports.run_report import render_summary
-from merr_factory.stage_data import IngestData, StageOutput
-from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.reports.status import collect_status
+from merr_factory.run.planning import Planner, State
 from merr_factory.run.store import Store
 from merr_factory.run.workspace import SelectionError, Shard, open_workspace
+from merr_factory.stage_data import IngestData, StageOutput
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 from .conftest import run_pipeline, tally
 

@@ -22,9 +22,9 @@ import yaml
 
 from merr_factory.config import ConfigError, load_config
 from merr_factory.reports.refresh import refresh_report
+from merr_factory.reports.status import collect_status
 from merr_factory.run.folders import RemoteFolder
 from merr_factory.run.planning import State
-from merr_factory.reports.status import collect_status
 from merr_factory.run.store import Store
 from merr_factory.run.workspace import open_workspace
 from tests.conftest import VOLATILE, run_pipeline, stored, tally

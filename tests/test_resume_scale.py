@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 import merr_factory.run.store as store_module
+from merr_factory.reports.status import collect_status, render_status
 from merr_factory.run.atomic import write_bytes_atomic
 from merr_factory.run.folders import IndexEntry, LocalFolder
 from merr_factory.run.planning import Planner
 from merr_factory.run.resume_index import StageIndex
+from merr_factory.run.store import Store
 from merr_factory.stage_data import IngestData
 from merr_factory.stages.base import SampleContext, Stage, StageResult, StageSettings
-from merr_factory.reports.status import collect_status, render_status
-from merr_factory.run.store import Store
 
 from .conftest import run_pipeline, tally
 from .test_pipeline import FACTS, NoteStage, workspace_with_test_stages

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from merr_factory.llm.cues import Cues
-from merr_factory.run.records import Record
 from merr_factory.registry import STAGES
+from merr_factory.run.records import Record
 from merr_factory.stage_data import StageOutput, UpstreamDataError, VisualData, read_output
 from merr_factory.stages.base import SampleContext
 

@@ -42,12 +42,17 @@ from typing import Any
 import yaml
 
 from merr_factory.bench_goals import render_goals
-from merr_factory.bench_scale import CHILD_REPORTING_PEAK, default_scale_dir, measure_scale, render_scale
+from merr_factory.bench_scale import (
+    CHILD_REPORTING_PEAK,
+    default_scale_dir,
+    measure_scale,
+    render_scale,
+)
 from merr_factory.config import load_config
-from merr_factory.run.pipeline import Runner, RunOptions, RunSummary
-from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 from merr_factory.reports.status import collect_status
+from merr_factory.run.pipeline import Runner, RunOptions, RunSummary
 from merr_factory.run.workspace import Workspace, open_workspace
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 REPO = Path(__file__).resolve().parents[2]
 CLIPS = REPO / "tests" / "data" / "clips"

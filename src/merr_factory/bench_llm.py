@@ -32,6 +32,7 @@ from merr_factory.bench_layout import measure_prompt_layout
 from merr_factory.config import load_config
 from merr_factory.llm.base import Completion, GenerationParams, LLMBackend, Message
 from merr_factory.run.pipeline import Runner, RunOptions
+from merr_factory.run.workspace import Workspace, open_workspace
 from merr_factory.stage_data import (
     AsrData,
     AsrSegmentData,
@@ -41,7 +42,6 @@ from merr_factory.stage_data import (
     VisualData,
 )
 from merr_factory.stages.base import SampleContext, Stage, StageResult, StageSettings
-from merr_factory.run.workspace import Workspace, open_workspace
 
 Requests = list[tuple[list[Message], GenerationParams]]
 SCENES = (

@@ -45,6 +45,7 @@ from merr_factory.config import load_config
 from merr_factory.media.probe import probe_media
 from merr_factory.run.planning import Planner
 from merr_factory.run.records import Artifact, Record, digest
+from merr_factory.run.workspace import Workspace, open_workspace
 from merr_factory.stage_data import (
     AsrData,
     AsrSegmentData,
@@ -63,7 +64,6 @@ from merr_factory.stage_data import (
     SynthesizeData,
     VisualData,
 )
-from merr_factory.run.workspace import Workspace, open_workspace
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from merr_factory.executors.settings import ExecutorSettings
-from merr_factory.run.folders import is_url
 from merr_factory.knowledge.emotions import MERR_LABELS
 from merr_factory.registry import STAGES
+from merr_factory.run.folders import is_url
 from merr_factory.stages.base import StageSettings
 
 log = logging.getLogger(__name__)

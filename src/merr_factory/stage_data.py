@@ -373,7 +373,10 @@ class UsageInfo(BaseModel):
 
     def rounded(self) -> dict[str, Any]:
         """The counts as stored: seconds to 0.1 ms."""
-        return {**self.model_dump(include=set(UsageInfo.model_fields)), "seconds": round(self.seconds, 4)}
+        return {
+            **self.model_dump(include=set(UsageInfo.model_fields)),
+            "seconds": round(self.seconds, 4),
+        }
 
 
 class CallUsage(UsageInfo):

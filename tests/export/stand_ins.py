@@ -20,6 +20,7 @@ import av
 import numpy as np
 
 from merr_factory.artifacts import AUDIO_WAV, HUBERT_UTT, MAE_UTT, PEAK_FRAME, VIDEOMAE_UTT
+from merr_factory.run.workspace import Workspace
 from merr_factory.stage_data import (
     AsrData,
     AsrSegmentData,
@@ -36,7 +37,6 @@ from merr_factory.stage_data import (
     VisualData,
 )
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from merr_factory.run.workspace import Workspace
 from tests.conftest import CLIPS
 
 FACTS = RunFacts(label_set=("neutral", "angry", "happy", "sad", "worried", "surprise"))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from merr_factory.backends.faces.base import ClipRequest
-from merr_factory.backends.faces.openface import OpenFaceBackend
 from merr_factory.backends.faces.frames_csv import read_frames_csv, write_frames_csv
+from merr_factory.backends.faces.openface import OpenFaceBackend
 from merr_factory.stages.peak import find_peak
 
 

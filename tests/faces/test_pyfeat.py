@@ -300,8 +300,8 @@ def test_two_clips_in_one_worker_share_passes_and_get_what_each_gets_alone(
 
     from merr_factory import batching
     from merr_factory.backends.faces.base import TimedFrames
-    from merr_factory.backends.faces.pyfeat import PyFeatBackend
     from merr_factory.backends.faces.frames_csv import read_frames_csv
+    from merr_factory.backends.faces.pyfeat import PyFeatBackend
     from tests.conftest import CLIPS
 
     from ..conftest import run_pipeline, tally

@@ -19,11 +19,11 @@ import pytest
 import yaml
 from PIL import Image
 
+from merr_factory.backends.faces.frames_csv import read_frames_csv
 from merr_factory.media.frames import FrameStream, iter_frames, iter_frames_at, read_frame
 from merr_factory.media.probe import probe_media
 from merr_factory.media.transcode import transcode_to_mp4
 from merr_factory.stage_data import MediaProbe
-from merr_factory.backends.faces.frames_csv import read_frames_csv
 from tests.conftest import CLIPS, OFFLINE_STAGES, run_pipeline, tally
 
 ROTATED = Path(__file__).parents[1] / "data" / "rotated" / "phone_portrait.mp4"

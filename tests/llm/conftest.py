@@ -27,9 +27,9 @@ import pytest
 from merr_factory.artifacts import PEAK_FRAME
 from merr_factory.config import load_config
 from merr_factory.llm.cues import Cues
+from merr_factory.run.workspace import Workspace, open_workspace
 from merr_factory.stage_data import AsrData, AudioData, PeakData, VisualData
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from merr_factory.run.workspace import Workspace, open_workspace
 from tests.http_stub import send_json
 
 # --- contract-shaped upstream data ---------------------------------------------------------

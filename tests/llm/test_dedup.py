@@ -13,9 +13,9 @@ import pytest
 
 from merr_factory.config import load_config
 from merr_factory.curation.dedup import duplicate_map
+from merr_factory.run.workspace import Shard, Workspace, open_workspace
 from merr_factory.stage_data import IngestData, LLMInfo, SynthesizeData
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from merr_factory.run.workspace import Shard, Workspace, open_workspace
 
 from ..conftest import run_pipeline, tally
 from .conftest import (

@@ -10,9 +10,9 @@ import pytest
 from merr_factory.inputs.discovery import SampleSource
 from merr_factory.knowledge.emotions import MERR_LABELS
 from merr_factory.run.records import Record
+from merr_factory.run.store import Store
 from merr_factory.stages.base import RunFacts, SampleContext
 from merr_factory.stages.label import LabelSettings, LabelStage
-from merr_factory.run.store import Store
 
 from .conftest import HAPPY_VISUAL, NO_FACE_VISUAL, SAD_VISUAL
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 
 from merr_factory.curation.near_duplicates import NearDuplicateIndex
 from merr_factory.run.records import Record
-from merr_factory.stage_data import SynthesizeData
 from merr_factory.run.whole_set import WholeSetStep
+from merr_factory.stage_data import SynthesizeData
 
 
 class Deduplication(WholeSetStep):

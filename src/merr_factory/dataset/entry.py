@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from merr_factory.artifacts import AUDIO_WAV, PEAK_FRAME
 from merr_factory.run.records import Record
+from merr_factory.run.store import Store
 from merr_factory.stage_data import (
     AsrData,
     AudioData,
@@ -28,7 +29,6 @@ from merr_factory.stage_data import (
     VisualData,
     read_output,
 )
-from merr_factory.run.store import Store
 from merr_factory.text import clean_text
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from merr_factory.knowledge.emotions import MERR_LABELS
-from merr_factory.inputs.sample_ids import is_valid_sample_id
 from merr_factory.dataset.entry import ExportEntry
+from merr_factory.inputs.sample_ids import is_valid_sample_id
+from merr_factory.knowledge.emotions import MERR_LABELS
 
 COARSE = "MERR_coarse_grained"
 FINE = "MERR_fine_grained"
@@ -132,4 +132,3 @@ def txt_line(entry: ExportEntry, frames: int | None = None) -> str:
     valence = float(entry.valence) if entry.valence is not None else 0.0
     count = frames if frames is not None else frame_count(entry)
     return f"{entry.name} {count} {entry.label} {valence!r}"
-

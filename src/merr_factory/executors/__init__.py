@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from merr_factory.run.store import Store
 from merr_factory.executors.base import Executor
 from merr_factory.executors.local import LocalExecutor
 from merr_factory.executors.settings import ExecutorSettings
+from merr_factory.run.store import Store
 
 
 def make_executor(settings: ExecutorSettings, stages: dict, store: Store) -> Executor:

@@ -24,15 +24,15 @@ import os
 import pickle
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from merr_factory.run.compute import ComputeResult, ComputeTask, StageHost, StageSpec
-from merr_factory.faults import WorkerDied
-from merr_factory.logs import PACKAGE_LOGGER
-from merr_factory.stages.base import Stage
-from merr_factory.run.store import Store
-from merr_factory.threads import set_thread_budget
 from merr_factory.executors.base import Executor
 from merr_factory.executors.processes import WorkerPool
 from merr_factory.executors.settings import ExecutorSettings
+from merr_factory.faults import WorkerDied
+from merr_factory.logs import PACKAGE_LOGGER
+from merr_factory.run.compute import ComputeResult, ComputeTask, StageHost, StageSpec
+from merr_factory.run.store import Store
+from merr_factory.stages.base import Stage
+from merr_factory.threads import set_thread_budget
 
 log = logging.getLogger(__name__)
 

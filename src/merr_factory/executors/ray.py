@@ -19,14 +19,14 @@ import logging
 from concurrent.futures import Future
 from typing import Any
 
-from merr_factory.run.compute import ComputeResult, ComputeTask, StageHost, StageSpec
+from merr_factory.executors.base import Executor
+from merr_factory.executors.settings import ExecutorSettings, StageResources
 from merr_factory.faults import WorkerDied
 from merr_factory.logs import setup_console_logging
 from merr_factory.optional import require
-from merr_factory.stages.base import Stage
+from merr_factory.run.compute import ComputeResult, ComputeTask, StageHost, StageSpec
 from merr_factory.run.store import Store
-from merr_factory.executors.base import Executor
-from merr_factory.executors.settings import ExecutorSettings, StageResources
+from merr_factory.stages.base import Stage
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
-from merr_factory.quality.report import QualityReport
 from merr_factory.export.features import PLACEHOLDER_NOTE, has_placeholders
 from merr_factory.export.quality_section import quality_markdown
 from merr_factory.export.stats import ExportStats
+from merr_factory.quality.report import QualityReport
 
 CARD_FILE = "README.md"
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"))

@@ -15,7 +15,13 @@ from typing import Any
 
 from merr_factory.dataset.entry import ExportEntry
 from merr_factory.export.jsonfile import write_indented_list
-from merr_factory.export.prompts import CAPTION_PROMPTS, EMOTION_LLAMA_FRAME, EMOTION_PROMPTS, REASON_PROMPTS, pick
+from merr_factory.export.prompts import (
+    CAPTION_PROMPTS,
+    EMOTION_LLAMA_FRAME,
+    EMOTION_PROMPTS,
+    REASON_PROMPTS,
+    pick,
+)
 from merr_factory.export.transcripts import sentence
 
 INSTRUCTIONS_FILE = "emotion_llama_instructions.json"

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from merr_factory.dataset.entry import ExportEntry, MediaFile
 from merr_factory.faults import is_write_fault
 from merr_factory.media.probe import MEDIA_ERRORS, describe_error
 from merr_factory.media.transcode import transcode_to_mp4
-from merr_factory.dataset.entry import ExportEntry, MediaFile
 
 if TYPE_CHECKING:
     from merr_factory.run.store import Store

@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
-from merr_factory.optional import require
 from merr_factory.dataset.entry import ExportEntry
-from merr_factory.export.media import ExportMedia
 from merr_factory.dataset.merr import MerrSets
+from merr_factory.export.media import ExportMedia
+from merr_factory.optional import require
 
 PARQUET_FILE = "merr.parquet"
 ROW_GROUP = 5_000  # rows made into Arrow columns and written at once

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from merr_factory.export.stats import ExportStats
 from merr_factory.knowledge.emotions import MERR_LABELS
 from merr_factory.optional import require
-from merr_factory.export.stats import ExportStats
 
 PLOTS_DIR = "plots"
 LABELS_PNG = "labels.png"

@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from merr_factory.export.plots import PLOTS_DIR, new_figure, save_png
 from merr_factory.knowledge.au import MERR_RULES, MERR_VOCABULARY, au_number
 from merr_factory.quality.report import QualityReport, SourceAgreement, label_order, source_name
-from merr_factory.export.plots import PLOTS_DIR, new_figure, save_png
 
 AU_BY_LABEL_PNG = "quality_au_by_label.png"
 

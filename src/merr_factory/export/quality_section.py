@@ -9,11 +9,11 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from merr_factory.export.plots import PLOTS_DIR
+from merr_factory.export.quality_plots import AU_BY_LABEL_PNG, confusion_png
 from merr_factory.knowledge.au import MERR_RULES
 from merr_factory.quality.report import QualityReport, label_order, source_name
 from merr_factory.tables import render_table
-from merr_factory.export.plots import PLOTS_DIR
-from merr_factory.export.quality_plots import AU_BY_LABEL_PNG, confusion_png
 
 TOP_AUS = 3  # per label, the most frequent peak AUs the AU table names
 

@@ -24,11 +24,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from merr_factory.quality.report import QualityReport
 from merr_factory.dataset.entry import ExportEntry
 from merr_factory.export.features import PLACEHOLDER_NOTE
 from merr_factory.export.media import ExportMedia
 from merr_factory.export.quality_section import quality_html
+from merr_factory.quality.report import QualityReport
 
 REPORT_FILE = "report.html"
 ROWS_DIR = "report"  # the chunk files, beside the page

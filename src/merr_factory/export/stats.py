@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from merr_factory.knowledge.emotions import MERR_LABELS
 from merr_factory.dataset.entry import ExportEntry
 from merr_factory.dataset.merr import MerrSets
+from merr_factory.knowledge.emotions import MERR_LABELS
 
 MODEL_KINDS = ("faces", "asr", "llm", "prompt_version", "tone_source")
 

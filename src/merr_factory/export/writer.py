@@ -11,15 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from merr_factory.run.atomic import write_text_atomic
-from merr_factory.quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
+from merr_factory.dataset.entry import ExportEntry
+from merr_factory.dataset.merr import MerrSets, select_merr
 from merr_factory.export.card import CARD_FILE, CardInfo, render_card
 from merr_factory.export.curation import write_curation
-from merr_factory.dataset.entry import ExportEntry
 from merr_factory.export.features import features_summary, write_features_summary
 from merr_factory.export.instructions import write_instructions
-from merr_factory.export.media import ExportMedia, place_audio, place_features, place_frames, place_videos
-from merr_factory.dataset.merr import MerrSets, select_merr
+from merr_factory.export.media import (
+    ExportMedia,
+    place_audio,
+    place_features,
+    place_frames,
+    place_videos,
+)
 from merr_factory.export.merr import write_merr
 from merr_factory.export.parquet import write_parquet
 from merr_factory.export.plots import write_plots
@@ -29,6 +33,8 @@ from merr_factory.export.settings import ExportSettings
 from merr_factory.export.sharegpt import write_sharegpt
 from merr_factory.export.stats import ExportStats, compute_stats
 from merr_factory.export.transcripts import write_transcripts
+from merr_factory.quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
+from merr_factory.run.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     from merr_factory.run.store import Store

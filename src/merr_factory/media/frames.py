@@ -41,8 +41,8 @@ from av.container import InputContainer
 from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageOps
 
-from merr_factory.threads import thread_budget
 from merr_factory.media.decode_plan import ClipPackets, read_packets
+from merr_factory.threads import thread_budget
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 

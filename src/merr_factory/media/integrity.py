@@ -6,8 +6,8 @@ from pathlib import Path
 
 import av
 
-from merr_factory.stage_data import DecodeCheck, DecodeMode
 from merr_factory.media.probe import MEDIA_ERRORS, describe_error, raise_if_environment
+from merr_factory.stage_data import DecodeCheck, DecodeMode
 
 
 def check_decodable(path: Path, mode: DecodeMode) -> DecodeCheck:

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from merr_factory.optional import require
-from merr_factory.stage_data import Prosody
 from merr_factory.prosody.schema import PitchSettings, Segment
+from merr_factory.stage_data import Prosody
 
 FRAME_LENGTH = 1024  # 64 ms at 16 kHz: the loudness window
 HOP_LENGTH = 256  # 16 ms: one loudness frame and one pitch frame per hop

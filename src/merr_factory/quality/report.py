@@ -25,7 +25,12 @@ from merr_factory.dataset.merr import MerrSets, merr_value
 from merr_factory.knowledge.au import au_number
 from merr_factory.knowledge.emotions import LABEL_VALENCE, MERR_LABELS, TONE_VALENCE, VALENCES
 from merr_factory.quality.agreement import Pair, accuracy, cohen_kappa, confusion_matrix
-from merr_factory.quality.distributions import MerrDistributions, MerrReference, merr_distributions, merr_reference
+from merr_factory.quality.distributions import (
+    MerrDistributions,
+    MerrReference,
+    merr_distributions,
+    merr_reference,
+)
 from merr_factory.quality.grounding import Grounding, ReasoningFacts, grounding
 
 QUALITY_FILE = "quality.json"

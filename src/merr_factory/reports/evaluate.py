@@ -13,10 +13,10 @@ import logging
 
 from merr_factory.dataset.entry import ExportEntry, build_entry
 from merr_factory.dataset.merr import MerrNameError, select_merr
-from merr_factory.run.planning import Planner, State
 from merr_factory.quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
-from merr_factory.stage_data import UpstreamDataError
+from merr_factory.run.planning import Planner, State
 from merr_factory.run.workspace import Workspace
+from merr_factory.stage_data import UpstreamDataError
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,9 @@ records, without running any model, and say where the report is."""
 
 from __future__ import annotations
 
+from merr_factory.export.report import REPORT_FILE
 from merr_factory.run.pipeline import Runner, RunOptions
 from merr_factory.run.workspace import Workspace
-from merr_factory.export.report import REPORT_FILE
 
 
 class ReportError(RuntimeError):

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from merr_factory.run.pipeline import gc_skips_existing_objects
 from merr_factory.run.plan_memo import EXCLUDED, HALTED
 from merr_factory.run.planning import Planner, State
-from merr_factory.tables import render_table
 from merr_factory.run.workspace import Workspace
+from merr_factory.tables import render_table
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from merr_factory.inputs.discovery import SampleSource
 from merr_factory.faults import FaultKind, OutputError, fault_kind, output_error
-from merr_factory.run.folders import Signature
+from merr_factory.inputs.discovery import SampleSource
 from merr_factory.inputs.labels import LabelRow
+from merr_factory.run.folders import Signature
 from merr_factory.run.records import ErrorInfo, Record
+from merr_factory.run.store import Store
 from merr_factory.stages.base import (
     RunFacts,
     SampleContext,
@@ -30,7 +31,6 @@ from merr_factory.stages.base import (
     StageSettings,
     spent_by,
 )
-from merr_factory.run.store import Store
 
 log = logging.getLogger(__name__)
 

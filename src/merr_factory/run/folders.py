@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from merr_factory.run.atomic import write_bytes_atomic
 from merr_factory.faults import writing_output
 from merr_factory.optional import require
+from merr_factory.run.atomic import write_bytes_atomic
 
 # (size, version) of a stored object: a changed version means it was rewritten.
 Signature = tuple[int, Any]

@@ -24,15 +24,15 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from merr_factory.run.compute import ComputeResult, ComputeTask, lost
-from merr_factory.inputs.discovery import SampleSource
 from merr_factory.executors import Executor, make_executor
 from merr_factory.faults import OutputError, output_error
+from merr_factory.inputs.discovery import SampleSource
+from merr_factory.run.compute import ComputeResult, ComputeTask, lost
 from merr_factory.run.plan_memo import EXCLUDED
 from merr_factory.run.planning import Planner, State, Verdict
 from merr_factory.run.records import Head, Record, digest
-from merr_factory.stages.base import Stage
 from merr_factory.run.workspace import Shard, Workspace
+from merr_factory.stages.base import Stage
 
 log = logging.getLogger(__name__)
 

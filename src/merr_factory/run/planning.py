@@ -19,16 +19,16 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from merr_factory.run.atomic import canonical_json
 from merr_factory.inputs.discovery import SampleSource
-from merr_factory.run.folders import Signature
 from merr_factory.inputs.labels import LabelRow
+from merr_factory.run.atomic import canonical_json
+from merr_factory.run.folders import Signature
 from merr_factory.run.plan_memo import EXCLUDED, HALTED, KEPT, KEY_BYTES, PlanMemo
 from merr_factory.run.records import Head, Record, RecordHead, digest
 from merr_factory.run.resume_index import IndexedHead
-from merr_factory.stages.base import Stage
 from merr_factory.run.store import Store
 from merr_factory.run.whole_set import WholeSetStep
+from merr_factory.stages.base import Stage
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from merr_factory.run.atomic import canonical_json
 from merr_factory.faults import FaultKind
+from merr_factory.run.atomic import canonical_json
 from merr_factory.stage_data import Reason
 
 RECORD_FORMAT = 1

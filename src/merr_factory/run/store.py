@@ -54,11 +54,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from merr_factory.faults import writing_output
+from merr_factory.inputs.sample_ids import is_valid_sample_id
 from merr_factory.run.folders import Folder, IndexEntry, LocalFolder, Signature, file_sha256
 from merr_factory.run.plan_memo import PlanMemo
 from merr_factory.run.records import Artifact, Head, Record, RecordHead
 from merr_factory.run.resume_index import IndexedHead, StageIndex, packable
-from merr_factory.inputs.sample_ids import is_valid_sample_id
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from merr_factory.config import Config, stage_settings
 from merr_factory.inputs.discovery import SampleSource, discover
-from merr_factory.run.folders import RemoteFolder
 from merr_factory.inputs.labels import LabelRow, LabelTable, read_label_table
 from merr_factory.registry import STAGES
-from merr_factory.stages.base import RunFacts, Stage
+from merr_factory.run.folders import RemoteFolder
 from merr_factory.run.store import Store
+from merr_factory.stages.base import RunFacts, Stage
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from merr_factory.inputs.discovery import SampleSource
 from merr_factory.faults import writing_output
+from merr_factory.inputs.discovery import SampleSource
 from merr_factory.inputs.labels import LabelRow
 from merr_factory.run.records import Record
-from merr_factory.stage_data import OutputT, Reason, StageOutput, read_output
 from merr_factory.run.store import Store
 from merr_factory.run.whole_set import WholeSetStep
+from merr_factory.stage_data import OutputT, Reason, StageOutput, read_output
 
 
 class StageSettings(BaseModel):

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from merr_factory.inputs.discovery import SampleSource
 from merr_factory.dataset.entry import ExportEntry, build_entry, read_entry
 from merr_factory.export.settings import ExportSettings
 from merr_factory.export.writer import write_export
+from merr_factory.inputs.discovery import SampleSource
 from merr_factory.inputs.labels import LabelRow
 from merr_factory.run.records import Record
 from merr_factory.run.store import Store

@@ -26,8 +26,8 @@ from merr_factory.backends.faces.base import (
     FaceTable,
     MainFacePolicy,
 )
-from merr_factory.stage_data import FacesData, IngestData, Reason
 from merr_factory.backends.faces.frames_csv import write_frames_csv
+from merr_factory.stage_data import FacesData, IngestData, Reason
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 

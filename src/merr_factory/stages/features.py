@@ -68,17 +68,22 @@ from merr_factory.artifacts import (
     VIDEOMAE_FRA,
     VIDEOMAE_UTT,
 )
-from merr_factory.backends.faces.base import Box, FrameRow
 from merr_factory.backends.device import torch_device
+from merr_factory.backends.faces.base import Box, FrameRow
+from merr_factory.backends.faces.frames_csv import read_frames_csv
 from merr_factory.backends.features import is_placeholder
-from merr_factory.backends.features.inputs import clip_positions, face_rows, face_square, thin_by_fps
+from merr_factory.backends.features.inputs import (
+    clip_positions,
+    face_rows,
+    face_square,
+    thin_by_fps,
+)
 from merr_factory.batching import Batcher
 from merr_factory.media.audio import read_wav_float
 from merr_factory.media.frames import iter_frames_at
 from merr_factory.optional import require
-from merr_factory.stage_data import AudioData, FeaturesData, IngestData, Reason
+from merr_factory.stage_data import AudioData, FacesData, FeaturesData, IngestData, Reason
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
-from merr_factory.backends.faces.frames_csv import read_frames_csv
 
 EncoderName = Literal["hubert", "mae", "videomae"]
 ENCODERS: tuple[EncoderName, ...] = ("hubert", "mae", "videomae")

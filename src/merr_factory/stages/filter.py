@@ -5,7 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 
 from merr_factory.media.integrity import check_decodable
-from merr_factory.stage_data import DecodeCheck, DecodeMode, FilterData, IngestData, MediaProbe, Reason
+from merr_factory.stage_data import (
+    DecodeCheck,
+    DecodeMode,
+    FilterData,
+    IngestData,
+    MediaProbe,
+    Reason,
+)
 from merr_factory.stages.base import SampleContext, Stage, StageResult, StageSettings
 
 

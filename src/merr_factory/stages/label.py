@@ -22,13 +22,18 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from merr_factory.curation.decisions import CurationError, CurationRow, CurationTable, read_curation_csv
+from merr_factory.curation.decisions import (
+    CurationError,
+    CurationRow,
+    CurationTable,
+    read_curation_csv,
+)
 from merr_factory.curation.dedup import Deduplication
 from merr_factory.inputs.discovery import SampleSource
 from merr_factory.inputs.labels import LabelRow
 from merr_factory.llm.cues import Cues
-from merr_factory.stage_data import IngestData, LabelData, Reason, SynthesizeData
 from merr_factory.run.store import Store
+from merr_factory.stage_data import IngestData, LabelData, Reason, SynthesizeData
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 log = logging.getLogger(__name__)

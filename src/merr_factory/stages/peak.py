@@ -28,11 +28,11 @@ from pydantic import Field, field_validator
 
 from merr_factory.artifacts import FRAMES_CSV, PEAK_FACE, PEAK_FRAME
 from merr_factory.backends.faces.base import FrameRow
+from merr_factory.backends.faces.frames_csv import read_frames_csv
 from merr_factory.knowledge.au import MERR_VOCABULARY, normalise_au, sort_aus
 from merr_factory.media.frames import read_frame
 from merr_factory.stage_data import FacesData, PeakData
 from merr_factory.stages.base import SampleContext, Stage, StageResult, StageSettings
-from merr_factory.backends.faces.frames_csv import read_frames_csv
 
 
 class PeakSettings(StageSettings):

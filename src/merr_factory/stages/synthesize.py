@@ -22,7 +22,6 @@ from merr_factory.llm.messages import judge_messages, merr_messages, open_messag
 from merr_factory.llm.prompts import PromptSet, load_prompts
 from merr_factory.llm.schemas import JudgeVerdict, MerrReasoning, open_prediction_model
 from merr_factory.stage_data import CallUsage, LLMCost, LLMInfo, PeakData, SynthesizeData, UsageInfo
-from merr_factory.text import clean_text
 from merr_factory.stages.base import (
     RunFacts,
     SampleContext,
@@ -32,6 +31,7 @@ from merr_factory.stages.base import (
     StageSettings,
     note_spent,
 )
+from merr_factory.text import clean_text
 
 CACHE_FOLDER = ("cache", "llm")
 # Backends that compute in this process (on the CPU here) rather than waiting on a server.

@@ -17,8 +17,8 @@ import importlib
 from pathlib import Path
 from typing import Literal
 
-from merr_factory.optional import MissingDependencyError
 from merr_factory.backends.asr.base import AsrBackend, AsrOptions, AsrSegment, Transcription
+from merr_factory.optional import MissingDependencyError
 
 AsrBackendName = Literal["whisper", "faster-whisper", "transformers"]
 

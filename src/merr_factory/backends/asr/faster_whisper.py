@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from merr_factory.backends.asr.base import AsrBackend, AsrOptions, AsrSegment, Task, Transcription
 from merr_factory.optional import require
 from merr_factory.threads import thread_budget
-from merr_factory.backends.asr.base import AsrBackend, AsrOptions, AsrSegment, Task, Transcription
 
 
 class FasterWhisperBackend(AsrBackend):

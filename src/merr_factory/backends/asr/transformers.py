@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from merr_factory.optional import require
 from merr_factory.backends.asr.base import AsrBackend, AsrOptions, AsrSegment, Task, Transcription
 from merr_factory.backends.device import torch_device
+from merr_factory.optional import require
 
 SAMPLE_RATE = 16_000
 MULTILINGUAL_VOCAB = 51865  # Whisper's English-only models have 51864 tokens

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from merr_factory.optional import require
 from merr_factory.backends.asr.base import AsrBackend, AsrOptions, AsrSegment, Task, Transcription
 from merr_factory.backends.device import torch_device
+from merr_factory.optional import require
 
 
 class WhisperBackend(AsrBackend):

@@ -8,6 +8,12 @@
 frame-reading backend runs on the main face's crop.
 """
 
-from merr_factory.backends.faces.base import ClipRequest, FaceBackend, FaceBackendError, FaceTable, FrameRow
+from merr_factory.backends.faces.base import (
+    ClipRequest,
+    FaceBackend,
+    FaceBackendError,
+    FaceTable,
+    FrameRow,
+)
 
 __all__ = ["ClipRequest", "FaceBackend", "FaceBackendError", "FaceTable", "FrameRow"]

@@ -17,10 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from merr_factory.backends.faces import geometry
+from merr_factory.backends.faces.base import (
+    Box,
+    FaceBackendError,
+    FaceCandidate,
+    FrameBackend,
+    FrameRow,
+)
 from merr_factory.media.frames import Frame
 from merr_factory.optional import require
-from merr_factory.backends.faces import geometry
-from merr_factory.backends.faces.base import Box, FaceBackendError, FaceCandidate, FrameBackend, FrameRow
 
 LANDMARKS_FILE = "shape_predictor_68_face_landmarks.dat"
 

@@ -23,8 +23,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from merr_factory.knowledge.au import sort_aus
-from merr_factory.media.frames import FrameSampler, is_image
 from merr_factory.backends.faces.base import (
     Box,
     ClipRequest,
@@ -34,6 +32,8 @@ from merr_factory.backends.faces.base import (
     MeasuredFace,
     select_main_faces,
 )
+from merr_factory.knowledge.au import sort_aus
+from merr_factory.media.frames import FrameSampler, is_image
 
 
 class OpenFaceBackend(FaceBackend):

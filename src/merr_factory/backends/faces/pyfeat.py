@@ -30,10 +30,6 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from merr_factory.batching import Batcher
-from merr_factory.knowledge.au import normalise_au, sort_aus
-from merr_factory.media.frames import Frame
-from merr_factory.optional import require
 from merr_factory.backends.faces import expression as expression_model
 from merr_factory.backends.faces.base import (
     Box,
@@ -47,6 +43,10 @@ from merr_factory.backends.faces.base import (
     face_table,
     select_main_faces,
 )
+from merr_factory.batching import Batcher
+from merr_factory.knowledge.au import normalise_au, sort_aus
+from merr_factory.media.frames import Frame
+from merr_factory.optional import require
 
 DETECTORS = ("Detectorv2", "Detectorv1")
 

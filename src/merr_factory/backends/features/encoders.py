@@ -28,7 +28,6 @@ from merr_factory.optional import require
 EXTRA = "features"
 
 
-
 def _libraries(purpose: str) -> tuple[Any, Any]:
     torch = require("torch", EXTRA, purpose)
     transformers = require("transformers", EXTRA, purpose)

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from merr_factory.media.frames import FrameSampler
 from merr_factory.backends.faces.base import Box, FrameRow
+from merr_factory.media.frames import FrameSampler
 
 
 def face_rows(rows: Sequence[FrameRow]) -> list[FrameRow]:

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from merr_factory.optional import require
 from merr_factory.backends.tone import ToneAnswer, parse_tone, tone_prompt
+from merr_factory.optional import require
 
 if TYPE_CHECKING:
     from merr_factory.backends.tone.settings import AudioLlmSettings

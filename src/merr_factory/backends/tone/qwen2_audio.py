@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from merr_factory.backends.tone import ToneAnswer, parse_tone, tone_prompt
 from merr_factory.media.audio import read_wav_float
 from merr_factory.optional import require
-from merr_factory.backends.tone import ToneAnswer, parse_tone, tone_prompt
 
 if TYPE_CHECKING:
     from merr_factory.backends.tone.settings import Qwen2AudioSettings

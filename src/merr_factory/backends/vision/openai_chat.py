@@ -12,8 +12,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from merr_factory.backends.vision.base import (
+    SCENE_PROMPT,
+    SceneDescriber,
+    SceneError,
+    one_paragraph,
+)
 from merr_factory.optional import require
-from merr_factory.backends.vision.base import SCENE_PROMPT, SceneDescriber, SceneError, one_paragraph
 
 
 class OpenAIChatDescriber(SceneDescriber):

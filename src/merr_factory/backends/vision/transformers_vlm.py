@@ -8,8 +8,8 @@ from typing import Any
 
 from PIL import Image
 
-from merr_factory.optional import require
 from merr_factory.backends.vision.base import SCENE_PROMPT, SceneDescriber, one_paragraph
+from merr_factory.optional import require
 
 
 class TransformersDescriber(SceneDescriber):
