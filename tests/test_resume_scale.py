@@ -25,7 +25,7 @@ from merr_factory.stage_data import IngestData
 from merr_factory.stages.base import SampleContext, Stage, StageResult, StageSettings
 
 from .conftest import run_pipeline, tally
-from .test_pipeline import FACTS, NoteStage, workspace_with_test_stages
+from .test_pipeline import FACTS, NoteData, NoteStage, workspace_with_test_stages
 
 STAGES = ["ingest", "filter", "note"]
 
@@ -150,7 +150,7 @@ class ReadNote(Stage[StageSettings]):
     requires = ("note",)
 
     def process(self, sample: SampleContext) -> StageResult:
-        text = sample.input_file("note", "note.txt").read_text()
+        text = sample.input_file(NoteData, "note.txt").read_text()
         return StageResult(data={"chars": len(text), "probe": sample.input(IngestData).kind})
 
 
