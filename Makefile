@@ -73,21 +73,22 @@ demo: setup-demo $(PLACEHOLDER_MODELS)/.written
 	$(BIN)/merr-build status --config configs/sample.yaml
 
 test: setup
-	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
 
+# The benchmark (benchmarks/, beside the package): python -m benchmarks --help for its options.
 bench: setup
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python -m benchmarks
 
 bench-audio: setup
-	$(BIN)/python scripts/bench_audio.py
+	$(BIN)/python -m benchmarks.audio
 
 bench-faces: setup
-	$(BIN)/python scripts/bench_faces.py
+	$(BIN)/python -m benchmarks.faces
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

@@ -3,7 +3,7 @@ light stages, against moto's S3 server on localhost (a real S3 HTTP API, not AWS
 server answers in about a millisecond, so real buckets add their network latency to the
 first run; the re-run's requests are one listing page per 1,000 objects plus the indexes).
 
-    python scripts/bench_remote.py --samples 2000
+    python -m benchmarks.remote --samples 2000
 """
 
 from __future__ import annotations
@@ -18,16 +18,65 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import fsspec
 
-from merr_factory.bench import measure_resume
+from benchmarks.common import free_port, replicate, write_config
+from benchmarks.throughput import run
+from merr_factory.config import load_config
+from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.status import collect_status
+from merr_factory.workspace import Workspace, open_workspace
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+class StandIn(Stage[StageSettings]):
+    """A light stage with a small record, for measuring what resuming costs."""
+
+    summary = "benchmark stand-in"
+    settings_model = StageSettings
+
+    def process(self, sample: SampleContext) -> StageResult:
+        return StageResult(data={"sample": sample.source.id, "stage": self.name})
+
+
+def _stand_in(name: str, after: str) -> Stage:
+    stage_class = type(f"StandIn_{name}", (StandIn,), {"name": name, "requires": (after,)})
+    return stage_class(StageSettings(), RunFacts(label_set=()))
+
+
+def measure_resume(root: Path, samples: int, **output: Any) -> dict[str, Any]:
+    """First run and no-op re-run of ten light stages; ``output`` may give an output_url."""
+    clips = replicate(root / "noop-clips", samples)
+    config_path = write_config(root, "noop", clips, workers=1, **output)
+    config = load_config(config_path)
+
+    def workspace() -> Workspace:
+        space = open_workspace(config)
+        previous = "filter"
+        for index in range(3, 11):
+            name = f"stage{index:02d}"
+            space.stages[name] = _stand_in(name, previous)
+            previous = name
+        return space
+
+    names = ["ingest", "filter", *(f"stage{index:02d}" for index in range(3, 11))]
+    _, first_wall = run(workspace(), names)
+    start = time.perf_counter()
+    space = workspace()  # discovery of the files is part of a re-run
+    again, _ = run(space, names)
+    noop_wall = time.perf_counter() - start
+    start = time.perf_counter()
+    collect_status(workspace())
+    status_wall = time.perf_counter() - start
+    return {
+        "samples": samples,
+        "stages": len(names),
+        "first_run_wall_s": round(first_wall, 2),
+        "noop_rerun_wall_s": round(noop_wall, 3),
+        "noop_skipped": sum(tally.skipped for tally in again.tallies),
+        "status_wall_s": round(status_wall, 3),
+    }
 
 
 def start_s3() -> tuple[subprocess.Popen, str]:

@@ -1,4 +1,4 @@
-"""The schedule side-by-side of ``merr-build bench --schedule barrier``.
+"""The schedule side-by-side of ``python -m benchmarks --schedule barrier``.
 
 The nearest existing tool (MER-Factory) runs the extraction (faces, AUs, audio, speech) for
 the whole set first and only then the per-sample LLM chain, 4 requests in flight. This runner
@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .bench import per_sample_stages, replicate, write_config
-from .config import load_config
-from .pipeline import Runner, RunOptions
-from .workspace import open_workspace
+from benchmarks.common import per_sample_stages, replicate, write_config
+from merr_factory.config import load_config
+from merr_factory.pipeline import Runner, RunOptions
+from merr_factory.workspace import open_workspace
 
 LLM_STAGES = ("synthesize", "label")
 ORDER = ("streaming", "barrier", "barrier", "streaming")

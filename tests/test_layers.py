@@ -14,7 +14,6 @@ PACKAGE = Path(merr_factory.__file__).parent
 # The top layer: the registry and what is built on it may import every stage.
 TOP = {
     "registry", "cli", "config", "workspace", "pipeline", "planning", "status",
-    "bench", "bench_llm",
 }  # fmt: skip
 ALLOWED_STAGE_MODULES = {"merr_factory.stages", "merr_factory.stages.base"}
 
