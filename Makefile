@@ -79,7 +79,7 @@ demo: setup-demo $(PLACEHOLDER_MODELS)/.written
 DOCS_BUILD = NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 test: setup
-	$(BIN)/ruff check src tests scripts docs/hooks
+	$(BIN)/ruff check src tests scripts benchmarks docs/hooks
 	$(DOCS_BUILD)
 	$(BIN)/python -m pytest
 
@@ -87,17 +87,18 @@ docs: setup
 	$(DOCS_BUILD)
 
 lint: setup
-	$(BIN)/ruff check src tests scripts docs/hooks
-	$(BIN)/ruff format --check src tests scripts docs/hooks
+	$(BIN)/ruff check src tests scripts benchmarks docs/hooks
+	$(BIN)/ruff format --check src tests scripts benchmarks docs/hooks
 
+# The benchmark (benchmarks/, beside the package): python -m benchmarks --help for its options.
 bench: setup
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python -m benchmarks
 
 bench-audio: setup
-	$(BIN)/python scripts/bench_audio.py
+	$(BIN)/python -m benchmarks.audio
 
 bench-faces: setup
-	$(BIN)/python scripts/bench_faces.py
+	$(BIN)/python -m benchmarks.faces
 
 clean:
 	rm -rf out site .pytest_cache .ruff_cache

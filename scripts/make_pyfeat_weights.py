@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write a ``weights_dir`` of RANDOM-WEIGHT checkpoints of py-feat's real ``Detectorv2``
-architectures, for tests and the CPU batch benchmark (``bench_faces.py --pyfeat-batches``).
+architectures, for tests and the CPU batch benchmark (``benchmarks/faces.py --pyfeat-batches``).
 
 py-feat's released weights are on Hugging Face; these are made here, offline, in the layout
 py-feat's ``hf_hub_download(cache_dir=...)`` finds (``models--<org>--<name>/snapshots/...``):

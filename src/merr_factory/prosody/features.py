@@ -19,7 +19,8 @@ Why Praat and not librosa's pYIN: on the sample clips Praat agrees with pYIN wit
 on 99% of the frames both call voiced (median 7 cents), runs 40 times faster (6 ms against
 263 ms per clip), and compiles nothing at run time (pYIN's numba cache, written by several
 workers at once, crashed later processes). openSMILE's own f0 (in the eGeMAPS set) is 9 times
-slower and further from both. ``scripts/bench_audio.py --compare-pitch`` measures it.
+slower and further from both. The audio timings of a source checkout measure it
+(``--compare-pitch``).
 """
 
 from __future__ import annotations

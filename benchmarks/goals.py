@@ -1,4 +1,4 @@
-"""The goals of ``merr-build bench`` in one table: each figure, its goal, and whether it holds.
+"""The goals of ``python -m benchmarks`` in one table: each figure, its goal, and whether it holds.
 
 Every part of the benchmark (the LLM calls, the faces stage's decoding, the bookkeeping at
 100k samples, the schedule side-by-side) puts its figures in the results; this module only
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from merr_factory.bench_scale import GOALS as SCALE_GOALS
+from benchmarks.scale import GOALS as SCALE_GOALS
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,

@@ -1,4 +1,4 @@
-"""The LLM part of ``merr-build bench``: what the synthesize stage adds to a model call.
+"""The LLM part of the benchmark: what the synthesize stage adds to a model call.
 
 - **Raw cost.** The synthesize stage runs over N samples whose upstream cues are stand-ins
   (contract-shaped records, a different transcript and scene per sample), with the reply cache
@@ -9,14 +9,20 @@
 - **Throughput in flight.** Against a stub OpenAI-compatible server in its own process that
   answers every request after a fixed latency, the stage's wall time against the ideal
   (requests x latency / requests in flight).
+
+Run alone (``python -m benchmarks`` runs it too): the stub server at several numbers of
+requests in flight and, with ``--raw N``, the raw-cost ratios and the prompt layout's cost::
+
+    python -m benchmarks.llm --samples 256 --latency 0.2 --concurrency 1 8 32 --raw 12
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -28,7 +34,8 @@ from typing import Any, ClassVar
 
 import yaml
 
-from merr_factory.bench_layout import measure_prompt_layout
+from benchmarks.common import child_env, replicate, start_llama_server
+from benchmarks.layout import measure_prompt_layout
 from merr_factory.config import load_config
 from merr_factory.llm.base import Completion, GenerationParams, LLMBackend, Message
 from merr_factory.run.pipeline import Runner, RunOptions
@@ -294,9 +301,9 @@ class StubServer:
 
     def __init__(self, latency: float) -> None:
         self.latency = latency
-        code = f"from merr_factory.bench_llm import serve_stub; serve_stub({latency!r})"
+        code = f"from benchmarks.llm import serve_stub; serve_stub({latency!r})"
         self._process = subprocess.Popen(
-            [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=child_env()
         )
         assert self._process.stdout is not None
         self.port = int(self._process.stdout.readline())
@@ -375,35 +382,6 @@ def _ratio(name: str, run: StageRun, raw_wall: float) -> dict[str, Any]:
         "raw_s_per_call": round(raw_per_call, 3),
         "ratio": round(run.seconds_per_call / raw_per_call, 3) if raw_per_call else None,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_llama_server(model: Path, threads: int) -> tuple[subprocess.Popen[bytes], str]:
-    """``python -m llama_cpp.server`` on a free port, once it answers."""
-    port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model)]
-    # n_threads_batch (prompt processing) defaults to every core: on shared cores its
-    # threads spin as generation's would, so it gets the same count
-    command += ["--port", str(port), "--n_threads", str(threads)]
-    command += ["--n_threads_batch", str(threads), "--n_ctx", "2048"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{base_url}/models", timeout=2).close()
-            return process, base_url
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError("llama_cpp.server exited at start") from None
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("llama_cpp.server did not answer within 120 s")
 
 
 def measure_server_raw(root: Path, clips: Path, threads: int) -> tuple[dict[str, Any], Requests]:
@@ -494,11 +472,9 @@ def measure_llm(
     latency: float = 0.2,
     concurrencies: tuple[int, ...] = (8, 32),
 ) -> dict[str, list[dict[str, Any]]]:
-    """The LLM measurements of ``merr-build bench``: the stub server at each of
+    """The LLM measurements of the benchmark: the stub server at each of
     ``concurrencies`` requests in flight on ``samples`` samples; the raw-cost ratios and the
     prompt layout on ``raw_samples`` (0: skipped)."""
-    from merr_factory.bench import replicate
-
     results: dict[str, list[dict[str, Any]]] = {"in_flight": [], "raw": []}
     clips = replicate(root / "llm-clips", samples)
     server = StubServer(latency)
@@ -514,3 +490,24 @@ def measure_llm(
         results["raw"].append(server_ratio)
         results["layout"] = [measure_prompt_layout(requests, threads=1)]
     return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The LLM benchmark alone.")
+    parser.add_argument("--samples", type=int, default=256)
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds per request")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--raw", type=int, default=0, help="samples for the raw-cost runs")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="merr-bench-llm-") as temp:
+        results = measure_llm(
+            Path(temp), args.samples, args.raw, args.latency, tuple(args.concurrency)
+        )
+    print(render_markdown(results, args.latency))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ entries (and whether it is byte-identical), and the peak resident memory. The up
 stages' files are a real peak frame cut from a bundled clip and a short wav, hard-linked
 for every sample, so a large run costs no disk.
 
-    python scripts/bench_export.py --samples 2000 [--json bench_export.json]
+    python -m benchmarks.export --samples 2000 [--json bench_export.json]
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from typing import Any
 
 import av
 
-from merr_factory.bench_scale import PER_SAMPLE_STAGES, sample_data, stage_templates
+from benchmarks.common import CLIPS
+from benchmarks.scale import PER_SAMPLE_STAGES, sample_data, stage_templates
 from merr_factory.dataset.entry import ExportEntry, build_entry
 from merr_factory.export.settings import ALL_FORMATS, ExportSettings
 from merr_factory.export.writer import write_export
@@ -33,7 +34,7 @@ from merr_factory.media.probe import probe_media
 from merr_factory.run.records import Artifact, Record
 from merr_factory.run.store import Store
 
-CLIP = Path(__file__).resolve().parent.parent / "tests" / "data" / "clips" / "sample_00000001.mp4"
+CLIP = CLIPS / "sample_00000001.mp4"
 TEMPLATES = stage_templates(probe_media(CLIP, "video"))
 
 
@@ -57,7 +58,7 @@ def artifact(path: Path) -> Artifact:
 
 def upstream_records(index: int, store: Store, frame: Path, wav: Path) -> dict[str, Record]:
     """One sample's upstream records, each its stage's output model (the same data as the
-    scale benchmark's, ``merr_factory.bench_scale``)."""
+    scale benchmark's, ``benchmarks.scale``)."""
     sample = f"sample_{index:08d}"
     files = {"peak": frame, "audio": wav}
     records = {}

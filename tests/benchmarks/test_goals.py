@@ -1,8 +1,8 @@
-"""The goals table of ``merr-build bench``: each part's figures against their goals."""
+"""The goals table of the benchmark: each part's figures against their goals."""
 
 from __future__ import annotations
 
-from merr_factory.bench_goals import collect_goals, render_goals
+from benchmarks.goals import collect_goals, render_goals
 
 
 def llm(ratio: float, of_ideal: float, layout: float) -> dict:

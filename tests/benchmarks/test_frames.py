@@ -1,4 +1,4 @@
-"""The frames part of ``merr-build bench`` on a small scale: a 2 s 960x540 clip, py-feat's
+"""The frames part of the benchmark on a small scale: a 2 s 960x540 clip, py-feat's
 real architecture with random weights (as ``scripts/make_pyfeat_weights.py`` builds it) at
 batch 1 and on 2 clips of 1 frame. The figures are not asserted, only that they are measured."""
 
@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("dlib", reason="needs merr-factory[faces-dlib]")
 pytest.importorskip("feat", reason="needs merr-factory[faces-pyfeat]")
 
-from merr_factory.bench_frames import measure_frames, render_frames
-from merr_factory.bench_goals import collect_goals
+from benchmarks.frames import measure_frames, render_frames
+from benchmarks.goals import collect_goals
 
 
 def test_decoding_share_and_py_feat_tables_are_measured(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The benchmark of the bookkeeping at scale (``merr-build bench --scale-samples N``), run
+"""The benchmark of the bookkeeping at scale (``python -m benchmarks --scale-samples N``), run
 small: the synthetic done samples are what the real planner accepts as current, and every
 figure of the table is measured."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from merr_factory.bench_goals import collect_goals, render_goals
-from merr_factory.bench_scale import GOALS, build_done_set, measure_scale, render_scale
+from benchmarks.goals import collect_goals, render_goals
+from benchmarks.scale import GOALS, build_done_set, measure_scale, render_scale
 from merr_factory.config import load_config
 from merr_factory.reports.status import collect_status
 from merr_factory.run.workspace import open_workspace

@@ -1,4 +1,4 @@
-"""The bookkeeping at scale (``merr-build bench --scale-samples N``): N synthetic done samples
+"""The bookkeeping at scale (``python -m benchmarks --scale-samples N``): N synthetic done samples
 through the real stages, then the export, the no-op re-run, ``status`` and the report.
 
 Set-up. N hard links of one bundled clip are the input, with a MER2023-style label CSV. Every
@@ -41,6 +41,7 @@ import av
 import numpy as np
 import yaml
 
+from benchmarks.common import CHILD_REPORTING_PEAK, CLIPS, SAMPLE_CONFIG
 from merr_factory.config import load_config
 from merr_factory.media.probe import probe_media
 from merr_factory.run.planning import Planner
@@ -67,9 +68,7 @@ from merr_factory.stage_data import (
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
-CLIP = REPO / "tests" / "data" / "clips" / "sample_00000001.mp4"
-SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
+CLIP = CLIPS / "sample_00000001.mp4"
 
 LABELS = ("happy", "sad", "angry", "worried", "surprise", "neutral", "fear", "doubt", "contempt")
 TIERS = ("coarse", "fine", "fine", "coarse", "rejected")
@@ -419,20 +418,6 @@ GOALS = {  # figure -> (goal, unit): every figure must stay below its goal
     "report_open_s": (5.0, "s"),
 }
 
-# Run merr-build in a child that reports its own memory high-water mark (VmHWM) at exit. The
-# child's ru_maxrss would not do: Linux carries the parent's peak over into a forked child.
-CHILD_REPORTING_PEAK = """
-import atexit, sys
-def report():
-    with open("/proc/self/status") as status:
-        peak = next(line.split()[1] for line in status if line.startswith("VmHWM"))
-    sys.stderr.write(f"\\nVmHWM_kB={peak}\\n")
-atexit.register(report)
-from merr_factory.cli import main
-sys.argv[0] = "merr-build"
-main()
-"""
-
 
 @dataclass(frozen=True)
 class Command:
@@ -590,7 +575,7 @@ def _run_counts(summary: str) -> dict[str, int]:
 
 
 def render_scale(results: dict[str, Any]) -> str:
-    """What the goals table (``bench_goals``) does not show: where it was built, the set-up,
+    """What the goals table (``goals.py``) does not show: where it was built, the set-up,
     the first export and re-run, each run's peak memory and the page's own timing."""
     lines = [f"bookkeeping at {results['samples']:,} samples"]
     lines += [

@@ -1,4 +1,4 @@
-"""The schedule side-by-side of ``merr-build bench --schedule barrier``.
+"""The schedule side-by-side of ``python -m benchmarks --schedule barrier``.
 
 The nearest existing tool (MER-Factory) runs the extraction (faces, AUs, audio, speech) for
 the whole set first and only then the per-sample LLM chain, 4 requests in flight. This runner
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from merr_factory.bench import per_sample_stages, replicate, write_config
+from benchmarks.common import per_sample_stages, replicate, write_config
 from merr_factory.config import load_config
 from merr_factory.run.pipeline import Runner, RunOptions
 from merr_factory.run.workspace import open_workspace
