@@ -95,3 +95,24 @@ def test_a_label_csv_run_keeps_its_ingest_fingerprint(write_config: WriteConfig)
     identity = workspace.stages["ingest"].source_identity(sample, workspace.labels[sample.id])
     assert set(identity["file"]) == {"relpath", "size", "mtime_ns"}
     assert set(identity["label"]) == {"label", "valence"}
+
+
+def test_given_transcripts_replace_the_asr_model(
+    tmp_path: Path, miniatures: dict[str, Path]
+) -> None:
+    stages = {**OFFLINE_STAGES, "asr": {"backend": "given"}}
+    path = write_config(tmp_path, {"dataset": "crema-d", "root": str(miniatures["crema-d"])})
+    raw = yaml.safe_load(path.read_text())
+    raw["stages"] = stages
+    path.write_text(yaml.safe_dump(raw))
+    summary = run_pipeline(path, ["ingest", "filter", "audio", "asr"])
+    assert tally(summary, "asr")["failed"] == 0
+    records = stored(tmp_path / "out")
+    given = records["asr/1001_DFA_HAP_HI.json"]["data"]
+    assert (given["backend"], given["text"], given["language"], given["text_en"]) == (
+        "given",
+        "Don't forget a jacket",
+        "en",
+        "Don't forget a jacket",
+    )
+    assert "asr/1076_MTI_SAD_XX.json" not in records  # the corrupt clip stopped at the filter
