@@ -65,11 +65,11 @@ def load_asr_backend(name: AsrBackendName, model: str, options: AsrOptions) -> A
 
 
 __all__ = [
+    "GIVEN",
     "AsrBackend",
     "AsrBackendName",
     "AsrOptions",
     "AsrSegment",
-    "GIVEN",
     "Transcription",
     "load_asr_backend",
     "resolve_model",
