@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from merr_factory.executors.settings import ExecutorSettings
+from merr_factory.inputs.datasets.base import DatasetInput
 from merr_factory.knowledge.emotions import MERR_LABELS
 from merr_factory.registry import STAGES
 from merr_factory.run.folders import is_url
@@ -48,8 +49,13 @@ StagesSettings = _stages_model()
 class Config(_Strict):
     """A whole run: where the clips are, where outputs go, and every stage's settings."""
 
-    input: Path = Field(description="folder of clips (searched recursively) or a list file")
-    labels: Path | None = Field(default=None, description="label CSV: name,discrete,valence")
+    input: Path | DatasetInput = Field(
+        description="folder of clips (searched recursively) or a list file; or a dataset in "
+        "its own layout: {dataset: NAME, root: DIR} (docs/users/datasets.md)"
+    )
+    labels: Path | None = Field(
+        default=None, description="label CSV: name,discrete,valence (not with a dataset input)"
+    )
     output: Path = Field(
         description="local folder for the outputs; with output_url, for logs and work files only"
     )
@@ -167,12 +173,25 @@ def _describe(error: ValidationError) -> str:
 
 
 def _check_paths(path: Path, config: Config) -> None:
-    if not config.input.exists():
+    if isinstance(config.input, DatasetInput):
+        _check_dataset(path, config)
+    elif not config.input.exists():
         raise ConfigError(f"{path}: input: {config.input} does not exist")
     if config.labels is not None and not config.labels.is_file():
         raise ConfigError(f"{path}: labels: {config.labels} is not a file")
     if config.output.exists() and not config.output.is_dir():
         raise ConfigError(f"{path}: output: {config.output} exists and is not a folder")
+
+
+def _check_dataset(path: Path, config: Config) -> None:
+    """A dataset brings its own labels; its root must be there."""
+    assert isinstance(config.input, DatasetInput)
+    if config.labels is not None:
+        raise ConfigError(f"{path}: labels: a dataset input reads its own labels; remove labels")
+    if not config.input.root.exists():
+        raise ConfigError(f"{path}: input.root: {config.input.root} does not exist")
+    if config.input.dataset == "manifest" and not config.input.root.is_file():
+        raise ConfigError(f"{path}: input.root: a manifest is a JSONL or CSV file")
 
 
 def _secret_keys(options: dict[str, Any], prefix: str = "") -> list[str]:

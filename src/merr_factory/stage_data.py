@@ -125,6 +125,17 @@ class DecodeCheck(BaseModel):
 LabelStatus = Literal["labelled", "unlabelled", "outside_label_set"]
 
 
+class SegmentData(BaseModel):
+    """A sample that is a time range of its file (seconds), optionally a crop of its frame
+    (x, y, width, height as fractions of the frame)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: float
+    end: float | None
+    crop: list[float] | None = None
+
+
 class IngestData(StageOutput):
     """What ingest stores for one sample."""
 
@@ -138,6 +149,17 @@ class IngestData(StageOutput):
     label: str | None
     valence: float | None
     label_status: LabelStatus
+    # What a dataset adapter gives besides (inputs/datasets/); absent for a folder + CSV.
+    native_label: str | None = None  # the dataset's own word, before the label map
+    excluded: str | None = None  # why that word maps to no label of the run
+    arousal: float | None = None
+    scale: str | None = None  # the native scale of valence and arousal
+    speaker: str | None = None
+    transcript: str | None = None  # the words the dataset gives
+    language: str | None = None
+    split: str | None = None
+    extra: dict[str, str] = Field(default_factory=dict)  # open-set labels, sentiment...
+    segment: SegmentData | None = None
 
 
 # filter

@@ -6,6 +6,7 @@ ShareGPT, Parquet, card, report) read nothing else, so a re-export never re-read
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -90,6 +91,22 @@ class ExportEntry(StageOutput):
     features: dict[str, MediaFile] = Field(default_factory=dict)
     feature_models: dict[str, str] = Field(default_factory=dict)
     placeholder_features: list[str] = Field(default_factory=list)
+    # What a dataset input gives (inputs/datasets/): the split, the label in the dataset's
+    # words, arousal and the native scale, the speaker, the given words, open-set labels...
+    split: str | None = None
+    native_label: str | None = None
+    arousal: float | None = None
+    scale: str | None = None
+    speaker: str | None = None
+    given_text: str | None = None
+    given_language: str | None = None
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def hf_split(self) -> str:
+        """The split as a Hugging Face split name (``train`` when the input gives none)."""
+        name = re.sub(r"\W+", "_", self.split or "").strip("_")
+        return name or "train"
 
     @property
     def subtitle(self) -> str:
@@ -194,7 +211,21 @@ def build_entry(
         peak_frame=_media(upstream, "peak", PEAK_FRAME, store),
         audio_file=_media(upstream, "audio", AUDIO_WAV, store),
         **_feature_fields(read_output(upstream, FeaturesData), upstream, store),
+        **_dataset_fields(ingest),
     )
+
+
+def _dataset_fields(ingest: IngestData) -> dict[str, Any]:
+    return {
+        "split": ingest.split,
+        "native_label": ingest.native_label,
+        "arousal": ingest.arousal,
+        "scale": ingest.scale,
+        "speaker": ingest.speaker,
+        "given_text": ingest.transcript,
+        "given_language": ingest.language,
+        "extra": dict(ingest.extra),
+    }
 
 
 def _feature_fields(

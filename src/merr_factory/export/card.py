@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from merr_factory.export.features import PLACEHOLDER_NOTE, has_placeholders
+from merr_factory.export.parquet import split_file
 from merr_factory.export.quality_section import quality_markdown
 from merr_factory.export.stats import ExportStats
 from merr_factory.quality.report import QualityReport
@@ -51,6 +52,7 @@ class CardInfo:
     features: Mapping[str, Any] | None = None  # features_summary(), when MERR files are written
     quality: QualityReport | None = None  # the "Quality" section, when quality.json is written
     plots: bool = False  # the plots are written (the Quality section shows its PNGs)
+    splits: Sequence[str] = ()  # the Parquet file's splits, each in its own file, when several
 
 
 def render_card(stats: ExportStats, info: CardInfo) -> str:
@@ -66,8 +68,12 @@ def _front_matter(stats: ExportStats, info: CardInfo) -> str:
     meta["tags"] = ["emotion-recognition", "emotion-reasoning", "multimodal", "merr"]
     meta["size_categories"] = [_size_category(stats.samples)]
     if "parquet" in info.formats:
+        files = [{"split": split, "path": split_file(split)} for split in info.splits]
         meta["configs"] = [
-            {"config_name": "default", "data_files": [{"split": "train", "path": "merr.parquet"}]}
+            {
+                "config_name": "default",
+                "data_files": files or [{"split": "train", "path": "merr.parquet"}],
+            }
         ]
     text = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return f"---\n{text}---\n\n"

@@ -11,6 +11,7 @@ to the export folder. The schema is fixed here, so an empty or odd export still 
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from pathlib import Path
@@ -37,6 +38,7 @@ COLUMNS = (
     "visual_prior_list", "visual_objective", "has_audio", "tone", "audio_prior_list",
     "transcript", "language", "text", "caption", "smp_reason_caption", "open_label",
     "faces_model", "asr_model", "llm_model", "prompt_version",
+    "split", "native_label", "arousal", "scale", "speaker", "given_text", "extra",
 )  # fmt: skip
 DERIVED: dict[str, Any] = {
     "video": str,
@@ -50,6 +52,8 @@ DERIVED: dict[str, Any] = {
     "asr_model": str | None,
     "llm_model": str | None,
     "prompt_version": str | None,
+    "split": str,  # the Hugging Face split name
+    "extra": str | None,  # a JSON object: open-set and compound labels, sentiment...
 }
 FROM_ENTRY = tuple(name for name in COLUMNS if name not in DERIVED)
 _FROM_ENTRY_SET = set(FROM_ENTRY)
@@ -106,19 +110,44 @@ def parquet_row(
         "asr_model": entry.models.get("asr"),
         "llm_model": entry.models.get("llm"),
         "prompt_version": entry.models.get("prompt_version"),
+        "split": entry.hf_split,
+        "extra": json.dumps(entry.extra, ensure_ascii=False, sort_keys=True)
+        if entry.extra
+        else None,
     }
+
+
+def split_file(split: str) -> str:
+    """The Parquet file of one split, beside the file of all rows."""
+    return f"merr-{split}.parquet"
+
+
+def parquet_splits(entries: list[ExportEntry]) -> list[str]:
+    """The splits of the rows the Parquet file holds, when there are several (else none:
+    the one file is the ``train`` split)."""
+    splits = sorted({entry.hf_split for entry in entries if entry.tier != "rejected"})
+    return splits if len(splits) > 1 else []
 
 
 def write_parquet(
     entries: list[ExportEntry], media: ExportMedia, sets: MerrSets, folder: Path
-) -> Path:
+) -> list[Path]:
+    """``merr.parquet`` with every kept row, and one file per split when there are several
+    (the dataset card's front matter names them as the Hugging Face splits)."""
+    paths = [_write_rows(entries, media, sets, folder / PARQUET_FILE)]
+    for split in parquet_splits(entries):
+        rows = [entry for entry in entries if entry.hf_split == split]
+        paths.append(_write_rows(rows, media, sets, folder / split_file(split)))
+    return paths
+
+
+def _write_rows(entries: list[ExportEntry], media: ExportMedia, sets: MerrSets, path: Path) -> Path:
     pa = require("pyarrow", "export", "the Parquet export")
     pq = require("pyarrow.parquet", "export", "the Parquet export")
     schema = arrow_schema(pa)
     coarse = {entry.sample_id for entry in sets.coarse}
     fine = {entry.sample_id for entry in sets.fine}
     kept = [entry for entry in entries if entry.tier != "rejected"]
-    path = folder / PARQUET_FILE
     # Written a row group at a time: 100k rows as Python dicts, or as one Arrow table,
     # would take a few hundred MB.
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:

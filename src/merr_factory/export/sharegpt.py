@@ -12,7 +12,7 @@ video templates. Paths are relative to the export folder: point LLaMA-Factory's 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,18 @@ def sharegpt_record(entry: ExportEntry, video: str | None, audio: str | None) ->
     }
 
 
-def dataset_info(name: str, with_audio: bool = True) -> dict[str, Any]:
+def dataset_info(name: str, with_audio: bool = True, splits: Sequence[str] = ()) -> dict[str, Any]:
+    """The entry for all conversations, and one per split (``{name}_{split}``, its own file)
+    when the input gives several splits."""
     columns = {"messages": "messages", "videos": "videos"}
     if with_audio:
         columns["audios"] = "audios"
+    files = {name: SHAREGPT_FILE} | {
+        f"{name}_{split}": split_sharegpt_file(split) for split in splits
+    }
     return {
-        name: {
-            "file_name": SHAREGPT_FILE,
+        entry: {
+            "file_name": file_name,
             "formatting": "sharegpt",
             "columns": columns,
             "tags": {
@@ -57,7 +62,12 @@ def dataset_info(name: str, with_audio: bool = True) -> dict[str, Any]:
                 "assistant_tag": "assistant",
             },
         }
+        for entry, file_name in files.items()
     }
+
+
+def split_sharegpt_file(split: str) -> str:
+    return f"merr_sharegpt_{split}.json"
 
 
 def write_sharegpt(
@@ -69,8 +79,8 @@ def write_sharegpt(
 ) -> list[Path]:
     with_audio = variant == "video+audio"
 
-    def records() -> Iterator[dict[str, Any]]:  # one at a time: 100k would take 100 MB
-        for entry in entries:
+    def records(chosen: list[ExportEntry]) -> Iterator[dict[str, Any]]:  # one at a time
+        for entry in chosen:
             record = sharegpt_record(
                 entry, media.video(entry), media.audio_file(entry) if with_audio else None
             )
@@ -79,7 +89,15 @@ def write_sharegpt(
             yield record
 
     data_path = folder / SHAREGPT_FILE
-    write_indented_list(data_path, records(), indent=1)
+    write_indented_list(data_path, records(entries), indent=1)  # 100k dicts: 100 MB, so lazily
+    paths = [data_path]
+    splits = sorted({entry.hf_split for entry in entries})
+    splits = splits if len(splits) > 1 else []
+    for split in splits:
+        paths.append(folder / split_sharegpt_file(split))
+        chosen = [entry for entry in entries if entry.hf_split == split]
+        write_indented_list(paths[-1], records(chosen), indent=1)
     info_path = folder / DATASET_INFO_FILE
-    info_path.write_text(json.dumps(dataset_info(name, with_audio), indent=2) + "\n", "utf-8")
-    return [data_path, info_path]
+    info = dataset_info(name, with_audio, splits)
+    info_path.write_text(json.dumps(info, indent=2) + "\n", "utf-8")
+    return [*paths, info_path]

@@ -25,7 +25,7 @@ from merr_factory.export.media import (
     place_videos,
 )
 from merr_factory.export.merr import write_merr
-from merr_factory.export.parquet import write_parquet
+from merr_factory.export.parquet import parquet_splits, write_parquet
 from merr_factory.export.plots import write_plots
 from merr_factory.export.quality_plots import write_quality_plots
 from merr_factory.export.report import write_report
@@ -77,7 +77,7 @@ def write_export(
         files.append(write_transcripts(sets.coarse, folder))
         files.append(write_features_summary(feature_summary, folder))
     if "parquet" in formats:
-        files.append(write_parquet(entries, media, sets, folder))
+        files += write_parquet(entries, media, sets, folder)
     if "curation" in formats:
         files.append(write_curation(entries, folder))
     if quality is not None:
@@ -100,6 +100,7 @@ def write_export(
             features=feature_summary,
             quality=quality,
             plots=plots,
+            splits=parquet_splits(entries),
         )
         card = folder / CARD_FILE
         card.write_text(render_card(stats, info), "utf-8")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from merr_factory.inputs.sample_ids import safe_sample_id
+from merr_factory.inputs.segment import Segment
 from merr_factory.stage_data import SampleKind
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ class SampleSource:
     size: int
     mtime_ns: int
     is_link: bool | None = None  # the file is a symbolic link (None: not known)
+    segment: Segment | None = None  # a time range (and crop) of the file, not all of it
+    missing: bool = False  # named by a dataset's label file, but not there
+    name: str | None = None  # the clip's name in the exports, when not the file's stem
 
     @property
     def stem(self) -> str:
@@ -40,7 +44,14 @@ class SampleSource:
 
     def identity(self) -> dict[str, object]:
         """What decides whether this is still the same input (no hashing of media)."""
-        return {"relpath": self.relpath, "size": self.size, "mtime_ns": self.mtime_ns}
+        identity: dict[str, object] = {
+            "relpath": self.relpath,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+        }
+        if self.segment is not None:  # whole files: fingerprints as they always were
+            identity["segment"] = self.segment.as_dict()
+        return identity
 
     def resolved_path(self) -> Path:
         """The file's path with every link resolved, as ``Path.resolve`` gives it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,16 @@ class LabelRow:
     label: str | None
     valence: float | None
     line: int
+    # What a dataset adapter knows besides (inputs/datasets/); a label CSV leaves them empty.
+    native: str | None = None  # the label in the dataset's own words, before the label map
+    excluded: str | None = None  # why the native label maps to no label of the run
+    arousal: float | None = None
+    scale: str | None = None  # the native scale of valence/arousal
+    speaker: str | None = None
+    text: str | None = None  # the transcript the dataset gives
+    language: str | None = None
+    split: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)  # open-set labels, sentiment...
 
 
 @dataclass

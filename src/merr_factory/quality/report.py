@@ -18,13 +18,14 @@ from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from merr_factory.dataset.entry import ExportEntry
 from merr_factory.dataset.merr import MerrSets, merr_value
 from merr_factory.knowledge.au import au_number
 from merr_factory.knowledge.emotions import LABEL_VALENCE, MERR_LABELS, TONE_VALENCE, VALENCES
 from merr_factory.quality.agreement import Pair, accuracy, cohen_kappa, confusion_matrix
+from merr_factory.quality.asr_wer import AsrWer, word_error_rates
 from merr_factory.quality.distributions import (
     MerrDistributions,
     MerrReference,
@@ -80,6 +81,8 @@ class QualityReport(_Model):
     au_by_label: CoOccurrence  # every labelled sample with a peak
     fine: MerrDistributions  # our MERR fine file
     merr: MerrReference  # MERR's released fine file
+    # The ASR model against the dataset's given transcripts, per language (none given: empty).
+    asr_wer: list[AsrWer] = Field(default_factory=list)
 
 
 def build_quality(entries: Sequence[ExportEntry], sets: MerrSets) -> QualityReport:
@@ -96,6 +99,7 @@ def build_quality(entries: Sequence[ExportEntry], sets: MerrSets) -> QualityRepo
         au_by_label=au_by_label(entries),
         fine=merr_distributions(merr_value(entry, fine=True) for entry in sets.fine),
         merr=merr_reference(),
+        asr_wer=word_error_rates(entries),
     )
 
 

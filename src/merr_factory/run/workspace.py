@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from merr_factory.config import Config, stage_settings
+from merr_factory.inputs.datasets import read_dataset
+from merr_factory.inputs.datasets.base import DatasetInput
 from merr_factory.inputs.discovery import SampleSource, discover
 from merr_factory.inputs.labels import LabelRow, LabelTable, read_label_table
 from merr_factory.registry import STAGES
@@ -79,18 +82,21 @@ class Workspace:
 
 def open_workspace(config: Config) -> Workspace:
     """Discover the samples, join their labels and set up the stages (no model is loaded)."""
-    ingest = config.stages.ingest
-    found = discover(
-        config.input, ingest.extensions(), ingest.on_duplicate_id, exclude=config.output
-    )
-    _report(f"input {config.input}", found.problems)
-    labels = _join_labels(config, found.samples)
+    if isinstance(config.input, DatasetInput):
+        samples, labels = _read_dataset(config, config.input)
+    else:
+        ingest = config.stages.ingest
+        found = discover(
+            config.input, ingest.extensions(), ingest.on_duplicate_id, exclude=config.output
+        )
+        _report(f"input {config.input}", found.problems)
+        samples, labels = found.samples, _join_labels(config, found.samples)
     facts = RunFacts(label_set=tuple(config.label_set))
     stages = {cls.name: cls(stage_settings(config, cls.name), facts) for cls in STAGES}
     return Workspace(
         config=config,
         store=open_store(config),
-        samples=found.samples,
+        samples=samples,
         labels=labels,
         stages=stages,
     )
@@ -105,6 +111,20 @@ def open_store(config: Config) -> Store:
     return Store(
         config.output, RemoteFolder(config.output_url, config.storage_options, cache, limit)
     )
+
+
+def _read_dataset(
+    config: Config, dataset: DatasetInput
+) -> tuple[list[SampleSource], dict[str, LabelRow]]:
+    """A dataset in its own layout: its samples, their labels mapped to the label set."""
+    read = read_dataset(dataset, tuple(config.label_set))
+    _report(str(dataset), read.problems)
+    excluded: Counter[str] = Counter(
+        row.excluded for row in read.labels.values() if row.excluded is not None
+    )
+    for reason, count in excluded.most_common():
+        log.warning("%s: %s: %d samples excluded", dataset, reason, count)
+    return read.samples, read.labels
 
 
 def _join_labels(config: Config, samples: list[SampleSource]) -> dict[str, LabelRow]:

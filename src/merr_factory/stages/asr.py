@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from merr_factory.artifacts import AUDIO_WAV
 from merr_factory.backends.asr import (
+    GIVEN,
     AsrBackend,
     AsrBackendName,
     AsrOptions,
@@ -26,7 +27,7 @@ from merr_factory.backends.asr import (
 )
 from merr_factory.media.audio import read_wav_float
 from merr_factory.optional import MissingDependencyError
-from merr_factory.stage_data import AsrData, AsrSegmentData, AudioData
+from merr_factory.stage_data import AsrData, AsrSegmentData, AudioData, IngestData
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 
@@ -78,13 +79,15 @@ class AsrStage(Stage[AsrSettings]):
         self._backend: AsrBackend | None = None
 
     def identity(self) -> dict[str, Any]:
+        if self.settings.backend == GIVEN:
+            return super().identity()
         return {**super().identity(), "model_files": _model_files(self.settings.model)}
 
     def setup(self) -> None:
         """Load the model once per worker. A model that cannot load (or cannot hear the
         configured language) raises one line saying why; the host logs it once and fails
         each sample with it (the run goes on, ``status`` shows it)."""
-        if self._backend is not None:
+        if self._backend is not None or self.settings.backend == GIVEN:
             return
         settings = self.settings
         try:
@@ -102,6 +105,8 @@ class AsrStage(Stage[AsrSettings]):
         self._backend = backend
 
     def process(self, sample: SampleContext) -> StageResult:
+        if self.settings.backend == GIVEN:
+            return StageResult(data=self._given(sample.input(IngestData)))
         audio = sample.input(AudioData)
         if not audio.has_audio or not audio.speech_segments:
             return StageResult(data=self._empty())
@@ -134,6 +139,21 @@ class AsrStage(Stage[AsrSettings]):
         if self._backend is None:
             raise RuntimeError("asr: setup() was not called before process()")
         return self._backend
+
+    def _given(self, ingest: IngestData) -> AsrData:
+        """``backend: given``: the dataset's words, no model (empty where it gives none)."""
+        text = (ingest.transcript or "").strip()
+        language = ingest.language if text else None
+        english = ingest.extra.get("text_en")
+        return AsrData(
+            backend=GIVEN,
+            model=GIVEN,
+            text=text,
+            language=language,
+            segments=[],
+            text_en=text if language == "en" else english,
+            confidence=None,
+        )
 
     def _empty(self) -> AsrData:
         return AsrData(

