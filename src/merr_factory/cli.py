@@ -282,20 +282,15 @@ def run(
 
 
 def _add_stage_command(name: str, summary: str) -> None:
-    def command(
-        config: Config,
-        force: ForceOption = False,
-        limit: LimitOption = None,
-        samples: SamplesOption = None,
-        shard: ShardOption = None,
-        quiet: QuietOption = False,
-        verbose: VerboseOption = False,
-    ) -> None:
-        setup_console_logging(verbose)
-        _execute(config, _options([name], force, limit, samples, shard, quiet))
+    """``merr-build <stage>``: ``run --stages <stage>``, with every other option of ``run``."""
 
+    def command(**options: Any) -> None:
+        run(stages=name, **options)
+
+    parameters = [p for p in inspect.signature(run).parameters.values() if p.name != "stages"]
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__doc__ = f"{summary} Runs this stage only."
-    app.command(name=name)(takes_config(command))
+    app.command(name=name)(command)
 
 
 for _stage in STAGES:

@@ -208,8 +208,8 @@ def build_entry(
         **_speech_fields(audio, asr),
         **_synthesis_fields(synth),
         models=_models(faces, asr, synth, audio),
-        peak_frame=_media(upstream, "peak", PEAK_FRAME, store),
-        audio_file=_media(upstream, "audio", AUDIO_WAV, store),
+        peak_frame=_media(upstream, PeakData, PEAK_FRAME, store),
+        audio_file=_media(upstream, AudioData, AUDIO_WAV, store),
         **_feature_fields(read_output(upstream, FeaturesData), upstream, store),
         **_dataset_fields(ingest),
     )
@@ -233,7 +233,9 @@ def _feature_fields(
 ) -> dict[str, Any]:
     if features is None:
         return {}
-    files = {name: _media(upstream, "features", f"{name}.npy", store) for name in features.features}
+    files = {
+        name: _media(upstream, FeaturesData, f"{name}.npy", store) for name in features.features
+    }
     return {
         "features": {name: file for name, file in files.items() if file is not None},
         "feature_models": {
@@ -323,9 +325,12 @@ def _models(
     }
 
 
-def _media(upstream: Mapping[str, Record], stage: str, name: str, store: Store) -> MediaFile | None:
-    """An upstream artifact by name, as a path relative to the output folder."""
-    record = upstream.get(stage)
+def _media(
+    upstream: Mapping[str, Record], producer: type[StageOutput], name: str, store: Store
+) -> MediaFile | None:
+    """A file that the stage whose output is ``producer`` wrote, as a path relative to the
+    output folder."""
+    record = upstream.get(producer.stage)
     if record is None:
         return None
     for artifact in record.artifacts:
