@@ -341,6 +341,31 @@ def evaluate_command(config: Config) -> None:
 
 
 @app.command()
+@takes_config
+def doctor(
+    config: Config,
+    hub_timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a hub or server.")
+    ] = 5.0,
+) -> None:
+    """Check a config before a run, loading no model: packages, models, endpoints, GPUs,
+    the output folder and the disk. One row per check; exit 1 on any problem."""
+    from merr_factory.preflight.doctor import run_checks
+
+    try:
+        samples = len(open_workspace(config).samples)
+    except (DiscoveryError, LabelFileError) as error:
+        raise _fail(str(error)) from None
+    checks = run_checks(config, samples, hub_timeout)
+    for check in checks:
+        typer.echo(check.line())
+    problems = sum(not check.ok for check in checks)
+    typer.echo(f"{len(checks)} checks, {problems} problem(s)")
+    if problems:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+@app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("merr.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,

@@ -290,6 +290,11 @@ class AsrData(StageOutput):
     # Additions to the contract.
     language_probability: float | None = None
     dropped_segments: int = 0
+    unreliable: list[Reason] = Field(
+        default_factory=list,
+        description="why the transcript is not trusted (curation/gates.py); when any, it is "
+        "kept out of the LLM's prompt and MERR's text",
+    )
 
 
 # features

@@ -226,3 +226,29 @@ def test_the_real_model_follows_an_initial_prompt(clip, tmp_path: Path) -> None:
     plain, shouted = heard(None), heard("THE NEXT TRAIN.")
     assert "next train" in plain.lower() and plain != plain.upper()
     assert "NEXT TRAIN" in shouted and shouted == shouted.upper()
+
+
+def test_the_english_only_model_on_mandarin_speech_is_unreliable(asr_out: Path) -> None:
+    """tiny.en turns the Mandarin clip into English-sounding words with low confidence: the
+    default gate marks it unreliable; the English clips pass."""
+    mandarin = asr(asr_out, "sample_00000002")
+    assert [reason.code for reason in mandarin.unreliable] == ["asr_low_confidence"]
+    assert "below 0.40" in mandarin.unreliable[0].message
+    for sample in ("sample_00000001", "sample_00000003", "samplenew_00000004"):
+        assert asr(asr_out, sample).unreliable == [], sample
+
+
+@pytest.mark.parametrize(
+    ("spoken", "heard", "codes"),
+    [("zh", "en", ["asr_language_mismatch"]), ("zh", "zh", []), (None, "en", [])],
+)
+def test_a_transcript_in_another_language_than_spoken_is_unreliable(
+    tmp_path: Path, clip, spoken: str | None, heard: str, codes: list[str]
+) -> None:
+    settings = AsrSettings(spoken_language=spoken, model="tiny.en")
+    stage = AsrStage(settings, RunFacts(label_set=("happy",)))
+    stage._backend = _Scripted(heard, "Working to engage on golfing.", "")  # type: ignore[assignment]
+    data = AsrData.model_validate(stage.process(_context(tmp_path, clip)).data_dict())
+    assert [reason.code for reason in data.unreliable] == codes
+    if codes:
+        assert "tiny.en heard 'en' but the speech is 'zh'" in data.unreliable[0].message

@@ -17,6 +17,10 @@ from merr_factory.stages.label import LabelSettings, LabelStage
 from .conftest import HAPPY_VISUAL, NO_FACE_VISUAL, SAD_VISUAL
 
 FACTS = RunFacts(label_set=MERR_LABELS)
+REASONING = (
+    "She smiles broadly with raised cheeks and pulled lip corners, and her bright, lively "
+    "voice says she is glad about the news, so she feels happy."
+)  # 26 words: inside MERR's 12-79
 
 
 def ingest(label: str | None, status: str = "labelled", valence: float | None = 1.0) -> dict:
@@ -34,7 +38,7 @@ def ingest(label: str | None, status: str = "labelled", valence: float | None = 
 
 def synth(
     open_label: str | None = "happy",
-    reasoning: str | None = "She smiles.",
+    reasoning: str | None = REASONING,
     judge: bool | None = None,
 ) -> dict:
     return {
@@ -71,11 +75,14 @@ def context(
     synthesize: dict,
     whole_set: dict | None = None,
     faces_data: dict | None = None,
+    asr_data: dict | None = None,
 ) -> SampleContext:
     store = Store(tmp_path / "out")
     stages = [("ingest", ingest_data), ("visual", visual), ("synthesize", synthesize)]
     if faces_data is not None:
         stages.append(("faces", faces_data))
+    if asr_data is not None:
+        stages.append(("asr", asr_data))
     upstream = {
         name: Record(stage=name, sample=sample_id, status="done", fingerprint="f", data=data)
         for name, data in stages
@@ -343,3 +350,58 @@ def test_an_unusable_curation_file_fails_each_sample_with_the_reason(tmp_path: P
     }
     with pytest.raises(ValueError, match=r"missing column\(s\): accept"):
         stage.process(sample)
+
+
+def asr(text: str, unreliable: list | None = None) -> dict:
+    return {
+        "backend": "faster-whisper", "model": "tiny.en", "text": text, "language": "en",
+        "segments": [], "text_en": text, "confidence": 0.9, "unreliable": unreliable or [],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("reasoning", "code", "message"),
+    [
+        ("happy", "reasoning_length", "1 words, outside 12-79"),
+        ("happy", "not_reasoning", "only a label ('happy')"),
+        (" ".join(["word"] * 80), "reasoning_length", "80 words, outside 12-79"),
+        (
+            "Why does the person in this clip feel happy, given her face, her voice and "
+            "what she says?",
+            "not_reasoning",
+            "a question",
+        ),
+        (
+            "I cannot believe we finally won the game, this is wonderful, I cannot believe "
+            "we finally won.",
+            "not_reasoning",
+            "quotes the transcript back",
+        ),
+    ],
+)
+def test_a_reasoning_that_is_too_short_long_or_no_reasoning_is_not_fine(
+    tmp_path: Path, reasoning: str, code: str, message: str
+) -> None:
+    said = "I cannot believe we finally won the game, this is wonderful."
+    stage = LabelStage(LabelSettings(), FACTS)
+    parts = (ingest("happy"), HAPPY_VISUAL, synth(reasoning=reasoning))
+    sample = context(tmp_path, "s1", *parts, asr_data=asr(said))
+    data = stage.process(sample).data
+    gated = [reason for reason in data.reasons if reason.code == code]
+    assert data.tier == "coarse" and gated and message in gated[0].message
+
+
+def test_a_reasoning_of_merr_length_that_mentions_the_words_is_fine(tmp_path: Path) -> None:
+    """A reasoning may quote a few words of the transcript; the length gate is a setting."""
+    said = "I cannot believe we finally won the game, this is wonderful."
+    reasoning = (
+        "She smiles and her voice rises as she says we finally won the game, "
+        "so her words and face show that she feels happy."
+    )
+    parts = (ingest("happy"), HAPPY_VISUAL, synth(reasoning=reasoning))
+    sample = context(tmp_path, "s1", *parts, asr_data=asr(said))
+    assert LabelStage(LabelSettings(), FACTS).process(sample).data.tier == "fine"
+    loose = LabelSettings(reasoning_min_words=0)
+    assert decide(tmp_path, settings=loose, synthesize=synth(reasoning="She smiles.")).tier == (
+        "fine"
+    )

@@ -78,6 +78,8 @@ class ExportEntry(StageOutput):
     transcript: str = ""
     language: str | None = None
     text_en: str | None = None
+    # Why the transcript is not trusted (the asr stage's gates): then MERR's text is "".
+    transcript_unreliable: list[Reason] = Field(default_factory=list)
     caption: str = ""
     smp_reason_caption: str | None = None
     open_label: str | None = None
@@ -110,7 +112,10 @@ class ExportEntry(StageOutput):
 
     @property
     def subtitle(self) -> str:
-        """MERR's ``text``: the English subtitle, else the transcript as spoken, else ""."""
+        """MERR's ``text``: the English subtitle, else the transcript as spoken, else "" (no
+        speech, or an unreliable transcript)."""
+        if self.transcript_unreliable:
+            return ""
         return clean_text(self.text_en if self.text_en is not None else self.transcript)
 
     @property
@@ -290,6 +295,7 @@ def _speech_fields(audio: AudioData | None, asr: AsrData | None) -> dict[str, An
             transcript=clean_text(asr.text),
             language=asr.language,
             text_en=clean_text(asr.text_en) if asr.text_en is not None else None,
+            transcript_unreliable=asr.unreliable,
         )
     return fields
 

@@ -80,8 +80,9 @@ class Cues(BaseModel):
 
     @property
     def subtitle(self) -> str:
-        """The English text when known, else the transcript; "" when nobody speaks."""
-        if self.asr is None:
+        """The English text when known, else the transcript; "" when nobody speaks or the
+        transcript is unreliable (``asr.unreliable``)."""
+        if self.asr is None or self.asr.unreliable:
             return ""
         return clean_text(self.asr.text_en) or clean_text(self.asr.text)
 

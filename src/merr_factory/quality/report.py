@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from merr_factory.curation.gates import GATE_CODES
 from merr_factory.dataset.entry import ExportEntry
 from merr_factory.dataset.merr import MerrSets, merr_value
 from merr_factory.knowledge.au import au_number
@@ -83,6 +84,8 @@ class QualityReport(_Model):
     merr: MerrReference  # MERR's released fine file
     # The ASR model against the dataset's given transcripts, per language (none given: empty).
     asr_wer: list[AsrWer] = Field(default_factory=list)
+    # Samples each quality gate stopped (curation/gates.py), by the gate's reason code.
+    gates: dict[str, int] = Field(default_factory=dict)
 
 
 def build_quality(entries: Sequence[ExportEntry], sets: MerrSets) -> QualityReport:
@@ -100,7 +103,18 @@ def build_quality(entries: Sequence[ExportEntry], sets: MerrSets) -> QualityRepo
         fine=merr_distributions(merr_value(entry, fine=True) for entry in sets.fine),
         merr=merr_reference(),
         asr_wer=word_error_rates(entries),
+        gates=gate_counts(entries),
     )
+
+
+def gate_counts(entries: Iterable[ExportEntry]) -> dict[str, int]:
+    """Per gate, the samples it stopped (a sample counts once per gate)."""
+    counts = dict.fromkeys(GATE_CODES, 0)
+    for entry in entries:
+        for code in {reason.code for reason in [*entry.reasons, *entry.transcript_unreliable]}:
+            if code in counts:
+                counts[code] += 1
+    return counts
 
 
 def quality_json(report: QualityReport) -> str:

@@ -25,6 +25,7 @@ from merr_factory.backends.asr import (
     load_asr_backend,
     resolve_model,
 )
+from merr_factory.curation.gates import transcript_problems
 from merr_factory.media.audio import read_wav_float
 from merr_factory.optional import MissingDependencyError
 from merr_factory.stage_data import AsrData, AsrSegmentData, AudioData, IngestData
@@ -53,6 +54,19 @@ class AsrSettings(StageSettings):
     no_speech_threshold: float = Field(default=0.6, ge=0, le=1)
     min_overlap_s: float = Field(
         default=0.1, ge=0, description="a segment must overlap VAD speech by this much"
+    )
+    min_confidence: float = Field(
+        default=0.4,
+        ge=0,
+        le=1,
+        description="a transcript below this confidence (mean token probability) is "
+        "unreliable: kept out of the LLM's prompt and MERR's text (0: trust all); Whisper "
+        "itself calls a decode failed below exp(-1) = 0.37",
+    )
+    spoken_language: str | None = Field(
+        default=None,
+        description="the language spoken in the clips when known (zh for MER2023): a "
+        "transcript in another language (an English-only model on Mandarin) is unreliable",
     )
 
     def fingerprint_view(self) -> dict[str, Any]:
@@ -132,6 +146,14 @@ class AsrStage(Stage[AsrSettings]):
             language_probability=heard.language_probability,
             dropped_segments=len(heard.segments) - len(kept),
         )
+        if text:
+            data.unreliable = transcript_problems(
+                data.confidence,
+                heard.language,
+                self.settings.spoken_language,
+                self.settings.min_confidence,
+                self.settings.model,
+            )
         metrics = {"asr_s": time.perf_counter() - started, "audio_seconds": audio.duration}
         return StageResult(data=data, metrics=metrics)
 

@@ -29,6 +29,7 @@ from merr_factory.curation.decisions import (
     read_curation_csv,
 )
 from merr_factory.curation.dedup import Deduplication
+from merr_factory.curation.gates import reasoning_problems
 from merr_factory.inputs.discovery import SampleSource
 from merr_factory.inputs.labels import LabelRow
 from merr_factory.llm.cues import Cues
@@ -59,6 +60,19 @@ class LabelSettings(StageSettings):
         "either of them, or neither",
     )
     fine_requires_reasoning: bool = True
+    reasoning_min_words: int = Field(
+        default=12, ge=0, description="a shorter reasoning is not fine (MERR's run 12-79 words)"
+    )
+    reasoning_max_words: int = Field(
+        default=79, ge=1, description="a longer reasoning is not fine (MERR's run 12-79 words)"
+    )
+    reasoning_max_quoted: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="a reasoning more than this share of whose words quote the transcript "
+        "(runs of 3+ words) is not a reasoning; a bare label or a question never is",
+    )
     deduplicate: bool = Field(default=True, description="near-identical reasoning is not fine")
     duplicate_similarity: float = Field(
         default=0.85,
@@ -156,7 +170,7 @@ class LabelStage(Stage[LabelSettings]):
         )
         if label is not None and rule_agrees:
             data.tier = "coarse"
-            data.duplicate_of = self._fine_checks(sample, synth, data)
+            data.duplicate_of = self._fine_checks(sample, synth, data, cues)
         self._apply_curation(sample.source.id, data)
         return StageResult(data=data)
 
@@ -208,13 +222,23 @@ class LabelStage(Stage[LabelSettings]):
         return False
 
     def _fine_checks(
-        self, sample: SampleContext, synth: SynthesizeData, data: LabelData
+        self, sample: SampleContext, synth: SynthesizeData, data: LabelData, cues: Cues
     ) -> str | None:
         """Add the reasons the sample is not fine; make it fine when there are none."""
         settings = self.settings
         reasons: list[Reason] = []
         if settings.fine_requires_reasoning and not synth.smp_reason_caption:
             reasons.append(Reason(code="no_reasoning", message="no fine reasoning"))
+        elif synth.smp_reason_caption:
+            said = (cues.asr.text_en or cues.asr.text) if cues.asr else ""
+            reasons += reasoning_problems(
+                synth.smp_reason_caption,
+                self.facts.label_set,
+                said,
+                settings.reasoning_min_words,
+                settings.reasoning_max_words,
+                settings.reasoning_max_quoted,
+            )
         reasons += self._llm_check(synth, data)
         duplicate = None
         if settings.deduplicate:
