@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import wave
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,24 @@ def _stream_to_wav(
     sample_rate: int,
     window: _Window | None = None,
 ) -> _LevelMeter:
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
     meter = _LevelMeter()
+    for data in mono_pcm(container, stream, sample_rate, window):
+        chunk = array("h")
+        chunk.frombytes(data)
+        meter.add(chunk)
+        sink.writeframes(data)
+    return meter
+
+
+def mono_pcm(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    sample_rate: int,
+    window: _Window | None = None,
+) -> Iterator[bytes]:
+    """The stream as 16-bit mono PCM chunks at ``sample_rate``, of ``window`` only (after a
+    seek to it) when given."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
     if window is not None:
         seek_to(container, stream, window.segment.start)
     for frame in container.decode(stream):
@@ -167,23 +184,25 @@ def _stream_to_wav(
             if window.done():
                 break
         for out in resampler.resample(frame):
-            _write(out, sink, meter, window)
+            yield _samples(out, window)
     for out in resampler.resample(None):  # flush what the resampler still holds
-        _write(out, sink, meter, window)
-    return meter
+        yield _samples(out, window)
 
 
-def _write(
-    frame: av.AudioFrame, sink: wave.Wave_write, meter: _LevelMeter, window: _Window | None
-) -> None:
+def segment_pcm(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    segment: Segment,
+    sample_rate: int,
+) -> Iterator[bytes]:
+    """``segment``'s sound as 16-bit mono PCM chunks at ``sample_rate``."""
+    return mono_pcm(container, stream, sample_rate, _Window(segment, sample_rate))
+
+
+def _samples(frame: av.AudioFrame, window: _Window | None) -> bytes:
     # A plane may be padded past the last sample: keep exactly ``samples`` of them.
     data = bytes(frame.planes[0])[: frame.samples * SAMPLE_WIDTH]
-    if window is not None:
-        data = window.cut(data)
-    chunk = array("h")
-    chunk.frombytes(data)
-    meter.add(chunk)
-    sink.writeframes(data)
+    return data if window is None else window.cut(data)
 
 
 def read_wav_mono(path: Path) -> tuple[array, int]:
