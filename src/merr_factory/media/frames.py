@@ -359,17 +359,15 @@ def read_frame(path: Path, index: int, time: float, segment: Segment | None = No
     """
     if is_image(path):
         return _image_frame(path, None).rgb
-    if segment is not None:
-        found = _seek_by_time(path, segment.start + time, segment.crop)
-        if found is None:
-            found = next(iter_frames_at(path, [index], segment), None)
-            found = None if found is None else found.rgb  # type: ignore[assignment]
-        if found is None:
-            raise ValueError(f"{path.name}: frame {index} at {time:.3f} s could not be decoded")
-        return found
-    rgb = _seek_by_time(path, time)
-    if rgb is None:
-        rgb = _count_to_index(path, index)
+    if segment is None:
+        rgb = _seek_by_time(path, time)
+        if rgb is None:
+            rgb = _count_to_index(path, index)
+    else:
+        rgb = _seek_by_time(path, segment.start + time, segment.crop)
+        if rgb is None:  # no timestamps: counted from the seek to the segment
+            frame = next(iter_frames_at(path, [index], segment), None)
+            rgb = None if frame is None else frame.rgb
     if rgb is None:
         raise ValueError(f"{path.name}: frame {index} at {time:.3f} s could not be decoded")
     return rgb
