@@ -48,6 +48,9 @@ def bench(
     frames: Annotated[
         bool, typer.Option(help="Decoding's share of the faces stage, py-feat's batch tables.")
     ] = True,
+    segments: Annotated[
+        bool, typer.Option(help="A 5 s segment of a 5-minute file against the same 5 s file.")
+    ] = True,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the tables as markdown.")] = None,
 ) -> None:
@@ -64,6 +67,7 @@ def bench(
         schedule,
         schedule_samples,
         frames,
+        segments,
     )
     main(plan, json_path, markdown)
 

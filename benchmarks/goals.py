@@ -47,6 +47,7 @@ def collect_goals(results: dict[str, Any]) -> list[Goal]:
     return [
         *_llm_goals(results.get("llm", {})),
         *_faces_goals(results.get("faces")),
+        *_segments_goals(results.get("segments")),
         *_scale_goals(results.get("scale")),
         *_schedule_goals(results.get("schedule")),
     ]
@@ -86,6 +87,16 @@ def _faces_goals(faces: dict[str, Any] | None) -> list[Goal]:
     share = faces.get("decode_share_percent")
     figure = f"faces stage ({faces['backend']}, {faces['frame_size']}): decoding's share"
     return [Goal(figure, share, "<=", 10.0, "%")]
+
+
+def _segments_goals(segments: dict[str, Any] | None) -> list[Goal]:
+    if not segments:
+        return []
+    figure = (
+        f"faces + audio on a {segments['segment_seconds']:g} s segment of a "
+        f"{segments['long_seconds'] / 60:g}-minute file / on the same as a file of its own"
+    )
+    return [Goal(figure, segments["segment_over_file"], "<=", 1.5)]
 
 
 def _scale_goals(scale: dict[str, Any] | None) -> list[Goal]:

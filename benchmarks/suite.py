@@ -8,6 +8,8 @@ On the bundled sample clips replicated to N samples (hard links: no disk cost) i
   one (each limited to one thread for numeric libraries) (``throughput.py``);
 - decoding's share of the faces stage on 960x540 frames, py-feat's cost per frame by batch
   size and across clips (``frames.py``);
+- the faces and audio stages on a 5 s segment of a 5-minute file against the same 5 s as a
+  file of its own (``segments.py``);
 - what an LLM call costs against its raw cost, throughput against a stub server, and the
   prompt layout on a llama.cpp server (``llm.py``, ``layout.py``);
 - the streaming schedule against the barrier one (``schedule.py``);
@@ -39,6 +41,7 @@ from benchmarks.llm import measure_llm
 from benchmarks.llm import render_markdown as render_llm
 from benchmarks.scale import default_scale_dir, measure_scale, render_scale
 from benchmarks.schedule import measure_schedules
+from benchmarks.segments import measure_segments, render_segments
 from benchmarks.throughput import measure_workers, throughput_lines
 
 
@@ -72,6 +75,7 @@ class BenchPlan:
     schedule: str = "barrier"  # the side-by-side with the barrier schedule; "streaming": none
     schedule_samples: int = 24
     frames: bool = True  # decoding's share of the faces stage, py-feat's batch tables
+    segments: bool = True  # a segment of a long file against the same as a file of its own
 
 
 def benchmark(plan: BenchPlan) -> dict[str, Any]:
@@ -85,6 +89,9 @@ def benchmark(plan: BenchPlan) -> dict[str, Any]:
     if plan.frames:
         with tempfile.TemporaryDirectory(prefix="merr-bench-frames-") as temp:
             results["faces"] = measure_frames(Path(temp))
+    if plan.segments:
+        with tempfile.TemporaryDirectory(prefix="merr-bench-segments-") as temp:
+            results["segments"] = measure_segments(Path(temp))
     with tempfile.TemporaryDirectory(prefix="merr-bench-llm-") as temp:
         results.update(_llm_and_schedule(Path(temp), plan))
     if plan.scale_samples:
@@ -113,6 +120,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         parts.append("\n".join(throughput_lines(results)))
     if "faces" in results:
         parts.append(render_frames(results["faces"]))
+    if "segments" in results:
+        parts.append(render_segments(results["segments"]))
     if "llm" in results:
         parts.append(render_llm(results["llm"], 0.2))
     if "schedule" in results:

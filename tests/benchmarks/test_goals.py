@@ -31,5 +31,10 @@ def test_a_part_not_run_has_no_rows_and_an_unmeasured_figure_shows_a_dash() -> N
     assert table.splitlines()[-1] == (
         "| barrier schedule / streaming, wall time (24 samples, 2 workers) | - | >= 1 | - |"
     )
+    segments = {"segment_seconds": 5.0, "long_seconds": 300.0, "segment_over_file": 1.2}
+    assert render_goals({"segments": segments}).splitlines()[-1] == (
+        "| faces + audio on a 5 s segment of a 5-minute file / on the same as a file of its "
+        "own | 1.2 | <= 1.5 | yes |"
+    )
     faces = {"backend": "dlib", "frame_size": "960x540", "decode_share_percent": 12.5}
     assert render_goals({"faces": faces}).splitlines()[-1].endswith("| 12.5 % | <= 10 % | **no** |")

@@ -219,12 +219,12 @@ def test_two_samples_at_once_share_mae_passes_and_get_the_features_each_got_alon
     both_started = threading.Barrier(2)
     frames_at, square, embed = stage.iter_frames_at, stage.face_square, MaeEncoder.embed
 
-    def first_two_together(path, boxes):  # the first two samples start their frames at once
+    def first_two_together(path, boxes, segment):  # the first two samples start at once
         sample_of_thread[threading.get_ident()] = path.stem
         started[0] += 1
         if started[0] <= 2:
             both_started.wait(timeout=60)
-        yield from frames_at(path, boxes)
+        yield from frames_at(path, boxes, segment)
 
     def owned_square(*args):  # crops are cut on their sample's thread
         crop = square(*args)

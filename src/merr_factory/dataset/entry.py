@@ -25,6 +25,7 @@ from merr_factory.stage_data import (
     LabelData,
     PeakData,
     Reason,
+    SegmentData,
     StageOutput,
     SynthesizeData,
     VisualData,
@@ -103,6 +104,7 @@ class ExportEntry(StageOutput):
     given_text: str | None = None
     given_language: str | None = None
     extra: dict[str, str] = Field(default_factory=dict)
+    segment: SegmentData | None = None  # the sample is this range (and crop) of its file
 
     @property
     def hf_split(self) -> str:
@@ -230,6 +232,7 @@ def _dataset_fields(ingest: IngestData) -> dict[str, Any]:
         "given_text": ingest.transcript,
         "given_language": ingest.language,
         "extra": dict(ingest.extra),
+        "segment": ingest.segment,
     }
 
 

@@ -7,7 +7,9 @@ Emotion-LLaMA looks clips up by name (MERR-written names are checked to be safe)
 
 Emotion-LLaMA opens ``<vis_root>/<name>.mp4``, else ``<name>.avi``: clips in another container
 (.mov, .mkv, .webm...) are re-encoded to ``.mp4`` frame for frame, and the MERR ``.txt`` line
-carries the number of frames written.
+carries the number of frames written. A segment sample (a time range of its file, perhaps
+cropped) is written as its cut: ``<name>.mp4`` holds the range's frames, cropped, and its
+sound (``media/transcode.py``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from typing import TYPE_CHECKING
 
 from merr_factory.dataset.entry import ExportEntry, MediaFile
 from merr_factory.faults import is_write_fault
+from merr_factory.inputs.segment import Segment
 from merr_factory.media.probe import MEDIA_ERRORS, describe_error
 from merr_factory.media.transcode import transcode_to_mp4
+from merr_factory.stage_data import SegmentData
 
 if TYPE_CHECKING:
     from merr_factory.run.store import Store
@@ -98,14 +102,16 @@ def place_videos(entries: list[ExportEntry], folder: Path, media: ExportMedia) -
             media.missing.append(f"{entry.sample_id}: clip {source} is gone")
             continue
         suffix = os.path.splitext(entry.source)[1].lower()
-        if suffix in EMOTION_LLAMA_SUFFIXES:
+        if suffix in EMOTION_LLAMA_SUFFIXES and entry.segment is None:
             relative = f"{VIDEOS_DIR}/{entry.name}{suffix}"
             link_or_copy(source, folder / relative, folder_exists=True)
         else:
             relative = f"{VIDEOS_DIR}/{entry.name}.mp4"
             (folder / VIDEOS_DIR).mkdir(exist_ok=True)
             try:
-                media.frame_counts[entry.sample_id] = transcode_to_mp4(source, folder / relative)
+                media.frame_counts[entry.sample_id] = transcode_to_mp4(
+                    source, folder / relative, segment=_segment(entry.segment)
+                )
             except MEDIA_ERRORS as error:
                 if is_write_fault(error):  # the export's disk is full: stop, not "missing"
                     raise
@@ -113,6 +119,13 @@ def place_videos(entries: list[ExportEntry], folder: Path, media: ExportMedia) -
                                      f"({describe_error(error)})")  # fmt: skip
                 continue
         media.videos[entry.sample_id] = relative
+
+
+def _segment(data: SegmentData | None) -> Segment | None:
+    if data is None:
+        return None
+    crop = data.crop
+    return Segment(data.start, data.end, (crop[0], crop[1], crop[2], crop[3]) if crop else None)
 
 
 def place_features(

@@ -50,7 +50,8 @@ class SampleSource:
             "mtime_ns": self.mtime_ns,
         }
         if self.segment is not None:  # whole files: fingerprints as they always were
-            identity["segment"] = self.segment.as_dict()
+            # "read": the range alone is decoded (records that read the whole file are stale)
+            identity["segment"] = {**self.segment.as_dict(), "read": "range"}
         return identity
 
     def resolved_path(self) -> Path:

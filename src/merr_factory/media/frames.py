@@ -25,6 +25,13 @@ are the upright ones. Images are turned by their EXIF orientation likewise. The 
 read from each decoded frame (PyAV's ``VideoFrame.rotation``, counter-clockwise degrees, as
 FFmpeg's ``av_display_rotation_get`` gives it; PyAV before 14.1 has none and frames stay as
 stored). Mirroring in the matrix is not applied.
+
+Segments (``media/segments.py``): for a sample that is a time range of its file, the reader
+seeks to the keyframe before the range's start, decodes from there, drops the frames before
+the start and stops at its end; frames are numbered from 0 at the range's first frame and
+timed from its start (the cut clip's own numbers and times), and the crop, if any, is cut
+out of each upright frame before it is scaled, so ``width``, ``height`` and boxes are the
+crop's. Every frame in the range is decoded (the packet plan is for whole files).
 """
 
 from __future__ import annotations
@@ -41,7 +48,9 @@ from av.container import InputContainer
 from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageOps
 
+from merr_factory.inputs.segment import Segment
 from merr_factory.media.decode_plan import ClipPackets, read_packets
+from merr_factory.media.segments import after, before, crop_pixels, seek_to, stream_start
 from merr_factory.threads import thread_budget
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
@@ -97,11 +106,16 @@ class FrameStream:
     the decoder gave back (``frames_decoded``), and the clip's upright size."""
 
     def __init__(
-        self, path: Path, sample_fps: float | None = None, max_side: int | None = None
+        self,
+        path: Path,
+        sample_fps: float | None = None,
+        max_side: int | None = None,
+        segment: Segment | None = None,
     ) -> None:
         self.path = path
         self.sample_fps = sample_fps
         self.max_side = max_side
+        self.segment = segment
         self.frames_total = 0
         self.frames_decoded = 0
         self.width: int | None = None
@@ -115,10 +129,13 @@ class FrameStream:
             self.height = round(frame.height / frame.scale)
             yield frame
             return
+        if self.segment is not None:
+            yield from self._segment_frames(self.segment)
+            return
         packets = clip_packets(self.path) if self.sample_fps else None
         reformatter = VideoReformatter()
         with open_video(self.path) as (container, stream):
-            start = _start_seconds(stream)
+            start = stream_start(stream)
             for index, frame in self._decoded(container, stream, packets, start):
                 turns = upright_turns(frame)
                 self.width, self.height = upright_size(frame.width, frame.height, turns)
@@ -126,6 +143,22 @@ class FrameStream:
                 rgb = upright_rgb(frame, turns, width, height, reformatter)
                 time = _frame_seconds(frame, stream, start, index)
                 yield Frame(index=index, time=round(time, 4), rgb=rgb, scale=scale)
+
+    def _segment_frames(self, segment: Segment) -> Iterator[Frame]:
+        """The range's frames, sampled, cropped and shrunk; every frame in it is decoded."""
+        sampler = FrameSampler(self.sample_fps)
+        reformatter = VideoReformatter()
+        with open_video(self.path) as (container, stream):
+            window = SegmentFrames(container, stream, segment)
+            for index, time, frame in window:
+                self.frames_total, self.frames_decoded = index + 1, window.decoded
+                if not sampler.keep(time):
+                    continue
+                rgb, scale, (self.width, self.height) = cropped_rgb(
+                    frame, segment.crop, self.max_side, reformatter
+                )
+                yield Frame(index=index, time=round(time, 4), rgb=rgb, scale=scale)
+            self.frames_decoded = window.decoded
 
     def _decoded(
         self,
@@ -153,20 +186,101 @@ class FrameStream:
                 yield index, frame
 
 
+class SegmentFrames:
+    """The decoded frames of a range of a clip as (number, seconds from the range's start,
+    frame), after a seek to the keyframe before it; ``decoded`` counts every frame the
+    decoder gave back, those before the start included."""
+
+    def __init__(self, container: InputContainer, stream: av.VideoStream, segment: Segment) -> None:
+        self.container = container
+        self.stream = stream
+        self.segment = segment
+        self.decoded = 0
+
+    def __iter__(self) -> Iterator[tuple[int, float, av.VideoFrame]]:
+        stream, segment = self.stream, self.segment
+        start = stream_start(stream)
+        seek_to(self.container, stream, segment.start)
+        frames = self.container.decode(stream)
+        first = next(frames, None)
+        if first is not None and first.pts is None and segment.start > 0:
+            # No timestamps to tell where the seek landed: read from the file's start.
+            self.container.seek(0, stream=stream)
+            frames = self.container.decode(stream)
+            first = next(frames, None)
+        index = 0
+        for position, frame in enumerate(_chain(first, frames)):
+            self.decoded += 1
+            time = _frame_seconds(frame, stream, start, position)
+            if before(segment, time):
+                continue
+            if after(segment, time):
+                return
+            yield index, time - segment.start, frame
+            index += 1
+
+
+def _chain(first: av.VideoFrame | None, rest: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+    if first is None:
+        return
+    yield first
+    yield from rest
+
+
+def cropped_rgb(
+    frame: av.VideoFrame,
+    crop: tuple[float, float, float, float] | None,
+    max_side: int | None = None,
+    reformatter: VideoReformatter | None = None,
+) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """``frame`` upright, cut to ``crop`` (fractions of the upright frame; None: all of it)
+    and shrunk so that the crop's longer side is at most ``max_side``: the RGB pixels, their
+    scale to the crop's own pixels, and the crop's size in the upright frame.
+
+    The whole frame is scaled by that factor in one libswscale call, then the crop is cut
+    out of it, so a crop costs no second conversion."""
+    turns = upright_turns(frame)
+    full_width, full_height = upright_size(frame.width, frame.height, turns)
+    left, top, width, height = crop_pixels(full_width, full_height, crop)
+    _, _, scale = _target_size(width, height, max_side)
+    if scale == 1.0:
+        rgb = upright_rgb(frame, turns, reformatter=reformatter)
+    else:
+        scaled = max(2, round(full_width * scale)), max(2, round(full_height * scale))
+        rgb = upright_rgb(frame, turns, *scaled, reformatter=reformatter)
+    if crop is not None:
+        x0, y0 = round(left * scale), round(top * scale)
+        x1, y1 = (
+            max(x0 + 1, round((left + width) * scale)),
+            max(y0 + 1, round((top + height) * scale)),
+        )
+        rgb = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    return rgb, scale, (width, height)
+
+
 def iter_frames(
-    path: Path, sample_fps: float | None = None, max_side: int | None = None
+    path: Path,
+    sample_fps: float | None = None,
+    max_side: int | None = None,
+    segment: Segment | None = None,
 ) -> Iterator[Frame]:
     """The clip's frames at ``sample_fps`` (None: all), upright, shrunk so that the longer
-    side is at most ``max_side`` pixels (None: full size)."""
-    return iter(FrameStream(path, sample_fps, max_side))
+    side is at most ``max_side`` pixels (None: full size); of ``segment`` only, when given."""
+    return iter(FrameStream(path, sample_fps, max_side, segment))
 
 
-def iter_frames_at(path: Path, indices: Collection[int]) -> Iterator[Frame]:
+def iter_frames_at(
+    path: Path, indices: Collection[int], segment: Segment | None = None
+) -> Iterator[Frame]:
     """The full-size upright frames numbered ``indices`` (as ``iter_frames`` numbers them),
     in clip order, decoding only what they need (``decode_plan``) and stopping after the
-    last one. Only the frame being handed out is held in memory."""
+    last one. Only the frame being handed out is held in memory. Of ``segment`` (numbered
+    from its start, cropped), when given: decoded from the seek to it."""
     wanted = set(indices)
     if not wanted:
+        return
+    if segment is not None and not is_image(path):
+        yield from _segment_frames_at(path, wanted, segment)
         return
     if is_image(path):
         if 0 in wanted:
@@ -175,7 +289,7 @@ def iter_frames_at(path: Path, indices: Collection[int]) -> Iterator[Frame]:
     packets = clip_packets(path)
     reformatter = VideoReformatter()
     with open_video(path) as (container, stream):
-        start = _start_seconds(stream)
+        start = stream_start(stream)
         if packets is not None:
             found: Iterator[tuple[int, av.VideoFrame]] = packets.plan(wanted).decode(
                 container, stream
@@ -186,6 +300,18 @@ def iter_frames_at(path: Path, indices: Collection[int]) -> Iterator[Frame]:
             time = _frame_seconds(frame, stream, start, index)
             rgb = upright_rgb(frame, upright_turns(frame), reformatter=reformatter)
             yield Frame(index=index, time=round(time, 4), rgb=rgb)
+
+
+def _segment_frames_at(path: Path, wanted: set[int], segment: Segment) -> Iterator[Frame]:
+    last = max(wanted)
+    reformatter = VideoReformatter()
+    with open_video(path) as (container, stream):
+        for index, time, frame in SegmentFrames(container, stream, segment):
+            if index in wanted:
+                rgb, _, _ = cropped_rgb(frame, segment.crop, reformatter=reformatter)
+                yield Frame(index=index, time=round(time, 4), rgb=rgb)
+            if index >= last:
+                return
 
 
 def _numbered(
@@ -223,9 +349,9 @@ def clip_packets(path: Path) -> ClipPackets | None:
         return read_packets(container, container.streams.video[0])
 
 
-def read_frame(path: Path, index: int, time: float) -> np.ndarray:
+def read_frame(path: Path, index: int, time: float, segment: Segment | None = None) -> np.ndarray:
     """The full-size upright RGB frame ``index`` (at ``time`` s, as ``iter_frames`` reported
-    it).
+    it; of ``segment``, cropped, when given).
 
     Seeks to the keyframe at or before ``time`` and decodes forward to the frame, so one
     group of pictures is decoded, never the whole clip. A stream without timestamps is read
@@ -233,18 +359,26 @@ def read_frame(path: Path, index: int, time: float) -> np.ndarray:
     """
     if is_image(path):
         return _image_frame(path, None).rgb
-    rgb = _seek_by_time(path, time)
-    if rgb is None:
-        rgb = _count_to_index(path, index)
+    if segment is None:
+        rgb = _seek_by_time(path, time)
+        if rgb is None:
+            rgb = _count_to_index(path, index)
+    else:
+        rgb = _seek_by_time(path, segment.start + time, segment.crop)
+        if rgb is None:  # no timestamps: counted from the seek to the segment
+            frame = next(iter_frames_at(path, [index], segment), None)
+            rgb = None if frame is None else frame.rgb
     if rgb is None:
         raise ValueError(f"{path.name}: frame {index} at {time:.3f} s could not be decoded")
     return rgb
 
 
-def _seek_by_time(path: Path, time: float) -> np.ndarray | None:
+def _seek_by_time(
+    path: Path, time: float, crop: tuple[float, float, float, float] | None = None
+) -> np.ndarray | None:
     with av.open(str(path), metadata_errors="ignore") as container:
         stream = container.streams.video[0]
-        start = _start_seconds(stream)
+        start = stream_start(stream)
         half_frame = 0.5 / float(stream.average_rate or 25)
         if stream.time_base is None:
             return None
@@ -255,6 +389,8 @@ def _seek_by_time(path: Path, time: float) -> np.ndarray | None:
             if frame.pts is None:
                 return None
             if _frame_seconds(frame, stream, start, 0) >= time - half_frame:
+                if crop is not None:
+                    return cropped_rgb(frame, crop)[0]
                 return upright_rgb(frame, upright_turns(frame))
     return None
 
@@ -318,12 +454,6 @@ def _target_size(width: int, height: int, max_side: int | None) -> tuple[int, in
     new_width = max(2, round(width * scale / 2) * 2)
     new_height = max(2, round(height * scale / 2) * 2)
     return new_width, new_height, new_width / width
-
-
-def _start_seconds(stream: av.VideoStream) -> float:
-    if stream.start_time is None or not stream.time_base:
-        return 0.0
-    return float(stream.start_time * stream.time_base)
 
 
 def _frame_seconds(frame: av.VideoFrame, stream: av.VideoStream, start: float, index: int) -> float:

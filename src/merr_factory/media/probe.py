@@ -9,6 +9,8 @@ from typing import Any, Literal
 import av
 
 from merr_factory.faults import is_environment_fault
+from merr_factory.inputs.segment import Segment
+from merr_factory.media.segments import crop_pixels, segment_error
 from merr_factory.stage_data import AudioInfo, MediaProbe, SampleKind
 
 MEDIA_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, OSError, ValueError)
@@ -22,8 +24,11 @@ def describe_error(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def probe_media(path: Path, kind: SampleKind) -> MediaProbe:
+def probe_media(path: Path, kind: SampleKind, segment: Segment | None = None) -> MediaProbe:
     """Probe ``path``; never raises for a bad file, returns a probe with ``error`` instead.
+
+    For a ``segment`` the probe describes the sample, not the file: the range's duration and
+    (estimated) frames, the crop's size; a range the file cannot hold is an ``error``.
 
     A failure of the environment (permission denied, a busy file, a network filesystem that
     went away) is raised instead: it says nothing about the file, and must be retried."""
@@ -36,12 +41,43 @@ def probe_media(path: Path, kind: SampleKind) -> MediaProbe:
         return MediaProbe(readable=False, error="empty file (0 bytes)")
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            return _probe_container(container, kind)
+            probe = _probe_container(container, kind)
     except MEDIA_ERRORS as error:
         raise_if_environment(error)
         return MediaProbe(
             readable=False, error=f"not a readable media file ({describe_error(error)})"
         )
+    if segment is None or not probe.readable or kind == "image":
+        return probe
+    return _segment_probe(probe, segment)
+
+
+def _segment_probe(probe: MediaProbe, segment: Segment) -> MediaProbe:
+    """The file's probe narrowed to ``segment``: its duration, frames and cropped size."""
+    error = segment_error(segment, probe.duration)
+    if error is not None:
+        return MediaProbe(readable=False, error=error, format=probe.format)
+    end = probe.duration if segment.end is None else segment.end
+    if end is not None and probe.duration is not None:
+        end = min(end, probe.duration)
+    duration = None if end is None else round(end - segment.start, 4)
+    frames = round(duration * probe.fps) if duration is not None and probe.fps else None
+    width, height = probe.upright_size
+    if width and height and segment.crop:
+        width, height = crop_pixels(width, height, segment.crop)[2:]
+        if round(probe.rotation / 90) % 2:  # stored turned: ``upright_size`` swaps them back
+            width, height = height, width
+    audio = probe.audio and probe.audio.model_copy(update={"duration": duration})
+    return probe.model_copy(
+        update={
+            "duration": duration,
+            "frames": frames,
+            "frames_source": "estimate" if frames is not None else None,
+            "width": width,
+            "height": height,
+            "audio": audio,
+        }
+    )
 
 
 def raise_if_environment(error: BaseException) -> None:

@@ -110,7 +110,7 @@ class AudioStage(Stage[AudioSettings]):
             raise RuntimeError("audio: setup() was not called before process()")
         wav = sample.workdir / AUDIO_WAV
         started = time.perf_counter()
-        extract = extract_audio(sample.source.path, wav)
+        extract = extract_audio(sample.source.path, wav, segment=sample.source.segment)
         metrics = {"audio_seconds": extract.duration, "decode_s": time.perf_counter() - started}
         if extract.is_silent(self.settings.silence_db):
             return StageResult(data=_no_speech(extract, silent=True), metrics=metrics)

@@ -256,6 +256,7 @@ class FacesStage(Stage[FacesSettings]):
             main_face=self.settings.main_face,
             width=width,
             height=height,
+            segment=sample.source.segment,
         )
         table = self.backend.analyse(request)
         write_frames_csv(sample.workdir / FRAMES_CSV, table)

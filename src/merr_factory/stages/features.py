@@ -79,6 +79,7 @@ from merr_factory.backends.features.inputs import (
     thin_by_fps,
 )
 from merr_factory.batching import Batcher
+from merr_factory.inputs.discovery import SampleSource
 from merr_factory.media.audio import read_wav_float
 from merr_factory.media.frames import iter_frames_at
 from merr_factory.optional import require
@@ -287,7 +288,7 @@ class FeaturesStage(Stage[FeaturesSettings]):
                 clips = [[rows[position] for position in clip] for clip in positions]
         if not mae_rows and not clips:
             return
-        crops = self._crops(sample.source.path, mae_rows, clips, out)
+        crops = self._crops(sample.source, mae_rows, clips, out)
         if clips:
             started = time.perf_counter()
             videos = (("clip", [crops[row.index] for row in clip]) for clip in clips)
@@ -300,7 +301,7 @@ class FeaturesStage(Stage[FeaturesSettings]):
 
     def _crops(
         self,
-        path: Path,
+        source: SampleSource,
         mae_rows: list[FrameRow],
         clips: list[list[FrameRow]],
         out: _Outputs,
@@ -320,7 +321,7 @@ class FeaturesStage(Stage[FeaturesSettings]):
         def mae_crops() -> Iterator[tuple[Any, np.ndarray]]:
             """Decodes the frames, keeps the clips' crops, yields MAE's (timed apart)."""
             nonlocal decode_s
-            frames = iter(iter_frames_at(path, boxes))
+            frames = iter(iter_frames_at(source.path, boxes, source.segment))
             while True:
                 begun = time.perf_counter()
                 frame = next(frames, None)
@@ -346,7 +347,8 @@ class FeaturesStage(Stage[FeaturesSettings]):
         out.metrics["decode_s"] = decode_s
         lost = sorted(set(boxes) - decoded)
         if lost:
-            raise ValueError(f"{path.name}: frames {lost[:5]} of frames.csv could not be decoded")
+            message = f"frames {lost[:5]} of frames.csv could not be decoded"
+            raise ValueError(f"{source.path.name}: {message}")
         if embedded:
             out.metrics["mae_s"] = time.perf_counter() - started - decode_s
             out.write("mae", np.stack(embedded))

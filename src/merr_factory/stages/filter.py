@@ -58,7 +58,8 @@ class FilterStage(Stage[FilterSettings]):
         reasons = self._rule_reasons(ingest)
         decode = None
         if not reasons:
-            decode = check_decodable(sample.source.path, self.settings.decode_check)
+            source = sample.source
+            decode = check_decodable(source.path, self.settings.decode_check, source.segment)
             reasons = self._decode_reasons(decode, probe)
         return StageResult(
             data=FilterData(keep=not reasons, reasons=reasons, decode=decode), halt=reasons

@@ -59,7 +59,7 @@ class IngestStage(Stage[IngestSettings]):
         if source.missing:  # named by the dataset's label file: a fact, not a fault to retry
             probe = MediaProbe(readable=False, error="file not found (named by the dataset)")
         else:
-            probe = probe_media(source.path, source.kind)
+            probe = probe_media(source.path, source.kind, source.segment)
         if probe.error:
             log.warning("%s: %s", source.relpath, probe.error)
         row = sample.label

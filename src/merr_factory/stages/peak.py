@@ -143,7 +143,7 @@ class PeakStage(Stage[PeakSettings]):
     def _write_images(
         self, sample: SampleContext, index: int, time: float, box: list[float | None]
     ) -> None:
-        rgb = read_frame(sample.source.path, index, time)
+        rgb = read_frame(sample.source.path, index, time, sample.source.segment)
         image = Image.fromarray(rgb)
         quality = self.settings.jpeg_quality
         image.save(sample.workdir / PEAK_FRAME, format="JPEG", quality=quality)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from merr_factory.inputs.segment import Segment
 from merr_factory.media.frames import Frame, FrameStream
 
 if TYPE_CHECKING:  # expression.py imports this module
@@ -130,6 +131,7 @@ class ClipRequest:
     main_face: MainFacePolicy = "persistent"
     width: int | None = None  # the clip's size, when known from the probe
     height: int | None = None
+    segment: Segment | None = None  # a time range (and crop) of the file: only it is read
 
 
 class MainFaceTracker:
@@ -177,7 +179,9 @@ class TimedFrames:
     """A clip's ``FrameStream``, timing the seconds spent decoding and converting frames."""
 
     def __init__(self, request: ClipRequest) -> None:
-        self.stream = FrameStream(request.path, request.sample_fps, request.max_side)
+        self.stream = FrameStream(
+            request.path, request.sample_fps, request.max_side, request.segment
+        )
         self.seconds = 0.0
 
     def __iter__(self) -> Iterator[Frame]:

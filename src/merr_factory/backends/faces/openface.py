@@ -5,6 +5,10 @@ Two ways in:
   (images through ``-fdir`` as a one-frame sequence) into a temporary folder.
 - ``csv_dir``: a folder of existing OpenFace CSVs named ``<clip file stem>.csv``.
 
+A segment sample (a time range of its file, perhaps cropped) is cut into the temporary
+folder first (``media/transcode.py``) and OpenFace runs on the cut; CSVs of ``csv_dir`` are
+of whole files, so a segment sample needs ``executable``.
+
 OpenFace CSVs pad their column names with spaces (``" AU01_r"``), number frames from 1 (we
 store ``frame - 1``: the clip's own 0-based numbering), mark frames where tracking failed with
 ``success`` 0 and give a tracking ``confidence``. Several faces (``FaceLandmarkVidMulti``)
@@ -34,6 +38,7 @@ from merr_factory.backends.faces.base import (
 )
 from merr_factory.knowledge.au import sort_aus
 from merr_factory.media.frames import FrameSampler, is_image
+from merr_factory.media.transcode import transcode_to_mp4
 
 
 class OpenFaceBackend(FaceBackend):
@@ -81,9 +86,18 @@ class OpenFaceBackend(FaceBackend):
         started = time.perf_counter()
         if self.executable is not None:
             with tempfile.TemporaryDirectory(prefix="merr-openface-") as folder:
-                table = self._read(self._run(request.path, Path(folder)), request)
+                clip = request.path
+                if request.segment is not None:
+                    clip = Path(folder) / f"{clip.stem}.mp4"
+                    transcode_to_mp4(request.path, clip, segment=request.segment)
+                table = self._read(self._run(clip, Path(folder)), request)
         else:
             assert self.csv_dir is not None
+            if request.segment is not None:
+                raise ValueError(
+                    f"{request.path.name}: OpenFace CSVs in csv_dir are of whole files; "
+                    "a segment sample needs openface.executable"
+                )
             path = self.csv_dir / f"{request.path.stem}.csv"
             if not path.is_file():
                 raise FileNotFoundError(f"{request.path.name}: no OpenFace CSV at {path}")
