@@ -390,13 +390,19 @@ class Handler(BaseHTTPRequestHandler):
                 left -= len(data)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("review: connection from %s ended early", client_address, exc_info=True)
+
+
 def make_server(app: ReviewApp, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """A server for ``app`` (not yet serving); a non-loopback ``host`` asks every request for
     the token."""
     app.require_token = app.require_token or host not in LOOPBACK
     handler = type("ReviewHandler", (Handler,), {"app": app})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server = _Server((host, port), handler)
     bound = server.server_address[1]
     names = {host, *(LOOPBACK if host in LOOPBACK else ())}
     handler.allowed_hosts = frozenset(
