@@ -20,6 +20,7 @@ from .test_apply import run_with_real_label
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
+VIDEO = "const v = document.getElementById('video');"
 INJECTED = '<script>window.__pwned = 1</script><img src="x" onerror="window.__pwned = 2">'
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -46,10 +47,12 @@ def page(browser, exported: Path) -> Iterator[tuple[object, Served]]:
 
 
 def open_queue(page, served: Served) -> None:
+    """The page, its queue ordered by id (none decided yet: it opens at the first id)."""
     page.goto(served.url + "/")
     page.wait_for_function("document.body.dataset.sample")
     page.select_option("#f-order", "id")
-    page.wait_for_function("document.getElementById('progress').textContent.startsWith('1 /')")
+    first = json.dumps(served.app.entries[0].sample_id)
+    page.wait_for_function(f"document.body.dataset.sample === {first}")
 
 
 def shown(page) -> str:
@@ -73,12 +76,10 @@ def test_the_clip_plays_for_the_mp4_and_the_avi(page) -> None:
             page.wait_for_function(
                 "document.getElementById('video').readyState >= 2", timeout=30_000
             )
-            page.evaluate(
-                "(() => { const v = document.getElementById('video'); v.muted = true; return v.play(); })()"
-            )
+            page.evaluate(f"(() => {{ {VIDEO} v.muted = true; return v.play(); }})()")
             page.wait_for_timeout(1200)
             time, error = page.evaluate(
-                "[document.getElementById('video').currentTime, document.getElementById('video').error && document.getElementById('video').error.message]"
+                f"(() => {{ {VIDEO} return [v.currentTime, v.error && v.error.message]; }})()"
             )
             played[Path(entry.video_path).suffix] = (time, error)
         before = shown(page)
