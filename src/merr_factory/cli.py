@@ -21,6 +21,7 @@ import typer
 
 from merr_factory import __version__
 from merr_factory.config import Config, ConfigError, config_as_yaml, load_config
+from merr_factory.curation.review_log import ReviewLogError
 from merr_factory.export.quality_section import quality_text
 from merr_factory.faults import OutputError, writing_output
 from merr_factory.inputs.discovery import DiscoveryError
@@ -31,6 +32,7 @@ from merr_factory.reports.evaluate import EvaluateError, evaluate
 from merr_factory.reports.refresh import ReportError, refresh_report
 from merr_factory.reports.run_report import render_summary, save_summary
 from merr_factory.reports.status import collect_status, render_status
+from merr_factory.review.app import ReviewError, run_review
 from merr_factory.run.atomic import write_text_atomic
 from merr_factory.run.pipeline import Runner, RunOptions, RunSummary
 from merr_factory.run.workspace import SelectionError, Shard, Workspace, open_workspace
@@ -338,6 +340,30 @@ def evaluate_command(config: Config) -> None:
         raise _stop(error) from None
     typer.echo(quality_text(report))
     typer.echo(f"\n{report.samples} samples evaluated; wrote {path}")
+
+
+@app.command(name="review")
+@takes_config
+def review_command(
+    config: Config,
+    annotator: Annotated[
+        str, typer.Option("--annotator", help="Whose decisions these are (a file name).")
+    ] = os.environ.get("USER") or "annotator",
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0: any free one).")] = 8765,
+    token: Annotated[
+        str | None, typer.Option("--token", help="Shared secret; needed off 127.0.0.1.")
+    ] = None,
+) -> None:
+    """Review the exported samples in the browser, one at a time, by keyboard: accept,
+    reject, relabel, fix texts. Decisions go to <output>/review/<annotator>.jsonl; the next
+    run's label stage and export apply them."""
+    setup_console_logging(False)
+    workspace = _open(config)
+    try:
+        run_review(workspace, annotator, host, port, token, typer.echo)
+    except (ReviewError, ReviewLogError) as error:
+        raise _fail(str(error)) from None
 
 
 @app.command()

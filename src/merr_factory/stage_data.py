@@ -442,8 +442,31 @@ class LLMCost(BaseModel):
 
 # label
 
-LabelSource = Literal["csv", "au_rule", "llm", "face_expression", "agreement", "curation"]
+LabelSource = Literal["csv", "au_rule", "llm", "face_expression", "agreement", "curation", "human"]
 Tier = Literal["coarse", "fine", "rejected"]
+
+
+class AnnotatorVerdict(BaseModel):
+    """One annotator's verdict on a sample (``curation/review_log.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["accept", "reject"] | None = None
+    label: str | None = None  # the label they accepted or gave; None: rejected
+    audit: str | None = None  # the random audit it was part of ("tier=fine"), if any
+
+
+class HumanReview(BaseModel):
+    """People's decisions on a sample over all annotators: the latest verdict and edits win."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["accept", "reject"] | None = None
+    label: str | None = None
+    reasoning: str | None = None  # an edited text replaces the machine's; None: not edited
+    transcript: str | None = None
+    machine_label: str | None = None  # the label before the review (set by the label stage)
+    annotators: dict[str, AnnotatorVerdict] = Field(default_factory=dict)
 
 
 class LabelData(StageOutput):
@@ -460,3 +483,4 @@ class LabelData(StageOutput):
     llm_agrees: bool | None
     votes: dict[str, str | None] = Field(default_factory=dict)
     duplicate_of: str | None = None
+    human: HumanReview | None = None  # people's review decisions, applied (review_log.py)

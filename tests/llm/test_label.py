@@ -263,6 +263,39 @@ def test_curation_overrides_tier_and_label(tmp_path: Path) -> None:
     assert stage.source_identity(source, None) == ["no", "happy"]  # a row edit makes stale
 
 
+def test_review_decisions_win_over_the_machine_and_the_curation_csv(tmp_path: Path) -> None:
+    from merr_factory.curation.review_log import DecisionLog
+
+    curation = tmp_path / "curation.csv"
+    curation.write_text("id,label,accept\ns1,,yes\n", encoding="utf-8")
+    folder = tmp_path / "review"
+    ann, bob = DecisionLog(folder, "ann"), DecisionLog(folder, "bob")
+    ann.append("s1", "reject")
+    bob.append("s2", "relabel", label="sad")
+    bob.append("s2", "edit", reasoning="He frowns.")
+    ann.append("s3", "accept", label="happy")
+    ann.append("s4", "relabel", label="disgust")  # outside the run's label set
+    facts = RunFacts(label_set=MERR_LABELS, review_folder=folder)
+    settings = LabelSettings(curation_csv=curation)
+    out = decide(tmp_path, sample_id="s1", settings=settings, facts=facts)
+    assert out.tier == "rejected" and codes(out)[-1] == "human_rejected"
+    assert out.reasons[-1].message == "rejected by ann"
+    fixed = decide(tmp_path, sample_id="s2", facts=facts)
+    assert (fixed.label, fixed.label_source, fixed.tier) == ("sad", "human", "fine")
+    assert fixed.human.machine_label == "happy" and fixed.human.reasoning == "He frowns."
+    coarse = decide(tmp_path, sample_id="s3", facts=facts, synthesize=synth("sad"))
+    assert (coarse.tier, coarse.human.annotators["ann"].label) == ("fine", "happy")
+    invalid = decide(tmp_path, sample_id="s4", facts=facts)
+    assert invalid.label == "happy" and "human_label_invalid" in codes(invalid)
+    untouched = decide(tmp_path, sample_id="s5", facts=facts)
+    assert untouched == decide(tmp_path, sample_id="s5") and untouched.human is None
+    stage = LabelStage(LabelSettings(), facts)
+    source = context(tmp_path, "s5", ingest("happy"), HAPPY_VISUAL, synth()).source
+    assert stage.source_identity(source, None) is None  # no review: fingerprints unchanged
+    reviewed = context(tmp_path, "s2", ingest("happy"), HAPPY_VISUAL, synth()).source
+    assert stage.source_identity(reviewed, None)["review"]["label"] == "sad"
+
+
 @pytest.mark.parametrize(
     ("check", "open_label", "judge", "tier", "reason_codes"),
     [

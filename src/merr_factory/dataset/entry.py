@@ -21,6 +21,7 @@ from merr_factory.stage_data import (
     AudioData,
     FacesData,
     FeaturesData,
+    HumanReview,
     IngestData,
     LabelData,
     PeakData,
@@ -105,6 +106,9 @@ class ExportEntry(StageOutput):
     given_language: str | None = None
     extra: dict[str, str] = Field(default_factory=dict)
     segment: SegmentData | None = None  # the sample is this range (and crop) of its file
+    # People's review (``merr-build review``): a verdict was given; the decisions themselves.
+    human_checked: bool = False
+    human: HumanReview | None = None
 
     @property
     def hf_split(self) -> str:
@@ -196,7 +200,7 @@ def build_entry(
     label = read_output(upstream, LabelData)
     probe = ingest.probe
     width, height = probe.upright_size  # as shown, like the peak frame
-    return ExportEntry(
+    entry = ExportEntry(
         sample_id=sample_id,
         name=ingest.name,
         source=ingest.source,
@@ -220,6 +224,23 @@ def build_entry(
         **_feature_fields(read_output(upstream, FeaturesData), upstream, store),
         **_dataset_fields(ingest),
     )
+    if label is not None and label.human is not None:
+        apply_review(entry, label.human)
+    return entry
+
+
+def apply_review(entry: ExportEntry, human: HumanReview) -> None:
+    """People's edited texts replace the machine's; a verdict marks the entry checked. An
+    edited transcript replaces the English subtitle too when that was the transcript itself."""
+    entry.human = human
+    entry.human_checked = human.verdict is not None
+    if human.reasoning is not None:
+        entry.smp_reason_caption = clean_text(human.reasoning) or None
+    if human.transcript is not None:
+        edited = clean_text(human.transcript)
+        if entry.text_en is not None and entry.text_en == entry.transcript:
+            entry.text_en = edited
+        entry.transcript = edited
 
 
 def _dataset_fields(ingest: IngestData) -> dict[str, Any]:

@@ -39,6 +39,7 @@ COLUMNS = (
     "transcript", "language", "text", "caption", "smp_reason_caption", "open_label",
     "faces_model", "asr_model", "llm_model", "prompt_version",
     "split", "native_label", "arousal", "scale", "speaker", "given_text", "extra",
+    "human_checked",
 )  # fmt: skip
 DERIVED: dict[str, Any] = {
     "video": str,

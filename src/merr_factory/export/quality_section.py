@@ -16,6 +16,7 @@ from merr_factory.quality.report import QualityReport, label_order, source_name
 from merr_factory.tables import render_table
 
 TOP_AUS = 3  # per label, the most frequent peak AUs the AU table names
+MAX_DISAGREEMENTS = 50  # rows of the annotators' disagreements the card and report show
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,45 @@ def quality_tables(report: QualityReport, plots: bool) -> list[Table]:
         _merr_table(report),
         _label_share_table(report),
         _au_table(report, plots),
+        *_human_tables(report),
     ]
+
+
+def _human_tables(report: QualityReport) -> list[Table]:
+    """People's review (merr-build review), when there is one."""
+    human = report.human
+    if human is None:
+        return []
+    pairs = [(k.first, k.second, k.compared, _percent(k.observed), _number(k.kappa))
+             for k in human.kappa]  # fmt: skip
+    note = f"{human.reviewed} samples reviewed by {', '.join(human.annotators)}."
+    if human.fleiss_kappa is not None or human.fleiss_samples:
+        note += f" Fleiss' kappa {_number(human.fleiss_kappa)} over {human.fleiss_samples}."
+    note += f" They disagree on {len(human.disagreements)}."
+    sources = [
+        (s.source, s.compared, s.correct, _percent(s.accuracy), s.reference_samples - s.compared)
+        for s in human.sources
+    ]
+    audit = [
+        (a.population, a.audited, a.correct, _percent(a.precision),
+         f"{_percent(a.low)} - {_percent(a.high)}")
+        for a in human.audit
+    ]  # fmt: skip
+    return [
+        Table("Human review: agreement between annotators",
+              ("first", "second", "samples", "agree", "Cohen's kappa"), pairs, note),
+        Table("Automatic sources against the human labels",
+              ("source", "compared", "correct", "accuracy", "no answer"), sources,
+              "pipeline: the label the pipeline chose before the review."),
+        Table("Precision from the random audit",
+              ("population", "audited", "right", "precision", "95% Wilson interval"), audit,
+              "Right: accepted with the pipeline's label."),
+        Table("Samples the annotators disagree on", ("sample", "verdicts"),
+              [(d.sample_id, "; ".join(f"{name}: {v}" for name, v in d.verdicts.items()))
+               for d in human.disagreements[:MAX_DISAGREEMENTS]],
+              f"The first {MAX_DISAGREEMENTS}; quality.json lists them all."
+              if len(human.disagreements) > MAX_DISAGREEMENTS else ""),
+    ]  # fmt: skip
 
 
 def _sources_table(report: QualityReport, plots: bool) -> Table:

@@ -24,7 +24,7 @@ from merr_factory.export.media import (
     place_frames,
     place_videos,
 )
-from merr_factory.export.merr import write_merr
+from merr_factory.export.merr import write_human_checked, write_merr
 from merr_factory.export.parquet import parquet_splits, write_parquet
 from merr_factory.export.plots import write_plots
 from merr_factory.export.quality_plots import write_quality_plots
@@ -65,6 +65,7 @@ def write_export(
     files = summary.files
     if "merr" in formats:
         files += write_merr(sets, folder, media.frame_counts)
+        files += write_human_checked(sets, folder, media.frame_counts)
     if "sharegpt" in formats:
         files += write_sharegpt(
             sets.coarse, media, folder, settings.dataset_name, settings.sharegpt_media

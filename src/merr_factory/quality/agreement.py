@@ -1,10 +1,12 @@
-"""Agreement between two label sources: accuracy, the confusion matrix, Cohen's kappa.
+"""Agreement between label sources: accuracy, the confusion matrix, Cohen's kappa (two),
+Fleiss' kappa (several raters), and the Wilson interval of a proportion.
 
 Each takes (reference, other) pairs of labels: only the samples where both gave one.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 
@@ -45,3 +47,37 @@ def cohen_kappa(pairs: Sequence[Pair]) -> float | None:
     if expected >= 1.0:
         return None
     return (observed - expected) / (1.0 - expected)
+
+
+def fleiss_kappa(ratings: Sequence[Sequence[str]]) -> float | None:
+    """Fleiss' kappa over subjects each rated by the same number (2 or more) of raters:
+    (P - P_e) / (1 - P_e), P the mean agreement within a subject and P_e the agreement
+    expected from the categories' overall shares. None without subjects or where P_e = 1."""
+    if not ratings:
+        return None
+    raters = len(ratings[0])
+    if raters < 2 or any(len(subject) != raters for subject in ratings):
+        raise ValueError("Fleiss' kappa needs the same number (2 or more) of ratings per subject")
+    totals: Counter[str] = Counter()
+    agreement = 0.0
+    for subject in ratings:
+        counts = Counter(subject)
+        totals.update(counts)
+        agreement += (sum(n * n for n in counts.values()) - raters) / (raters * (raters - 1))
+    observed = agreement / len(ratings)
+    expected = sum((n / (len(ratings) * raters)) ** 2 for n in totals.values())
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion (95% with the default ``z``); None without
+    trials. Unlike p +- z*se it stays inside [0, 1] and is honest for small samples."""
+    if trials <= 0:
+        return None
+    share = successes / trials
+    scale = 1 + z * z / trials
+    centre = (share + z * z / (2 * trials)) / scale
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / scale
+    return max(0.0, centre - half), min(1.0, centre + half)

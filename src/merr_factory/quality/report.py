@@ -8,6 +8,8 @@
 - The reasoning's grounding (``grounding.py``).
 - Our MERR fine file's distributions beside those of MERR's released one
   (``distributions.py``), and which AUs are active at the peak per label.
+- People's review, when there is one (``human.py``): the annotators' agreement, every
+  automatic source against the human labels, the precision from the random audit.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from merr_factory.quality.distributions import (
     merr_reference,
 )
 from merr_factory.quality.grounding import Grounding, ReasoningFacts, grounding
+from merr_factory.quality.human import HumanQuality, human_quality
 
 QUALITY_FILE = "quality.json"
 CSV = "csv"
@@ -86,6 +89,8 @@ class QualityReport(_Model):
     asr_wer: list[AsrWer] = Field(default_factory=list)
     # Samples each quality gate stopped (curation/gates.py), by the gate's reason code.
     gates: dict[str, int] = Field(default_factory=dict)
+    # People's review (merr-build review); None: nobody gave a verdict yet.
+    human: HumanQuality | None = None
 
 
 def build_quality(entries: Sequence[ExportEntry], sets: MerrSets) -> QualityReport:
@@ -104,6 +109,7 @@ def build_quality(entries: Sequence[ExportEntry], sets: MerrSets) -> QualityRepo
         merr=merr_reference(),
         asr_wer=word_error_rates(entries),
         gates=gate_counts(entries),
+        human=human_quality(entries, [CSV, *sources]),
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from merr_factory.config import Config, stage_settings
+from merr_factory.curation.review_log import REVIEW_DIR
 from merr_factory.inputs.datasets import read_dataset
 from merr_factory.inputs.datasets.base import DatasetInput
 from merr_factory.inputs.discovery import SampleSource, discover
@@ -91,7 +92,7 @@ def open_workspace(config: Config) -> Workspace:
         )
         _report(f"input {config.input}", found.problems)
         samples, labels = found.samples, _join_labels(config, found.samples)
-    facts = RunFacts(label_set=tuple(config.label_set))
+    facts = RunFacts(label_set=tuple(config.label_set), review_folder=config.output / REVIEW_DIR)
     stages = {cls.name: cls(stage_settings(config, cls.name), facts) for cls in STAGES}
     return Workspace(
         config=config,

@@ -42,6 +42,8 @@ class RunFacts:
     """Run-wide facts a stage may need besides its own settings."""
 
     label_set: tuple[str, ...]
+    # Where people's review decisions are (``curation/review_log.py``); None: not looked for.
+    review_folder: Path | None = None
 
 
 @dataclass

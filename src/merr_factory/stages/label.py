@@ -7,7 +7,9 @@ every reason a sample is not fine or is rejected.
 - coarse: the AU rule agrees with the label (MERR's filter);
 - fine: coarse, plus the LLM's open prediction agrees, plus the reasoning is not a near
   duplicate of an earlier sample's, plus optional neutral down-sampling;
-- a curation CSV edited by a person overrides the tier (and may correct the label).
+- a curation CSV edited by a person overrides the tier (and may correct the label);
+- then people's review decisions (``merr-build review``, ``curation/review_log.py``) do the
+  same, and their edited texts ride along in ``LabelData.human`` for the export.
 A label outside the run's label set (e.g. disgust) is rejected by rule, never exported.
 """
 
@@ -30,11 +32,12 @@ from merr_factory.curation.decisions import (
 )
 from merr_factory.curation.dedup import Deduplication
 from merr_factory.curation.gates import reasoning_problems
+from merr_factory.curation.review_log import ReviewSet, read_reviews
 from merr_factory.inputs.discovery import SampleSource
 from merr_factory.inputs.labels import LabelRow
 from merr_factory.llm.cues import Cues
 from merr_factory.run.store import Store
-from merr_factory.stage_data import IngestData, LabelData, Reason, SynthesizeData
+from merr_factory.stage_data import HumanReview, IngestData, LabelData, Reason, SynthesizeData
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
 log = logging.getLogger(__name__)
@@ -107,15 +110,33 @@ class LabelStage(Stage[LabelSettings]):
         self._curation: CurationTable | None = None
         self._curation_error: CurationError | None = None
         self._store: Store | None = None
+        self._reviews: ReviewSet | None = None
 
     # -- per-sample inputs that live outside the upstream records --------------------------
     def source_identity(self, source: SampleSource, label: LabelRow | None) -> Any:
-        """The curation row of this sample: editing one row recomputes that sample only."""
+        """The curation row and the review of this sample: editing one row or reviewing one
+        sample recomputes that sample only."""
         try:
             row = self.curation_row(source.id)
         except CurationError as error:
             return {"curation_error": str(error)}  # fixed file: a new fingerprint, recomputed
-        return None if row is None else [row.accept or None, _curated_label(row)]  # None: empty
+        curated = None if row is None else [row.accept or None, _curated_label(row)]
+        review = self.review(source.id)
+        if review is None:
+            return curated  # None: empty
+        return {"curation": curated, "review": review.model_dump(mode="json")}
+
+    def review(self, sample_id: str) -> HumanReview | None:
+        """People's decisions on this sample (``merr-build review``); None: none yet."""
+        folder = self.facts.review_folder
+        if folder is None:
+            return None
+        with self._lock:
+            if self._reviews is None:
+                self._reviews = read_reviews(folder)
+                for problem in self._reviews.problems:
+                    log.warning("%s", problem)
+        return self._reviews.resolved(sample_id)
 
     def curation_row(self, sample_id: str) -> CurationRow | None:
         """This sample's row of the curation CSV; CurationError when the file is unusable."""
@@ -172,6 +193,7 @@ class LabelStage(Stage[LabelSettings]):
             data.tier = "coarse"
             data.duplicate_of = self._fine_checks(sample, synth, data, cues)
         self._apply_curation(sample.source.id, data)
+        self._apply_review(sample.source.id, data)
         return StageResult(data=data)
 
     def _votes(self, cues: Cues, synth: SynthesizeData) -> dict[str, str | None]:
@@ -293,6 +315,25 @@ class LabelStage(Stage[LabelSettings]):
             data.tier = "rejected"
             data.reasons.append(Reason(code="curated_out", message="rejected by a person"))
         elif row.accept == "yes" and data.label is not None:
+            data.tier = "fine"
+
+    def _apply_review(self, sample_id: str, data: LabelData) -> None:
+        """A person's label wins, a rejection takes the sample out, an accept makes it fine."""
+        review = self.review(sample_id)
+        if review is None:
+            return
+        data.human = review.model_copy(update={"machine_label": data.label})
+        if review.label and review.label != data.label:
+            if review.label in self.facts.label_set:
+                data.label, data.label_source = review.label, "human"
+            else:
+                message = f"reviewed label {review.label!r} is outside the label set; ignored"
+                data.reasons.append(Reason(code="human_label_invalid", message=message))
+        who = ", ".join(review.annotators) or "a person"
+        if review.verdict == "reject":
+            data.tier = "rejected"
+            data.reasons.append(Reason(code="human_rejected", message=f"rejected by {who}"))
+        elif review.verdict == "accept" and data.label is not None:
             data.tier = "fine"
 
 
