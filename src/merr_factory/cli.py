@@ -11,28 +11,28 @@ import functools
 import inspect
 import logging
 import os
+from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import typer
 
 from merr_factory import __version__
-from merr_factory.run.atomic import write_text_atomic
 from merr_factory.config import Config, ConfigError, config_as_yaml, load_config
-from merr_factory.inputs.discovery import DiscoveryError
-from merr_factory.reports.evaluate import EvaluateError, evaluate
 from merr_factory.export.quality_section import quality_text
-from merr_factory.reports.refresh import ReportError, refresh_report
 from merr_factory.faults import OutputError, writing_output
+from merr_factory.inputs.discovery import DiscoveryError
 from merr_factory.inputs.labels import LabelFileError
 from merr_factory.logs import PACKAGE_LOGGER, add_log_file, setup_console_logging
-from merr_factory.run.pipeline import Runner, RunOptions, RunSummary
 from merr_factory.registry import STAGE_NAMES, STAGES
+from merr_factory.reports.evaluate import EvaluateError, evaluate
+from merr_factory.reports.refresh import ReportError, refresh_report
 from merr_factory.reports.run_report import render_summary, save_summary
 from merr_factory.reports.status import collect_status, render_status
+from merr_factory.run.atomic import write_text_atomic
+from merr_factory.run.pipeline import Runner, RunOptions, RunSummary
 from merr_factory.run.workspace import SelectionError, Shard, Workspace, open_workspace
 
 log = logging.getLogger("merr_factory.cli")
@@ -91,20 +91,24 @@ def _load(config: Path, input_: Path | None, labels: Path | None, output: Path |
 
 
 def _shared_options() -> list[inspect.Parameter]:
-    """--config, --input, --labels, --output: what every command that reads a run takes."""
+    """--config, --input, --labels, --output: what every command that reads a run takes.
+
+    Annotations are the objects, not their names: typer reads a signature's annotations as
+    they are (a name there is no option)."""
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     return [
-        inspect.Parameter("config", kind, annotation="ConfigOption"),
-        inspect.Parameter("input", kind, default=None, annotation="InputOption"),
-        inspect.Parameter("labels", kind, default=None, annotation="LabelsOption"),
-        inspect.Parameter("output", kind, default=None, annotation="OutputOption"),
+        inspect.Parameter("config", kind, annotation=ConfigOption),
+        inspect.Parameter("input", kind, default=None, annotation=InputOption),
+        inspect.Parameter("labels", kind, default=None, annotation=LabelsOption),
+        inspect.Parameter("output", kind, default=None, annotation=OutputOption),
     ]
 
 
 def takes_config(command: Callable[..., None]) -> Callable[..., None]:
     """``command(config: Config, ...)`` as a command with the shared options, loaded into
     one ``Config`` (a refused config: exit 2 with one line)."""
-    own = [p for p in inspect.signature(command).parameters.values() if p.name != "config"]
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "config"]
 
     @functools.wraps(command)
     def with_options(
