@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
+from merr_factory import cli
 from merr_factory.cli import app
 from merr_factory.registry import STAGE_NAMES
+from merr_factory.run.pipeline import StopRequest
 
 CORE = ("--stages", "ingest,filter")  # tests of the command line itself need no models
 
@@ -152,3 +157,18 @@ def test_a_bad_label_file_creates_no_output_folder(write_config, tmp_path: Path)
     result = invoke("run", "--config", str(write_config(labels=str(labels))), *CORE)
     assert result.exit_code == 2, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_second_signal_leaves_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first SIGTERM or SIGINT asks the run to stop; a second one ends the process at
+    once (exit status 128 + its number). The handlers are the run's only."""
+    left: list[int] = []
+    monkeypatch.setattr(os, "_exit", left.append)
+    before = signal.getsignal(signal.SIGINT)
+    stop = StopRequest()
+    with cli._stopping_on_signals(stop):
+        signal.raise_signal(signal.SIGTERM)
+        assert (stop.reason, left) == ("SIGTERM", [])
+        signal.raise_signal(signal.SIGINT)
+        assert left == [130]
+    assert signal.getsignal(signal.SIGINT) is before
