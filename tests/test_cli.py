@@ -172,3 +172,54 @@ def test_a_second_signal_leaves_at_once(monkeypatch: pytest.MonkeyPatch) -> None
         signal.raise_signal(signal.SIGINT)
         assert left == [130]
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_link_loops_in_the_input_are_warnings_naming_them(
+    write_config, clips: Path, tmp_path: Path
+) -> None:
+    (clips / "loop.mp4").symlink_to("loop.mp4")
+    (clips / "a.mp4").symlink_to("b.mp4")
+    (clips / "b.mp4").symlink_to("a.mp4")
+    config = str(write_config())
+    result = invoke("run", "--config", config, "--quiet", *CORE)
+    assert result.exit_code == 0, result.output
+    for name in ("loop.mp4", "a.mp4", "b.mp4"):
+        assert f"{clips / name}: cannot read (Too many levels of symbolic links)" in result.output
+    assert "Traceback" not in result.output
+    status = invoke("status", "--config", config)
+    assert status.exit_code == 0 and "loop.mp4: cannot read" in status.output
+
+
+def test_a_failed_discovery_leaves_an_unused_output_as_it_was(
+    write_config, clips: Path, tmp_path: Path
+) -> None:
+    """A list file that is not UTF-8: one line, exit status 2, no output folder (no logs/);
+    a label file in UTF-16 without a byte order mark: the same, and no raw NUL printed."""
+    listing = tmp_path / "list.txt"
+    listing.write_text("clips/sample_00000001.mp4\n", encoding="utf-16-le")
+    result = invoke("run", "--config", str(write_config(input=str(listing))), *CORE)
+    assert result.exit_code == 2, result.output
+    assert result.output == f"error: {listing}: not a UTF-8 text file: it holds NUL bytes " + (
+        "(UTF-16 without a byte order mark, or not text at all); save it as UTF-8\n"
+    )
+    labels = tmp_path / "labels-utf16.csv"
+    labels.write_text((clips / "labels.csv").read_text(), encoding="utf-16-le")
+    result = invoke("run", "--config", str(write_config(labels=str(labels))), *CORE)
+    assert result.exit_code == 2, result.output
+    assert "\x00" not in result.output and len(result.output.splitlines()) == 1
+    assert "not a UTF-8 text file: it holds NUL bytes" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_that_crashes_before_starting_leaves_no_output(
+    write_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong while the inputs are read, the output is left as it was."""
+
+    def broken(config):
+        raise RuntimeError("an input problem nobody foresaw")
+
+    monkeypatch.setattr(cli, "open_workspace", broken)
+    result = invoke("run", "--config", str(write_config()), *CORE)
+    assert isinstance(result.exception, RuntimeError)
+    assert not (tmp_path / "out").exists()
