@@ -15,8 +15,11 @@ from typer.testing import CliRunner
 
 from merr_factory import cli
 from merr_factory.cli import app
+from merr_factory.config import load_config
 from merr_factory.registry import STAGE_NAMES
-from merr_factory.run.pipeline import StopRequest
+from merr_factory.run.output_lock import OutputLock
+from merr_factory.run.pipeline import Runner, RunOptions, StopRequest
+from merr_factory.run.workspace import open_workspace
 
 CORE = ("--stages", "ingest,filter")  # tests of the command line itself need no models
 
@@ -223,3 +226,27 @@ def test_a_run_that_crashes_before_starting_leaves_no_output(
     result = invoke("run", "--config", str(write_config()), *CORE)
     assert isinstance(result.exception, RuntimeError)
     assert not (tmp_path / "out").exists()
+
+
+def test_report_is_refused_while_a_run_writes_the_output(write_config, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    with OutputLock(output):
+        result = invoke("report", "--config", str(write_config()))
+    assert result.exit_code == 2, result.output
+    assert f"error: {output} is in use by another merr-build run (PID {os.getpid()}" in (
+        result.output
+    )
+    assert sorted(path.name for path in output.iterdir()) == []
+
+
+def test_a_run_stopped_before_it_began_computes_nothing(write_config, tmp_path: Path) -> None:
+    config = load_config(write_config(executor={"workers": 2}))
+    summary = Runner(
+        open_workspace(config),
+        RunOptions(stages=["ingest", "filter"], progress=False),
+        StopRequest("SIGTERM"),
+    ).run()
+    assert (summary.stopped, summary.signal) == ("SIGTERM", "SIGTERM")
+    assert [tally.computed for tally in summary.tallies] == [0, 0]
+    assert not (tmp_path / "out" / "stages").exists()

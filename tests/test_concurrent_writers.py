@@ -28,23 +28,12 @@ from merr_factory.run.folders import file_sha256
 from merr_factory.run.output_lock import OutputBusy, OutputLock
 from merr_factory.run.workspace import open_workspace
 
-from .conftest import run_pipeline
+from .conftest import linked_clips, run_pipeline
 from .writers import write_rounds
 
-CLIPS = Path(__file__).parent / "data" / "clips"
 WRITERS = 4
 ROUNDS = 20
 SAMPLES = 24
-
-
-def make_input(folder: Path, copies: int) -> Path:
-    """Hard links to the sample clips under many names (no disk cost)."""
-    folder.mkdir()
-    sources = sorted(CLIPS.glob("sample*.mp4"))
-    for index in range(copies):
-        source = sources[index % len(sources)]
-        os.link(source, folder / f"clip_{index:03d}{source.suffix}")
-    return folder
 
 
 def write_config(path: Path, input_dir: Path, output: Path) -> Path:
@@ -62,7 +51,7 @@ def test_four_writers_forcing_the_same_samples_never_fail(tmp_path: Path) -> Non
     sample (``Directory not empty``) or stops (``ENOENT``); every record ends up describing
     files that are there, whole."""
     output = tmp_path / "out"
-    config = write_config(tmp_path / "c.yaml", make_input(tmp_path / "clips", SAMPLES), output)
+    config = write_config(tmp_path / "c.yaml", linked_clips(tmp_path / "clips", SAMPLES), output)
     run_pipeline(config, ["ingest"])
     context = multiprocessing.get_context("spawn")
     meeting = context.Barrier(WRITERS)
@@ -180,7 +169,7 @@ def test_a_second_run_is_refused_at_once_naming_the_holder(tmp_path: Path) -> No
     one line naming it, leaving the output as it was; once it is killed, a run goes ahead."""
     output = tmp_path / "out"
     output.mkdir()
-    config = write_config(tmp_path / "c.yaml", make_input(tmp_path / "clips", 6), output)
+    config = write_config(tmp_path / "c.yaml", linked_clips(tmp_path / "clips", 6), output)
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(output)], stdout=subprocess.PIPE, text=True
     )
@@ -213,7 +202,7 @@ def test_runs_started_together_one_writes_the_others_are_refused(tmp_path: Path)
     the output to itself) or is refused at once with one line naming the holder (exit 2);
     nothing fails."""
     output = tmp_path / "out"
-    config = write_config(tmp_path / "c.yaml", make_input(tmp_path / "clips", 40), output)
+    config = write_config(tmp_path / "c.yaml", linked_clips(tmp_path / "clips", 40), output)
     runs = [merr_build(config) for _ in range(WRITERS)]
     results = [(run.pid, *run.communicate(timeout=300), run.returncode) for run in runs]
     codes = sorted(code for *_, code in results)
@@ -233,7 +222,7 @@ def test_shard_runs_write_one_output_together(tmp_path: Path) -> None:
     """Both shards hold the output at once and finish (disjoint samples); a run over all
     samples is refused while they are at it."""
     output = tmp_path / "out"
-    config = write_config(tmp_path / "c.yaml", make_input(tmp_path / "clips", 150), output)
+    config = write_config(tmp_path / "c.yaml", linked_clips(tmp_path / "clips", 150), output)
     shards = [merr_build(config, "--shard", f"{index}/2") for index in range(2)]
     held = [output / f".lock.shard-{index}-of-2" for index in range(2)]
     deadline = time.monotonic() + 120

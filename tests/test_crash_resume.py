@@ -19,21 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import stored
+from .conftest import linked_clips, stored
 from .processes import descendants, wait_until_gone
 
-CLIPS = Path(__file__).parent / "data" / "clips"
 COPIES = 300
-
-
-def make_input(folder: Path) -> Path:
-    """Hard links to the sample clips under many names: a big input that costs no disk."""
-    folder.mkdir()
-    sources = sorted(CLIPS.glob("sample*.*"))
-    for index in range(COPIES):
-        source = sources[index % len(sources)]
-        os.link(source, folder / f"clip_{index:05d}{source.suffix}")
-    return folder
 
 
 def write_config(path: Path, input_dir: Path, output: Path, workers: int = 1) -> Path:
@@ -83,7 +72,7 @@ def kill_when(config: Path, output: Path, stage: str, records: int, workers: int
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]]:
     base = tmp_path_factory.mktemp("reference")
-    input_dir = make_input(base / "clips")
+    input_dir = linked_clips(base / "clips", COPIES)
     output = base / "out"
     subprocess.run(command(write_config(base / "c.yaml", input_dir, output)), check=True)
     return input_dir, stored(output)

@@ -199,6 +199,8 @@ class Runner:
 
     def _compute(self, samples: list[SampleSource]) -> None:
         """Every (stage, sample) that is not current, on the configured executor."""
+        if self._stopping():  # before the run began: no workers to start
+            return
         self._order = {source.id: index for index, source in enumerate(samples)}
         self._open_bars(len(samples))
         stages = {name: self.workspace.stages[name] for name in self.stage_names}
