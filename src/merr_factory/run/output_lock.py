@@ -160,8 +160,12 @@ def _locked(path: Path, exclusive: bool) -> int | None:
         try:
             fcntl.flock(fd, mode)
         except OSError as error:
+            busy = error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+            leaving = busy and not _same_file(fd, path)  # its holder removed it: look again
             os.close(fd)
-            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if leaving:
+                continue
+            if busy:
                 return None
             if error.errno in NO_LOCKS:
                 log.warning(
