@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,16 @@ OFFLINE_STAGES: dict[str, dict[str, Any]] = {
         "options": {"device": "cpu", "compute_type": "int8"},
     },
 }
+
+
+def linked_clips(folder: Path, copies: int) -> Path:
+    """Hard links to the sample clips under many names: a big input that costs no disk."""
+    folder.mkdir()
+    sources = sorted(CLIPS.glob("sample*.*"))
+    for index in range(copies):
+        source = sources[index % len(sources)]
+        os.link(source, folder / f"clip_{index:05d}{source.suffix}")
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -70,3 +70,15 @@ def sleep_between(seconds: float) -> tuple[float, float]:
     started = time.time()
     time.sleep(seconds)
     return started, time.time()
+
+
+_HELD: list[object] = []
+
+
+def hold_a_named_lock() -> int:
+    """Makes a multiprocessing lock and keeps it, as tqdm does in a worker (a named semaphore
+    that the parent's resource tracker reports as leaked unless it is cleaned up)."""
+    import multiprocessing
+
+    _HELD.append(multiprocessing.RLock())
+    return os.getpid()

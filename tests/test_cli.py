@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
+from merr_factory import cli
 from merr_factory.cli import app
+from merr_factory.config import load_config
 from merr_factory.registry import STAGE_NAMES
+from merr_factory.run.output_lock import OutputLock
+from merr_factory.run.pipeline import Runner, RunOptions, StopRequest
+from merr_factory.run.workspace import open_workspace
 
 CORE = ("--stages", "ingest,filter")  # tests of the command line itself need no models
 
@@ -94,10 +102,10 @@ def test_failures_give_exit_status_1_and_are_counted(write_config, monkeypatch) 
 
     real = filter_stage.check_decodable
 
-    def flaky(path: Path, mode):
+    def flaky(path: Path, mode, segment=None):
         if path.stem == "sample_00000001":
             raise MemoryError("out of memory while decoding")
-        return real(path, mode)
+        return real(path, mode, segment)
 
     monkeypatch.setattr(filter_stage, "check_decodable", flaky)
     result = invoke("run", "--config", str(write_config()), "--quiet", *CORE)
@@ -152,3 +160,93 @@ def test_a_bad_label_file_creates_no_output_folder(write_config, tmp_path: Path)
     result = invoke("run", "--config", str(write_config(labels=str(labels))), *CORE)
     assert result.exit_code == 2, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_second_signal_leaves_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first SIGTERM or SIGINT asks the run to stop; a second one ends the process at
+    once (exit status 128 + its number). The handlers are the run's only."""
+    left: list[int] = []
+    monkeypatch.setattr(os, "_exit", left.append)
+    before = signal.getsignal(signal.SIGINT)
+    stop = StopRequest()
+    with cli._stopping_on_signals(stop):
+        signal.raise_signal(signal.SIGTERM)
+        assert (stop.reason, left) == ("SIGTERM", [])
+        signal.raise_signal(signal.SIGINT)
+        assert left == [130]
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_link_loops_in_the_input_are_warnings_naming_them(
+    write_config, clips: Path, tmp_path: Path
+) -> None:
+    (clips / "loop.mp4").symlink_to("loop.mp4")
+    (clips / "a.mp4").symlink_to("b.mp4")
+    (clips / "b.mp4").symlink_to("a.mp4")
+    config = str(write_config())
+    result = invoke("run", "--config", config, "--quiet", *CORE)
+    assert result.exit_code == 0, result.output
+    for name in ("loop.mp4", "a.mp4", "b.mp4"):
+        assert f"{clips / name}: cannot read (Too many levels of symbolic links)" in result.output
+    assert "Traceback" not in result.output
+    status = invoke("status", "--config", config)
+    assert status.exit_code == 0 and "loop.mp4: cannot read" in status.output
+
+
+def test_a_failed_discovery_leaves_an_unused_output_as_it_was(
+    write_config, clips: Path, tmp_path: Path
+) -> None:
+    """A list file that is not UTF-8: one line, exit status 2, no output folder (no logs/);
+    a label file in UTF-16 without a byte order mark: the same, and no raw NUL printed."""
+    listing = tmp_path / "list.txt"
+    listing.write_text("clips/sample_00000001.mp4\n", encoding="utf-16-le")
+    result = invoke("run", "--config", str(write_config(input=str(listing))), *CORE)
+    assert result.exit_code == 2, result.output
+    assert result.output == f"error: {listing}: not a UTF-8 text file: it holds NUL bytes " + (
+        "(UTF-16 without a byte order mark, or not text at all); save it as UTF-8\n"
+    )
+    labels = tmp_path / "labels-utf16.csv"
+    labels.write_text((clips / "labels.csv").read_text(), encoding="utf-16-le")
+    result = invoke("run", "--config", str(write_config(labels=str(labels))), *CORE)
+    assert result.exit_code == 2, result.output
+    assert "\x00" not in result.output and len(result.output.splitlines()) == 1
+    assert "not a UTF-8 text file: it holds NUL bytes" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_that_crashes_before_starting_leaves_no_output(
+    write_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong while the inputs are read, the output is left as it was."""
+
+    def broken(config):
+        raise RuntimeError("an input problem nobody foresaw")
+
+    monkeypatch.setattr(cli, "open_workspace", broken)
+    result = invoke("run", "--config", str(write_config()), *CORE)
+    assert isinstance(result.exception, RuntimeError)
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_is_refused_while_a_run_writes_the_output(write_config, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    with OutputLock(output):
+        result = invoke("report", "--config", str(write_config()))
+    assert result.exit_code == 2, result.output
+    assert f"error: {output} is in use by another merr-build run (PID {os.getpid()}" in (
+        result.output
+    )
+    assert sorted(path.name for path in output.iterdir()) == []
+
+
+def test_a_run_stopped_before_it_began_computes_nothing(write_config, tmp_path: Path) -> None:
+    config = load_config(write_config(executor={"workers": 2}))
+    summary = Runner(
+        open_workspace(config),
+        RunOptions(stages=["ingest", "filter"], progress=False),
+        StopRequest("SIGTERM"),
+    ).run()
+    assert (summary.stopped, summary.signal) == ("SIGTERM", "SIGTERM")
+    assert [tally.computed for tally in summary.tallies] == [0, 0]
+    assert not (tmp_path / "out" / "stages").exists()

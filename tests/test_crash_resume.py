@@ -19,21 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import stored
+from .conftest import linked_clips, stored
 from .processes import descendants, wait_until_gone
 
-CLIPS = Path(__file__).parent / "data" / "clips"
 COPIES = 300
-
-
-def make_input(folder: Path) -> Path:
-    """Hard links to the sample clips under many names: a big input that costs no disk."""
-    folder.mkdir()
-    sources = sorted(CLIPS.glob("sample*.*"))
-    for index in range(COPIES):
-        source = sources[index % len(sources)]
-        os.link(source, folder / f"clip_{index:05d}{source.suffix}")
-    return folder
 
 
 def write_config(path: Path, input_dir: Path, output: Path, workers: int = 1) -> Path:
@@ -83,7 +72,7 @@ def kill_when(config: Path, output: Path, stage: str, records: int, workers: int
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict]]:
     base = tmp_path_factory.mktemp("reference")
-    input_dir = make_input(base / "clips")
+    input_dir = linked_clips(base / "clips", COPIES)
     output = base / "out"
     subprocess.run(command(write_config(base / "c.yaml", input_dir, output)), check=True)
     return input_dir, stored(output)
@@ -114,3 +103,77 @@ def test_kill_and_resume_equals_an_uninterrupted_run(
     assert tallies[stage]["skipped"] == done_before  # every complete record is trusted, no more
     assert stored(output) == expected
     assert len(expected) == 2 * COPIES
+
+
+@pytest.mark.parametrize(
+    ("name", "whole_group", "workers"),
+    [
+        ("SIGTERM", False, 2),  # Kubernetes: to the main process
+        ("SIGTERM", True, 2),  # SLURM, systemd: to every process of the job
+        ("SIGINT", True, 1),  # Ctrl-C: to the terminal's process group
+    ],
+)
+def test_a_signal_stops_the_run_with_a_summary_and_the_rerun_goes_on(
+    tmp_path: Path,
+    uninterrupted: tuple[Path, dict[str, dict]],
+    name: str,
+    whole_group: bool,
+    workers: int,
+) -> None:
+    """Stopped mid-stage, the run ends its workers, writes its summary and says in one line
+    what it finished and how to go on, within seconds; exit status 128 + the signal. The
+    re-run computes only what was not finished, and the records equal an uninterrupted run's."""
+    input_dir, expected = uninterrupted
+    output = tmp_path / "out"
+    config = write_config(tmp_path / "c.yaml", input_dir, output, workers)
+    process = subprocess.Popen(
+        command(config),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a job's
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while count_records(output, "filter") < 40:
+            assert process.poll() is None, "the run ended before it could be stopped"
+            assert time.monotonic() < deadline, "the run made no progress"
+            time.sleep(0.002)
+        started = descendants(process.pid)
+        sent = time.monotonic()
+        number = getattr(signal, name)
+        if whole_group:
+            os.killpg(process.pid, number)
+        else:
+            process.send_signal(number)
+        _, err = process.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    status = 128 + number
+    assert process.returncode == status, err
+    assert took < 5.0, f"stopping took {took:.1f} s"
+    assert wait_until_gone(started, limit=5.0) == set(), "processes outlived the stopped run"
+    assert "leaked" not in err and "Traceback" not in err, err
+    said = [line for line in err.splitlines() if line.startswith("WARNING: stopped by")]
+    assert len(said) == 1, err
+    assert f"stopped by {name} after " in said[0]
+    assert f"run the same command again to compute the rest (exit status {status})" in said[0]
+    (summary_file,) = (output / "runs").glob("*.json")
+    summary = json.loads(summary_file.read_text())
+    assert summary["stopped"] == name
+    counted = {item["stage"]: item["computed"] for item in summary["stages"]}
+    assert f"computed ingest {counted['ingest']}, filter {counted['filter']} " in said[0]
+    finished = {stage: count_records(output, stage) for stage in ("ingest", "filter")}
+    assert 0 < counted["filter"] <= finished["filter"] < COPIES  # a worker may have stored
+    assert counted["ingest"] <= finished["ingest"]  # a last record the run had not counted
+
+    result = subprocess.run(command(config), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    rerun = max((output / "runs").glob("*.json"), key=lambda path: path.stat().st_mtime_ns)
+    tallies = {item["stage"]: item for item in json.loads(rerun.read_text())["stages"]}
+    for stage, done in finished.items():
+        assert (tallies[stage]["skipped"], tallies[stage]["computed"]) == (done, COPIES - done)
+    assert stored(output) == expected

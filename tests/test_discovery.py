@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,51 @@ def test_list_file_relative_paths_and_missing_entries(tmp_path: Path) -> None:
 def test_missing_input_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(DiscoveryError, match="not found"):
         discover(tmp_path / "absent", EXTENSIONS)
+
+
+def test_links_that_loop_or_dangle_and_unlistable_folders_are_warnings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each is a problem naming its path; the other samples are found all the same."""
+    touch(tmp_path / "good.mp4")
+    (tmp_path / "loop.mp4").symlink_to("loop.mp4")
+    (tmp_path / "a.mp4").symlink_to("b.mp4")
+    (tmp_path / "b.mp4").symlink_to("a.mp4")
+    (tmp_path / "gone.mp4").symlink_to("nowhere.mp4")
+    touch(tmp_path / "locked" / "c.mp4")
+    real_scandir = os.scandir
+
+    def scandir(path):  # as root a chmod 000 folder can still be listed: refused here
+        if Path(path).name == "locked":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found = discover(tmp_path, EXTENSIONS)
+    assert [s.id for s in found.samples] == ["good"]
+    assert sorted(found.problems) == [
+        f"{tmp_path}/a.mp4: cannot read (Too many levels of symbolic links), skipped",
+        f"{tmp_path}/b.mp4: cannot read (Too many levels of symbolic links), skipped",
+        f"{tmp_path}/gone.mp4: cannot read file (No such file or directory), skipped",
+        f"{tmp_path}/locked: cannot list folder (Permission denied), skipped",
+        f"{tmp_path}/loop.mp4: cannot read (Too many levels of symbolic links), skipped",
+    ]
+
+
+def test_an_input_that_is_a_link_loop_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "clips").symlink_to("clips")
+    with pytest.raises(DiscoveryError, match=r"cannot read the input \(Too many levels"):
+        discover(tmp_path / "clips", EXTENSIONS)
+
+
+def test_list_file_with_link_loops_or_not_utf8(tmp_path: Path) -> None:
+    touch(tmp_path / "a.mp4")
+    (tmp_path / "loop.mp4").symlink_to("loop.mp4")
+    listing = tmp_path / "list.txt"
+    listing.write_text("a.mp4\nloop.mp4\n")
+    found = discover(listing, EXTENSIONS)
+    assert [s.id for s in found.samples] == ["a"]
+    assert found.problems == [f"{listing}:2: loop.mp4: Too many levels of symbolic links, skipped"]
+    listing.write_text("a.mp4\n", encoding="utf-16-le")
+    with pytest.raises(DiscoveryError, match=r"list\.txt: not a UTF-8 text file: it holds NUL"):
+        discover(listing, EXTENSIONS)

@@ -2,7 +2,9 @@
 
 - a worker process killed mid-sample (SIGKILL): only that sample fails, its record names the
   signal and the stage; it is tried once more in a fresh worker, not forever; the run goes on;
-- a worker sent SIGTERM ends; workers end with their parent when it is killed;
+- a worker sent SIGTERM (or SIGINT) goes on: stopping is its parent's business (a job stopped
+  by SLURM or systemd gets the signal in every process); workers end with their parent when
+  it is killed;
 - the output disk full (a 400 KB tmpfs) or made read-only mid-run: the run stops with exit
   status 3 and one line naming the path and the errno, a run summary is written, and a
   re-run once there is room trusts nothing half-written;
@@ -167,8 +169,10 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def test_a_worker_ends_on_sigterm_and_a_fresh_one_takes_its_place() -> None:
-    """Also: a worker's log records reach the same-named logger of the parent."""
+def test_a_worker_ignores_sigterm_and_a_killed_one_is_replaced() -> None:
+    """SIGTERM and SIGINT reach every process of a job SLURM or systemd stops: a worker goes
+    on, its parent stops the run and then the workers. Also: a worker's log records reach the
+    same-named logger of the parent."""
     collect = _Collect()
     logger = logging.getLogger("merr_factory_test_pool")
     logger.addHandler(collect)
@@ -179,10 +183,16 @@ def test_a_worker_ends_on_sigterm_and_a_fresh_one_takes_its_place() -> None:
         )
         assert collect.messages == ["hi there"]
         pid = pool.submit(os.getpid).result(timeout=60)  # the worker is up and serving
-        held = pool.submit(time.sleep, 60)
+        held = pool.submit(time.sleep, 1.0)
         time.sleep(0.3)
         os.kill(pid, signal.SIGTERM)
-        with pytest.raises(WorkerDied, match="was killed by SIGTERM"):
+        os.kill(pid, signal.SIGINT)
+        assert held.result(timeout=20) is None  # finished all the same
+        assert pool.submit(os.getpid).result(timeout=60) == pid
+        held = pool.submit(time.sleep, 60)
+        time.sleep(0.3)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(WorkerDied, match="was killed by SIGKILL"):
             held.result(timeout=20)
         assert not alive(pid)
         fresh = pool.submit(os.getpid).result(timeout=60)
@@ -215,6 +225,36 @@ def test_workers_end_with_their_parent_when_it_is_killed() -> None:
     finally:
         parent.wait()
     assert wait_until_gone(workers, limit=5.0) == set()
+
+
+POOL_ABORTED_WITH_LOCKS = """
+import multiprocessing, time
+from merr_factory.executors.processes import WorkerPool
+from tests.processes import hold_a_named_lock
+pool = WorkerPool(multiprocessing.get_context("spawn"), 2, int, slots=2)
+pids = {job.result() for job in [pool.submit(hold_a_named_lock) for _ in range(4)]}
+held = [pool.submit(time.sleep, 60) for _ in range(2)]
+time.sleep(0.3)
+started = time.monotonic()
+pool.shutdown(abort=True)
+print(len(pids), round(time.monotonic() - started, 1), flush=True)
+"""
+
+
+def test_an_aborted_pool_leaves_no_leaked_semaphores() -> None:
+    """Workers ended at once (a run stopped) with the semaphores a library made there
+    (tqdm's lock): they are unlinked, not reported as leaked by the resource tracker."""
+    result = subprocess.run(
+        [sys.executable, "-c", POOL_ABORTED_WITH_LOCKS],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    workers, seconds = result.stdout.split()
+    assert int(workers) >= 1 and float(seconds) < 2.5  # ended, not awaited
+    assert "leaked" not in result.stderr, result.stderr
 
 
 # --- the output cannot be written ------------------------------------------------------------

@@ -53,3 +53,28 @@ def test_binary_file_is_an_error(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe\x00\x81garbage")
     with pytest.raises(LabelFileError, match="not a UTF-8 text file"):
         read_label_table(path)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reason"),
+    [
+        ("utf-16-le", "it holds NUL bytes (UTF-16 without a byte order mark, or not text"),
+        ("utf-16", "it is UTF-16; save it as UTF-8"),  # with its byte order mark
+        ("cp1252", "byte 0xe9 at offset 16 is not UTF-8"),
+    ],
+)
+def test_a_label_file_not_in_utf8_is_one_readable_line(
+    tmp_path: Path, encoding: str, reason: str
+) -> None:
+    path = write(tmp_path, "name,discrete\nclé,happy\n", encoding=encoding)
+    with pytest.raises(LabelFileError) as raised:
+        read_label_table(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: not a UTF-8 text file: ") and reason in message
+    assert message.isprintable(), message
+
+
+def test_control_characters_in_a_header_are_escaped(tmp_path: Path) -> None:
+    with pytest.raises(LabelFileError, match=r"found file\\x1b\[31m, emotion$") as raised:
+        read_label_table(write(tmp_path, "file\x1b[31m,emotion\na,happy\n"))
+    assert str(raised.value).isprintable()

@@ -1,7 +1,9 @@
 """``merr-build``: the command line. Thin: it parses options and maps errors to exit codes.
 
 Exit codes: 0 all good; 1 the run finished but some samples failed; 2 bad usage, config or
-input; 3 the output could not be written (no space, no permission): the run stopped.
+input, or the output is in use by another run; 3 the output could not be written (no space, no
+permission): the run stopped; 130 and 143 (128 + the signal's number) stopped by SIGINT
+(Ctrl-C) or SIGTERM (SLURM, systemd, Kubernetes): the summary says what was finished.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ import functools
 import inspect
 import logging
 import os
-from collections.abc import Callable
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -34,7 +40,8 @@ from merr_factory.reports.run_report import render_summary, save_summary
 from merr_factory.reports.status import collect_status, render_status
 from merr_factory.review.app import ReviewError, run_review
 from merr_factory.run.atomic import write_text_atomic
-from merr_factory.run.pipeline import Runner, RunOptions, RunSummary
+from merr_factory.run.output_lock import OutputBusy, OutputLock
+from merr_factory.run.pipeline import Runner, RunOptions, RunSummary, StopRequest
 from merr_factory.run.workspace import SelectionError, Shard, Workspace, open_workspace
 
 log = logging.getLogger("merr_factory.cli")
@@ -42,6 +49,11 @@ log = logging.getLogger("merr_factory.cli")
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
 EXIT_OUTPUT = 3
+EXIT_SIGNAL = 128  # + the signal's number: 130 SIGINT, 143 SIGTERM (as a shell reports it)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# After a stop, computations on threads of this process (which cannot be ended) get this
+# long to finish; then the process leaves without them, as if killed.
+STOP_GRACE_S = 3.0
 
 app = typer.Typer(
     help="Build MERR-style multimodal emotion reasoning datasets from raw clips.",
@@ -93,7 +105,10 @@ def _load(config: Path, input_: Path | None, labels: Path | None, output: Path |
 
 
 def _shared_options() -> list[inspect.Parameter]:
-    """--config, --input, --labels, --output: what every command that reads a run takes."""
+    """--config, --input, --labels, --output: what every command that reads a run takes.
+
+    Annotations are the objects, not their names: typer reads a signature's annotations as
+    they are (a name there is no option)."""
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     return [
         inspect.Parameter("config", kind, annotation=ConfigOption),
@@ -106,8 +121,8 @@ def _shared_options() -> list[inspect.Parameter]:
 def takes_config(command: Callable[..., None]) -> Callable[..., None]:
     """``command(config: Config, ...)`` as a command with the shared options, loaded into
     one ``Config`` (a refused config: exit 2 with one line)."""
-    own = inspect.signature(command, eval_str=True).parameters.values()
-    own = [p for p in own if p.name != "config"]
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "config"]
 
     @functools.wraps(command)
     def with_options(
@@ -163,23 +178,37 @@ def _stop(error: OutputError) -> typer.Exit:
 
 def _execute(config: Config, options: RunOptions) -> None:
     started = datetime.now(timezone.utc)
-    created = _missing_folders(config.output)
-    log_file = config.output / "logs" / f"{_run_name(started, options)}.log"
-    created += [] if log_file.exists() else [log_file]  # a run in the same second reuses it
-    try:
-        with writing_output(config.output):
-            config.output.mkdir(parents=True, exist_ok=True)
-        handler = add_log_file(log_file)
-    except OutputError as error:
-        raise _stop(error) from None
-    try:
-        workspace = _accepted(config, options)
-    except typer.Exit:
-        _undo_log(handler, log_file.parent, created)
-        raise
+    run_name = _run_name(started, options)
+    stop = StopRequest()
+    with _stopping_on_signals(stop):
+        claim = _Claim.take(config.output, options.shard, run_name)
+        try:
+            try:
+                workspace = _accepted(config, options)
+            except BaseException:
+                claim.undo()  # a refused run leaves the output as it was
+                raise
+            summary = _run(config, options, workspace, stop, claim)
+            typer.echo(render_summary(summary))
+            _keep_summary(summary, workspace, config.output / "runs" / f"{run_name}.json", started)
+        finally:
+            claim.release()
+        if summary.signal:
+            _leave(EXIT_SIGNAL + signal.Signals[summary.signal])
+    if summary.stopped:
+        raise typer.Exit(EXIT_OUTPUT)
+    if summary.failed:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+def _run(
+    config: Config, options: RunOptions, workspace: Workspace, stop: StopRequest, claim: _Claim
+) -> RunSummary:
+    """Run the accepted workspace; the log file ends with the run."""
     try:
         # Only now that the arguments and inputs are accepted: nothing above wrote anything
-        # but the log (removed again on refusal), so a refused run leaves the output as it was.
+        # but the lock and the log (removed again on refusal), so a refused run leaves the
+        # output as it was.
         write_text_atomic(config.output / "config.resolved.yaml", config_as_yaml(config))
         log.info(
             "merr-build %s: %d samples from %s; stages: %s; output: %s",
@@ -189,25 +218,84 @@ def _execute(config: Config, options: RunOptions) -> None:
             ", ".join(options.stages),
             config.output_url or config.output,
         )
-        summary = Runner(workspace, options).run()
+        summary = Runner(workspace, options, stop).run()
         log.debug("summary:\n%s", render_summary(summary))
-        if summary.stopped:
+        if summary.signal:
+            _say_stopped(summary)
+        elif summary.stopped:
             log.error("%s; the run stopped (exit status %d)", summary.stopped, EXIT_OUTPUT)
+        return summary
     except SelectionError as error:
         raise _fail(str(error)) from None
     except OutputError as error:  # before the run: config.resolved.yaml
         raise _stop(error) from None
     finally:
-        logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
-        handler.close()
-    typer.echo(render_summary(summary))
-    _keep_summary(
-        summary, workspace, config.output / "runs" / f"{_run_name(started, options)}.json", started
+        claim.end_log()
+
+
+def _say_stopped(summary: RunSummary) -> None:
+    """The one line after a stop by a signal: what was finished, and how to go on."""
+    assert summary.signal is not None
+    computed = ", ".join(f"{tally.stage} {tally.computed}" for tally in summary.tallies)
+    failed = f", {summary.failed} failed" if summary.failed else ""
+    log.warning(
+        "stopped by %s after %.1f s: this run computed %s (of %d samples%s), all kept; run "
+        "the same command again to compute the rest (exit status %d)",
+        summary.signal,
+        summary.seconds,
+        computed,
+        summary.samples,
+        failed,
+        EXIT_SIGNAL + signal.Signals[summary.signal],
     )
-    if summary.stopped:
-        raise typer.Exit(EXIT_OUTPUT)
-    if summary.failed:
-        raise typer.Exit(EXIT_FAILURES)
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(stop: StopRequest) -> Iterator[None]:
+    """While a run is on, SIGTERM and SIGINT ask it to stop (``StopRequest``): it ends its
+    workers, writes its summary and exits with 128 + the signal's number. A second signal
+    ends the process at once (its work in flight is redone next run, as after a kill)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may handle signals
+        return
+
+    def handle(number: int, frame: object) -> None:
+        name = signal.Signals(number).name
+        if stop.reason is not None:
+            os.write(2, f"{name} again: leaving at once\n".encode())
+            os._exit(EXIT_SIGNAL + number)
+        stop.reason = name
+
+    previous = {number: signal.signal(number, handle) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _leave(code: int) -> NoReturn:
+    """Exit with ``code`` once the computations still on threads of this process have
+    finished: they get ``STOP_GRACE_S``, then the process leaves without them (as if
+    killed: nothing half-written is ever trusted, and the next run redoes them)."""
+    deadline = time.monotonic() + STOP_GRACE_S
+    for thread in _other_threads():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if _other_threads():
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise typer.Exit(code)
+
+
+def _other_threads() -> list[threading.Thread]:
+    """The threads the interpreter would wait for at exit, besides this one."""
+    return [
+        thread
+        for thread in threading.enumerate()
+        if thread is not threading.current_thread() and not thread.daemon and thread.is_alive()
+    ]
 
 
 def _keep_summary(summary: RunSummary, workspace: Workspace, path: Path, started: datetime) -> None:
@@ -229,25 +317,64 @@ def _accepted(config: Config, options: RunOptions) -> Workspace:
     return workspace
 
 
+class _Claim:
+    """What a run puts in its output before its inputs are accepted: the folder (and the
+    parents it lacked), the lock (one writer per output: ``output_lock.py``) and the log
+    file. ``undo`` takes it all back (a refused run), ``release`` lets go of the lock."""
+
+    def __init__(self, lock: OutputLock, created: list[Path], log_file: Path) -> None:
+        self.lock = lock
+        self.created = created
+        self.log_file = log_file
+        self.new_log = not log_file.exists()  # a run in the same second reuses it
+        self.handler: logging.Handler | None = None
+
+    @classmethod
+    def take(cls, output: Path, shard: Shard | None, run_name: str) -> _Claim:
+        """Claim ``output``; refused (exit 2) while another run writes there."""
+        lock = OutputLock(output, (shard.index, shard.count) if shard else None)
+        claim = cls(lock, _missing_folders(output), output / "logs" / f"{run_name}.log")
+        try:
+            with writing_output(output):
+                output.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+            claim.handler = add_log_file(claim.log_file)
+        except OutputBusy as error:
+            claim.undo()
+            raise _fail(str(error)) from None
+        except OutputError as error:
+            claim.undo()
+            raise _stop(error) from None
+        return claim
+
+    def end_log(self) -> None:
+        if self.handler is not None:
+            logging.getLogger(PACKAGE_LOGGER).removeHandler(self.handler)
+            self.handler.close()
+            self.handler = None
+
+    def release(self) -> None:
+        self.end_log()
+        self.lock.release()
+
+    def undo(self) -> None:
+        """Take back the log file, the lock and the folders made for them (left empty)."""
+        self.release()
+        if self.new_log:
+            with contextlib.suppress(OSError):
+                self.log_file.unlink()
+        for folder in [self.log_file.parent, *self.created]:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: never removes anything else
+
+
 def _missing_folders(folder: Path) -> list[Path]:
-    """``folder`` and its parents that do not exist yet, deepest first (``_undo_log``)."""
+    """``folder`` and its parents that do not exist yet, deepest first (``_Claim.undo``)."""
     missing = []
     while not folder.exists():
         missing.append(folder)
         folder = folder.parent
     return missing
-
-
-def _undo_log(handler: logging.Handler, logs: Path, created: list[Path]) -> None:
-    """A refused run: take back the log file and the folders made for it (left empty)."""
-    logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
-    handler.close()
-    for path in created:
-        if path.is_file():
-            path.unlink()
-    for folder in [logs, *created]:
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # only when empty: never removes anything else
 
 
 def _run_name(started: datetime, options: RunOptions) -> str:
@@ -313,15 +440,36 @@ def status(config: Config) -> None:
 def report(config: Config, quiet: QuietOption = False) -> None:
     """Build or refresh the HTML report from the stored records; prints its path."""
     setup_console_logging(False)
-    workspace = _open(config)
+    with _only_writer(config.output):
+        workspace = _open(config)
+        try:
+            path = refresh_report(workspace, progress=not quiet)
+        except ReportError as error:
+            raise _fail(str(error)) from None
+        except OutputError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(EXIT_OUTPUT) from None
+    typer.echo(path)
+
+
+@contextlib.contextmanager
+def _only_writer(output: Path) -> Iterator[None]:
+    """Hold the output's lock (a command that writes there besides ``run``); refused (exit
+    2) while another run writes there. An output that does not exist needs none."""
+    if not output.is_dir():
+        yield
+        return
     try:
-        path = refresh_report(workspace, progress=not quiet)
-    except ReportError as error:
+        lock = OutputLock(output)
+        lock.acquire()
+    except OutputBusy as error:
         raise _fail(str(error)) from None
     except OutputError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(EXIT_OUTPUT) from None
-    typer.echo(path)
+        raise _stop(error) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @app.command(name="evaluate")

@@ -141,8 +141,8 @@ class LocalExecutor(Executor):
         if self._processes is not None:
             self._processes.shutdown(wait=True, abort=abort)
         threads = [self._cpu_thread] if self._cpu_thread is not None else []
-        for pool in [*threads, *self._io_pools.values()]:
-            pool.shutdown(wait=True, cancel_futures=True)
+        for pool in [*threads, *self._io_pools.values()]:  # a thread cannot be ended: on
+            pool.shutdown(wait=not abort, cancel_futures=True)  # abort, its sample is left
 
 
 # State of a worker process: its own copies of the stages, each set up on first use.

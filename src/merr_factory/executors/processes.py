@@ -10,8 +10,12 @@ a worker that holds nothing and has it to itself: a death then names the one tas
 
 Workers end with their parent: on Linux the kernel kills them when the parent dies
 (``PR_SET_PDEATHSIG``), and everywhere an idle worker leaves when its pipe to the parent
-closes. SIGTERM ends a worker (its default action, restored in case a library changed it);
-SIGINT is the parent's business (it stops the run and then the workers).
+closes. SIGTERM and SIGINT are the parent's business: a job stopped by SLURM or systemd (or
+Ctrl-C) gets them in every process, and the parent stops the run, then the workers. A pool
+shut down with ``abort`` tells each worker to leave at once: it drops what it holds and runs
+multiprocessing's exit clean-up first (named semaphores a library made there, such as
+tqdm's lock, are unlinked instead of reported as leaked); a worker that does not leave
+within ``QUIT_SECONDS`` is killed.
 
 A worker's log records travel on its own pipe too: a queue shared by all workers would be
 left locked by a worker killed while writing to it, and silence the others.
@@ -25,6 +29,7 @@ import ctypes.util
 import itertools
 import logging
 import logging.handlers
+import multiprocessing.util
 import os
 import signal
 import sys
@@ -44,6 +49,8 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 STARTS_BEFORE_GIVING_UP = 3  # workers in a row that die before they are ready
 JOIN_SECONDS = 10.0
+QUIT_SECONDS = 2.0
+_QUIT = "quit"  # to a worker: leave now, dropping the jobs in hand
 
 
 class PoolBroken(RuntimeError):
@@ -137,7 +144,7 @@ class WorkerPool:
             return [w.process.pid for w in self._workers if w.process.is_alive()]
 
     def shutdown(self, wait: bool = True, abort: bool = False) -> None:
-        """Stop taking jobs; with ``abort`` kill the workers at once (jobs in flight and
+        """Stop taking jobs; with ``abort`` end the workers at once (jobs in flight and
         pending fail), else let them finish what they hold and pending jobs first."""
         with self._lock:
             self._stopping = True
@@ -304,13 +311,10 @@ class WorkerPool:
             workers = list(self._workers)
             abort = self._abort
         for worker in workers:
-            if abort:
-                worker.process.kill()
-            else:
-                with contextlib.suppress(OSError):
-                    worker.conn.send(None)  # "no more jobs": the worker leaves
+            with contextlib.suppress(OSError):
+                worker.conn.send(_QUIT if abort else None)  # None: "no more jobs", it leaves
         for worker in workers:
-            worker.process.join(JOIN_SECONDS)
+            worker.process.join(QUIT_SECONDS if abort else JOIN_SECONDS)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
@@ -366,7 +370,7 @@ def _serve(
     """A worker's life: set up once, then compute up to ``slots`` jobs at a time, each on a
     thread of its own, until told to stop (it finishes what it holds) or the parent is gone."""
     die_with_parent(parent_pid)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sender = _Sender(conn)
     if forward_logs is not None:
@@ -389,7 +393,16 @@ def _serve(
         if message is None:
             threads.shutdown(wait=True)
             return
+        if message == _QUIT:
+            _leave_now()
         threads.submit(_run_job, sender, *message)
+
+
+def _leave_now() -> None:
+    """End this worker without waiting for its jobs, after what a normal exit runs first:
+    multiprocessing's finalizers, which unlink the named semaphores made here."""
+    multiprocessing.util._exit_function()  # type: ignore[attr-defined]
+    os._exit(0)
 
 
 def _run_job(sender: _Sender, number: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:

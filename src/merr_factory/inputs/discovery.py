@@ -1,10 +1,16 @@
-"""Finding the input samples: a folder walked recursively, or a list file of paths."""
+"""Finding the input samples: a folder walked recursively, or a list file of paths.
+
+An entry that cannot be used (a symbolic link loop, a dangling link, a folder that cannot be
+listed) is a problem naming its path, reported as a warning: the other samples go on.
+"""
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
+import stat
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -13,6 +19,7 @@ from typing import Literal
 
 from merr_factory.inputs.sample_ids import safe_sample_id
 from merr_factory.inputs.segment import Segment
+from merr_factory.inputs.text_files import NotUtf8Error, read_utf8
 from merr_factory.stage_data import SampleKind
 
 log = logging.getLogger(__name__)
@@ -73,6 +80,14 @@ def _resolved_folder(folder: str) -> str:
     return str(Path(folder).resolve())
 
 
+def _resolved(path: Path) -> Path:
+    """``path`` with its links resolved as far as they go (a loop stops there)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a link loop (Python before 3.13)
+        return path.absolute()
+
+
 @dataclass(frozen=True)
 class Extensions:
     """File name endings (lower case, with the dot) that count as videos and images."""
@@ -111,9 +126,15 @@ def discover(
 ) -> Discovery:
     """List the samples under a folder, or those named by a list file, sorted by id."""
     problems: list[str] = []
-    if input_path.is_dir():
+    try:
+        found = input_path.stat()
+    except FileNotFoundError:
+        raise DiscoveryError(f"{input_path}: input folder or list file not found") from None
+    except OSError as error:  # a link loop, no permission on a folder above it
+        raise DiscoveryError(f"{input_path}: cannot read the input ({error.strerror})") from None
+    if stat.S_ISDIR(found.st_mode):
         sources = _walk(input_path, extensions, exclude, problems)
-    elif input_path.is_file():
+    elif stat.S_ISREG(found.st_mode):
         files, problems = _read_list_file(input_path)
         sources = []
         for path in files:
@@ -131,7 +152,7 @@ def _walk(
 ) -> list[SampleSource]:
     """Every media file under ``root`` (hidden ones and ``exclude`` left out), in folder and
     name order. One ``stat`` per file and plain strings: 100k files take well under a second."""
-    excluded = exclude.resolve() if exclude else None
+    excluded = _resolved(exclude) if exclude else None
     found: list[SampleSource] = []
     folders = [(root.absolute(), "")]
     while folders:
@@ -146,9 +167,14 @@ def _walk(
             name = entry.name
             if name.startswith("."):
                 continue
-            if entry.is_dir():  # a link to a folder is not followed (as os.walk does)
+            try:
+                is_folder = entry.is_dir()
+            except OSError as error:  # a link loop (ELOOP), no permission on its target
+                problems.append(f"{entry.path}: cannot read ({error.strerror}), skipped")
+                continue
+            if is_folder:  # a link to a folder is not followed (as os.walk does)
                 if not entry.is_symlink() and (
-                    excluded is None or Path(entry.path).resolve() != excluded
+                    excluded is None or _resolved(Path(entry.path)) != excluded
                 ):
                     subfolders.append((Path(entry.path), f"{prefix}{name}/"))
                 continue
@@ -156,8 +182,8 @@ def _walk(
             if kind is None:
                 continue
             try:
-                stat = entry.stat()
-            except OSError as error:
+                info = entry.stat()
+            except OSError as error:  # a dangling link
                 problems.append(f"{entry.path}: cannot read file ({error.strerror}), skipped")
                 continue
             stem = name[: name.rfind(".")]
@@ -167,8 +193,8 @@ def _walk(
                     path=Path(entry.path),
                     relpath=prefix + name,
                     kind=kind,
-                    size=stat.st_size,
-                    mtime_ns=stat.st_mtime_ns,
+                    size=info.st_size,
+                    mtime_ns=info.st_mtime_ns,
                     is_link=entry.is_symlink(),  # known from the listing: no extra call
                 )
             )
@@ -180,15 +206,26 @@ def _read_list_file(list_path: Path) -> tuple[list[Path], list[str]]:
     """Paths named one per line (``#`` starts a comment), relative to the list's folder."""
     files: list[Path] = []
     problems: list[str] = []
-    text = list_path.read_text(encoding="utf-8-sig")
+    try:
+        text = read_utf8(list_path)
+    except OSError as error:
+        raise DiscoveryError(f"{list_path}: cannot read list file ({error.strerror})") from None
+    except NotUtf8Error as error:
+        raise DiscoveryError(f"{list_path}: {error}") from None
     for line_no, line in enumerate(text.splitlines(), start=1):
         entry = line.strip()
         if not entry or entry.startswith("#"):
             continue
         path = Path(entry)
         path = path if path.is_absolute() else list_path.parent / path
-        if not path.is_file():
-            problems.append(f"{list_path}:{line_no}: {entry}: file not found, skipped")
+        try:
+            is_file = stat.S_ISREG(path.stat().st_mode)
+        except OSError as error:
+            reason = "file not found" if error.errno == errno.ENOENT else error.strerror
+            problems.append(f"{list_path}:{line_no}: {entry}: {reason}, skipped")
+            continue
+        if not is_file:
+            problems.append(f"{list_path}:{line_no}: {entry}: not a file, skipped")
             continue
         files.append(path)
     return files, problems

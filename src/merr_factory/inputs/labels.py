@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from merr_factory.inputs.text_files import NotUtf8Error, printable, read_utf8
 
 NAME_COLUMNS = ("name",)
 LABEL_COLUMNS = ("discrete", "label")
@@ -83,12 +86,13 @@ def _parse_valence(raw: str) -> float | None:
 def read_label_table(path: Path) -> LabelTable:
     """Read a label CSV; bad rows are reported in ``problems`` and skipped, never fatal."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
+        rows = list(csv.reader(io.StringIO(read_utf8(path), newline="")))
     except OSError as error:
         raise LabelFileError(f"{path}: cannot read label file ({error.strerror})") from error
-    except UnicodeDecodeError as error:
-        raise LabelFileError(f"{path}: not a UTF-8 text file ({error.reason})") from error
+    except NotUtf8Error as error:
+        raise LabelFileError(f"{path}: {error}") from None
+    except csv.Error as error:
+        raise LabelFileError(f"{path}: not a CSV file ({printable(str(error))})") from None
     if not rows:
         raise LabelFileError(f"{path}: the label file is empty")
     header = [column.strip().lower() for column in rows[0]]
@@ -96,7 +100,8 @@ def read_label_table(path: Path) -> LabelTable:
     label_col = _pick_column(header, LABEL_COLUMNS)
     if name_col is None or label_col is None:
         raise LabelFileError(
-            f"{path}: needs columns 'name' and 'discrete' (or 'label'); found {', '.join(header)}"
+            f"{path}: needs columns 'name' and 'discrete' (or 'label'); "
+            f"found {printable(', '.join(header))}"
         )
     valence_col = _pick_column(header, VALENCE_COLUMNS)
     table = LabelTable(path=path)

@@ -36,7 +36,9 @@ def render_summary(summary: RunSummary) -> str:
             )
             lines.append(f"{tally.stage} totals: {totals}")
     verdict = "with failures" if summary.failed else "ok"
-    if summary.stopped:
+    if summary.signal:
+        verdict = f"stopped by {summary.signal}"
+    elif summary.stopped:
         verdict = "stopped: the output could not be written"
     lines.append(f"{summary.samples} samples, {summary.seconds:.2f} s, {verdict}")
     return "\n".join(lines)

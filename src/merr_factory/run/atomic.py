@@ -2,13 +2,18 @@
 
 Every file the pipeline trusts on resume goes through here: the bytes are written to a
 temporary file in the same folder, flushed to disk, then renamed over the target
-(``os.replace`` is atomic on POSIX and Windows within one filesystem).
+(``os.replace`` is atomic on POSIX and Windows within one filesystem). A folder of files
+(a sample's) is moved into place by renames too (``put_folder``).
 """
 
 from __future__ import annotations
 
+import errno
+import filecmp
+import itertools
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,6 +59,59 @@ def _replacing(path: Path, mode: str, **options: Any) -> Iterator[Any]:
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+# A folder another writer keeps putting back in place: give up after this many swaps.
+PUT_FOLDER_TRIES = 100
+
+
+def put_folder(new: Path, final: Path, trash: Path) -> None:
+    """Move the folder ``new`` to ``final`` by renames, in place of a folder there (moved
+    to ``trash``-something and deleted): a reader finds a whole folder there, or none.
+
+    Safe when other processes put a folder at ``final`` at the same time (two runs reached
+    the same sample): each rename either lands or finds the place taken, never half of
+    either. A folder another writer put there holding the same files is this writer's
+    result too: ``new`` is dropped and that is success; a different one is swapped out."""
+    for attempt in itertools.count():
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(new, final)  # fails while a folder with files is there
+            return
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST) or attempt >= PUT_FOLDER_TRIES:
+                raise
+        if same_files(new, final):
+            shutil.rmtree(new, ignore_errors=True)
+            return
+        away = trash.with_name(f"{trash.name}-{attempt}")
+        try:
+            os.rename(final, away)
+        except FileNotFoundError:
+            continue  # another writer moved it away first
+        shutil.rmtree(away, ignore_errors=True)
+
+
+def same_files(one: Path, other: Path) -> bool:
+    """True when two folders hold the same files (names, sizes, bytes); False when either
+    changes or goes while they are compared."""
+    try:
+        sizes = _file_sizes(one)
+        if sizes != _file_sizes(other):
+            return False
+        return all(filecmp.cmp(one / name, other / name, shallow=False) for name in sizes)
+    except OSError:
+        return False
+
+
+def _file_sizes(folder: Path) -> dict[str, int]:
+    if not folder.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(folder))
+    return {
+        path.relative_to(folder).as_posix(): path.stat().st_size
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
 
 
 def write_text_atomic(path: Path, text: str) -> None:

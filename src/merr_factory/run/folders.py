@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 
 from merr_factory.faults import writing_output
 from merr_factory.optional import require
-from merr_factory.run.atomic import write_bytes_atomic
+from merr_factory.run.atomic import put_folder, write_bytes_atomic
 
 # (size, version) of a stored object: a changed version means it was rewritten.
 Signature = tuple[int, Any]
@@ -165,14 +165,11 @@ class LocalFolder:
 
     def put_tree(self, prefix: str, workdir: Path, trash: Path) -> None:
         """Swap ``workdir`` in place of ``prefix`` by renames (``trash``: a free path on this
-        disk for the old folder)."""
+        disk for the old folder); safe when another process puts the same sample's files at
+        once (``put_folder``)."""
         final = self.root / prefix
         with writing_output(final):
-            if final.exists():
-                final.rename(trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            workdir.rename(final)
+            put_folder(workdir, final, trash)
 
     def drop_stale_tree(self, prefix: str) -> None:
         """Remove files an earlier version of a sample left (local: costs nothing)."""

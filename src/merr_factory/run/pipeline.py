@@ -5,7 +5,9 @@ so no stage waits for all clips to finish the one before (only a stage's whole-s
 ``finalize``, the export, waits for every sample). Where the work runs is the executor's
 business (threads, worker processes or Ray actors). One failing sample becomes a failure
 record and the others go on; every outcome is counted. An error of the output itself
-(``OutputError``: no space, no permission) stops the run: the summary says so.
+(``OutputError``: no space, no permission) stops the run: the summary says so. So does a
+``StopRequest`` (a signal): no new work starts, the work in flight is dropped (redone next
+run), and the summary holds the counts so far.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from merr_factory.stages.base import Stage
 log = logging.getLogger(__name__)
 
 INDEX_FLUSH_EVERY = 500  # completed samples between index writes (the index is only a cache)
+# How often a run waiting for results looks for a stop request (a signal may interrupt
+# another thread than the one waiting).
+STOP_POLL_S = 0.2
 
 
 @dataclass
@@ -84,11 +89,21 @@ class RunOptions:
 
 
 @dataclass
+class StopRequest:
+    """Set ``reason`` (a signal's name) to stop a run: the runner starts no more work, ends
+    the work in flight and returns the counts so far. Setting it is all a signal handler
+    does; the runner looks between its steps."""
+
+    reason: str | None = None
+
+
+@dataclass
 class RunSummary:
     tallies: list[StageTally]
     samples: int
     seconds: float
-    stopped: str | None = None  # the output error that stopped the run, if one did
+    stopped: str | None = None  # what stopped the run (an output error, a signal), if anything
+    signal: str | None = None  # the signal that stopped it ("SIGTERM"), if one did
 
     @property
     def failed(self) -> int:
@@ -108,9 +123,13 @@ class _Ready:
 class Runner:
     """Runs the selected stages over the selected samples of one workspace."""
 
-    def __init__(self, workspace: Workspace, options: RunOptions) -> None:
+    def __init__(
+        self, workspace: Workspace, options: RunOptions, stop: StopRequest | None = None
+    ) -> None:
         self.workspace = workspace
         self.options = options
+        self.stop = stop or StopRequest()
+        self._stop_noted = False
         self.store = workspace.store
         self.planner = Planner(
             workspace.stages, workspace.store, workspace.labels, workspace.samples
@@ -147,25 +166,41 @@ class Runner:
         samples = self.workspace.select(
             self.options.sample_ids, self.options.limit, self.options.shard
         )
-        stopped = None
+        stopped = signal = None
         try:
             self.store.sweep_temp()
             self._compute(samples)
-            self.planner.save_memo()
-            self._finalize_all(samples)
+            if not self._stopping():
+                self.planner.save_memo()
+                self._finalize_all(samples)
         except OutputError as error:
             stopped = str(error)
-        self._warn_waiting()
+        if stopped is None and self._stopping():
+            stopped = signal = self.stop.reason
+        else:
+            self._warn_waiting()
         tallies = [self.tallies[name] for name in self.stage_names]
         return RunSummary(
             tallies=tallies,
             samples=len(samples),
             seconds=time.perf_counter() - start,
             stopped=stopped,
+            signal=signal,
         )
+
+    def _stopping(self) -> bool:
+        """True once a stop is requested (said once, when the runner first sees it)."""
+        if self.stop.reason is None:
+            return False
+        if not self._stop_noted:
+            self._stop_noted = True
+            log.debug("%s: stopping: no new work starts", self.stop.reason)
+        return True
 
     def _compute(self, samples: list[SampleSource]) -> None:
         """Every (stage, sample) that is not current, on the configured executor."""
+        if self._stopping():  # before the run began: no workers to start
+            return
         self._order = {source.id: index for index, source in enumerate(samples)}
         self._open_bars(len(samples))
         stages = {name: self.workspace.stages[name] for name in self.stage_names}
@@ -179,6 +214,8 @@ class Runner:
             self._at[0] = len(samples)
             self._plan_ahead()
             for source in samples:
+                if self._stopping():
+                    break
                 self._position[source.id] = 0
                 self._advance(source, executor)
             self._drain(executor)
@@ -188,7 +225,7 @@ class Runner:
                 self.store.flush_indexes()  # only a cache: it may fail on a full disk
             raise
         else:
-            executor.shutdown()
+            executor.shutdown(abort=self._stopping())
             self.store.flush_indexes()
         finally:
             for bar in self._bars.values():
@@ -269,7 +306,7 @@ class Runner:
     def _release_parked(self, executor: Executor) -> None:
         """Plan a waiting-for-all stage once no sample is still before it: its whole-set
         step (if any) is computed now, from the records the run has just made."""
-        while self._parked:
+        while self._parked and not self._stopping():
             index = min(self._parked)
             if any(self._at[earlier] for earlier in range(index)):
                 return
@@ -309,10 +346,12 @@ class Runner:
             self._bars[stage].update()
 
     def _drain(self, executor: Executor) -> None:
-        """Keep every lane busy up to its capacity until nothing is left to compute."""
+        """Keep every lane busy up to its capacity until nothing is left to compute, or a
+        stop is requested (what has finished is counted; the rest is left to the executor
+        to end)."""
         self._release_parked(executor)
         self._dispatch(executor)
-        while self._in_flight:
+        while self._in_flight and not self._stopping():
             for future in self._next_finished():
                 task = self._in_flight.pop(future)
                 self._lane_load[executor.lane(task.stage)] -= 1
@@ -321,6 +360,8 @@ class Runner:
             self._dispatch(executor)
 
     def _dispatch(self, executor: Executor) -> None:
+        if self._stopping():
+            return
         for lane, heap in self._ready.items():
             while heap and self._lane_load[lane] < executor.capacity(lane):
                 entry = heapq.heappop(heap)
@@ -331,8 +372,12 @@ class Runner:
                 self._lane_load[lane] += 1
 
     def _next_finished(self) -> list[Future[ComputeResult]]:
-        """The computations that have finished: waits for one, takes any others as well."""
-        done = [self._finished.get()]
+        """The computations that have finished: waits for one, takes any others as well
+        (none after ``STOP_POLL_S``: the caller looks for a stop request)."""
+        try:
+            done = [self._finished.get(timeout=STOP_POLL_S)]
+        except queue.Empty:
+            return []
         while True:
             try:
                 done.append(self._finished.get_nowait())

@@ -508,7 +508,11 @@ class Store:
         cutoff = time.time() - older_than
         removed = 0
         for entry in self.temp_root.iterdir():
-            if entry.stat().st_mtime < cutoff:
+            try:
+                stale = entry.stat().st_mtime < cutoff
+            except FileNotFoundError:  # another run's work folder, just moved into place
+                continue
+            if stale:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
         return removed
