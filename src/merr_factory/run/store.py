@@ -38,7 +38,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from merr_factory.faults import writing_output
+from merr_factory.faults import first_line, writing_output
 from merr_factory.inputs.sample_ids import is_valid_sample_id
 from merr_factory.run.folders import Folder, LocalFolder, Signature, file_sha256
 from merr_factory.run.plan_memo import PlanMemo
@@ -137,9 +137,7 @@ class Store:
         except FileNotFoundError:
             return None
         except (OSError, ValidationError, ValueError) as error:
-            log.warning(
-                "%s: damaged record, will recompute (%s)", self.url(key), _first_line(error)
-            )
+            log.warning("%s: damaged record, will recompute (%s)", self.url(key), first_line(error))
             self._remove_damaged(stage, key)
             return None
         problem = self._verify(record, stage, sample_id)
@@ -335,7 +333,3 @@ def _describe(file: Path, workdir: Path) -> Artifact:
         size=file.stat().st_size,
         sha256=file_sha256(file),
     )
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
