@@ -233,7 +233,7 @@ class DoneSet:
                 if index == first:
                     _check(stage, source.id, self.workspace)
                 self.planner.remember(record, signature)
-            self.store.flush_indexes()
+            self.store.index.flush()
 
     def _link_artifacts(self, stage: str, sample_id: str) -> None:
         names = ARTIFACTS.get(stage, ())
@@ -378,7 +378,7 @@ def _write_share(config_path: Path, media_folder: Path, share: int, shares: int)
     """One process's share of the samples, for every stage before the whole-set one; its
     index entries go to files of its own (merged by the next run, as shards' are)."""
     workspace = open_workspace(load_config(config_path))
-    workspace.store.write_indexes_as(f"setup-{share}-of-{shares}")
+    workspace.store.index.write_as(f"setup-{share}-of-{shares}")
     DoneSet(workspace, describe_media(media_folder)).write(PER_SAMPLE_STAGES[:-1], share, shares)
 
 

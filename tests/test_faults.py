@@ -34,7 +34,7 @@ import pytest
 
 from merr_factory.config import load_config
 from merr_factory.executors.processes import WorkerPool
-from merr_factory.faults import WorkerDied, fault_kind, output_error
+from merr_factory.faults import WorkerDied, fault_kind, first_line, output_error
 from merr_factory.run.workspace import open_workspace
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
 
@@ -463,3 +463,11 @@ def test_which_os_errors_are_the_outputs(tmp_path: Path) -> None:
     assert fault_kind(ValueError("not a media file")) == "data"
     workdir.rmdir()  # the work folder vanished under the run
     assert output_error(missing, output, workdir) is not None
+
+
+def test_an_error_in_one_line_is_its_first_line_with_words_or_its_class_name() -> None:
+    text = "\n  \n  bad header  \nTraceback (most recent call last)"
+    assert first_line(ValueError(text)) == "bad header"
+    assert first_line(OSError(errno.ENOENT, "No such file", "/x")) == "[Errno 2] No such file: '/x'"
+    assert first_line(RuntimeError("  \n\t")) == "RuntimeError"
+    assert first_line(KeyError()) == "KeyError"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import merr_factory.run.store as store_module
+import merr_factory.run.resume_index as resume_index
 from merr_factory.reports.status import collect_status, render_status
 from merr_factory.run.atomic import write_bytes_atomic
 from merr_factory.run.folders import IndexEntry, LocalFolder
@@ -74,7 +74,7 @@ def test_an_unreadable_index_is_an_empty_one(data: bytes) -> None:
 @pytest.fixture
 def seal_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Seal a stage folder however recently it changed (the tests change it within ms)."""
-    monkeypatch.setattr(store_module, "SEAL_AFTER_NS", 0)
+    monkeypatch.setattr(resume_index, "SEAL_AFTER_NS", 0)
 
 
 @pytest.fixture

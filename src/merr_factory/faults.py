@@ -96,6 +96,15 @@ def errno_name(code: int) -> str:
     return errno.errorcode.get(code, f"errno {code}")
 
 
+def first_line(error: BaseException) -> str:
+    """The first non-empty line of the error's message (one line for a log, a record or
+    another error's message), or the error's class name when the message is empty."""
+    for line in str(error).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(error).__name__
+
+
 def _chain(error: BaseException) -> Iterator[BaseException]:
     """The error and the errors it was raised from or while handling (no cycles)."""
     seen: set[int] = set()

@@ -53,11 +53,11 @@ def test_a_run_after_the_export_plans_only_the_export_and_resumes_every_stage(
     included, from a plan memo that covers all but the export the run before wrote."""
     import yaml
 
-    import merr_factory.run.store as store_module
+    import merr_factory.run.resume_index as resume_index
     from merr_factory.registry import STAGE_NAMES
     from merr_factory.run.pipeline import Runner, RunOptions
 
-    monkeypatch.setattr(store_module, "SEAL_AFTER_NS", 0)  # seal however recent the writes
+    monkeypatch.setattr(resume_index, "SEAL_AFTER_NS", 0)  # seal however recent the writes
     config = build_done_set(tmp_path, 30)
     raw = yaml.safe_load(config.read_text())
     config.write_text(yaml.safe_dump({**raw, "executor": {"workers": 1}}))

@@ -21,7 +21,7 @@ from typing import Any
 
 from merr_factory.executors.base import Executor
 from merr_factory.executors.settings import ExecutorSettings, StageResources
-from merr_factory.faults import WorkerDied
+from merr_factory.faults import WorkerDied, first_line
 from merr_factory.logs import setup_console_logging
 from merr_factory.optional import require
 from merr_factory.run.compute import ComputeResult, ComputeTask, StageHost, StageSpec
@@ -99,8 +99,7 @@ class RayExecutor(Executor):
         def settle(done: Future[ComputeResult]) -> None:
             error = done.exception()
             if isinstance(error, self.ray.exceptions.RayActorError):
-                first = str(error).strip().splitlines()
-                how = f"died during {task.stage} ({first[0] if first else 'actor died'})"
+                how = f"died during {task.stage} ({first_line(error)})"
                 outcome.set_exception(WorkerDied(how, attempts=2))
             elif error is not None:
                 outcome.set_exception(error)

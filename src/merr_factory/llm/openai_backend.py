@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from merr_factory.faults import first_line
 from merr_factory.llm.base import (
     Completion,
     GenerationParams,
@@ -149,5 +150,4 @@ def _wire_message(message: Message) -> dict[str, Any]:
 
 
 def _short(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__
+    return first_line(error)[:300]

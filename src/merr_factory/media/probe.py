@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import av
 
-from merr_factory.faults import is_environment_fault
+from merr_factory.faults import first_line, is_environment_fault
 from merr_factory.inputs.segment import Segment
 from merr_factory.media.segments import crop_pixels, segment_error
 from merr_factory.stage_data import AudioInfo, MediaProbe, SampleKind
@@ -20,8 +20,7 @@ def describe_error(error: BaseException) -> str:
     """A one-line reason for a media error, without the file path (callers add it)."""
     if isinstance(error, av.FFmpegError) and getattr(error, "strerror", None):
         return str(error.strerror)
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    return first_line(error)
 
 
 def probe_media(path: Path, kind: SampleKind, segment: Segment | None = None) -> MediaProbe:

@@ -33,7 +33,7 @@ def collect_status(workspace: Workspace) -> list[StageStatus]:
             return _count_settled(workspace, planner)
         statuses = _count(workspace, planner)
     try:  # what this pass verified: the next one is quicker (the index is only a cache)
-        workspace.store.flush_indexes()
+        workspace.store.index.flush()
         planner.save_memo()
     except OSError as error:  # a read-only output folder
         log.debug("status: resume index not written: %s", error)

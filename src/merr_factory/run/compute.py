@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from merr_factory.faults import FaultKind, OutputError, fault_kind, output_error
+from merr_factory.faults import FaultKind, OutputError, fault_kind, first_line, output_error
 from merr_factory.inputs.discovery import SampleSource
 from merr_factory.inputs.labels import LabelRow
 from merr_factory.run.folders import Signature
@@ -264,7 +264,7 @@ def failure_record(
     with_trace: bool = True,
 ) -> Record:
     """The record of a failed (stage, sample), logged in one line (unless ``quiet``)."""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    message = first_line(error)
     kind = fault_kind(error)
     if not quiet:  # a set-up failure was logged once already
         log.error(

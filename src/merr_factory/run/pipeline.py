@@ -162,7 +162,7 @@ class Runner:
     def _run(self) -> RunSummary:
         start = time.perf_counter()
         shard = self.options.shard
-        self.store.write_indexes_as(f"shard-{shard.index}-of-{shard.count}" if shard else None)
+        self.store.index.write_as(f"shard-{shard.index}-of-{shard.count}" if shard else None)
         samples = self.workspace.select(
             self.options.sample_ids, self.options.limit, self.options.shard
         )
@@ -222,11 +222,11 @@ class Runner:
         except BaseException:  # stopping: work in flight is redone next run, not awaited
             executor.shutdown(abort=True)
             with suppress(OutputError):
-                self.store.flush_indexes()  # only a cache: it may fail on a full disk
+                self.store.index.flush()  # only a cache: it may fail on a full disk
             raise
         else:
             executor.shutdown(abort=self._stopping())
-            self.store.flush_indexes()
+            self.store.index.flush()
         finally:
             for bar in self._bars.values():
                 bar.close()
@@ -417,7 +417,7 @@ class Runner:
         self.planner.remember(record, result.stored_as)
         self._completed += 1
         if self._completed % INDEX_FLUSH_EVERY == 0:
-            self.store.flush_indexes()
+            self.store.index.flush()
             self.store.trim_cache()
         self.tallies[name].count(result)
         self._bars[name].update()

@@ -82,7 +82,7 @@ class Planner:
     ) -> None:
         self.stages = stages
         self.store = store
-        store.look_again()
+        store.index.look_again()
         self.labels = labels
         self.samples = samples  # all of the input's samples: whole-set steps read them all
         self._whole_set: dict[str, dict[str, Any]] = {}  # step name -> sample id -> entry
@@ -109,12 +109,12 @@ class Planner:
     def record(self, stage: str, sample_id: str) -> Head | None:
         """The head of the stored record of (stage, sample), if there is an intact one."""
         fresh = self._fresh.get((stage, sample_id))
-        return fresh if fresh is not None else self.store.head(stage, sample_id)
+        return fresh if fresh is not None else self.store.index.head(stage, sample_id)
 
     def remember(self, record: Record, stored_as: Signature | None = None) -> None:
         """Take note of a record just written: its stage's verdict for the sample now
         holds it, and the verdicts of the stages that read it are re-derived."""
-        self.store.remember(record, stored_as)
+        self.store.index.remember(record, stored_as)
         head = self._fresh[(record.stage, record.sample)] = RecordHead.of(record)
         known = self._verdicts.get(record.sample)
         if known:
@@ -156,10 +156,10 @@ class Planner:
         memo = self.store.plan_memo()
         if memo is None or not set(memo.stages) <= set(self.stages):
             return False
-        names = memo.stages
+        names, index = memo.stages, self.store.index
         if (
             memo.identities != [self._identity[name] for name in names]
-            or [tuple(seal) for seal in memo.seals] != [self.store.seal(name) for name in names]
+            or [tuple(seal) for seal in memo.seals] != [index.seal(name) for name in names]
             or memo.samples != [source.id for source in self.samples]
         ):
             return False
@@ -211,7 +211,7 @@ class Planner:
                 else:
                     outcomes.append(_outcome(self.verdict(name, source)) or 0)
             keys += _inputs_key(makers, source)
-        seals = [self.store.seal(name) for name in names]
+        seals = [self.store.index.seal(name) for name in names]
         memo = PlanMemo(
             stages=names,
             identities=[self._identity[name] for name in names],
@@ -226,7 +226,7 @@ class Planner:
     def _memoizable(self, stage: str) -> bool:
         """True when the stage is sealed and this pass found every sample's verdict of it
         current or excluded."""
-        if self.store.seal(stage) is None:
+        if self.store.index.seal(stage) is None:
             return False
         for source in self.samples:
             outcomes = self._settled.get(source.id)
@@ -239,7 +239,7 @@ class Planner:
 
     def _from_memo(self, stage_name: str, source: SampleSource, code: int) -> Verdict:
         """A verdict as the memo records it (its record from the stage's sealed index)."""
-        record = self.store.head(stage_name, source.id)
+        record = self.store.index.head(stage_name, source.id)
         if code == EXCLUDED:
             return Verdict(State.EXCLUDED, record=record, reason="dropped upstream")
         if record is None:  # cannot be while the seal holds; plan it the usual way
@@ -270,7 +270,7 @@ class Planner:
 
     def _plan(self, plans: list[tuple[Any, ...]], sources: Iterable[SampleSource]) -> None:
         verdicts, fresh, done, sha256 = self._verdicts, self._fresh, State.DONE, hashlib.sha256
-        in_memo, data_hash = self._memo_position, self.store.indexed_data_hash
+        in_memo, data_hash = self._memo_position, self.store.index.data_hash
         for source in sources:
             sample_id = source.id
             known = verdicts.get(sample_id)
@@ -318,7 +318,7 @@ class Planner:
         stage = self.stages[name]
         step = stage.whole_set_step()
         entries = self.whole_set(step) if step is not None else None
-        finder = self.store.head_finder(name)
+        finder = self.store.index.head_finder(name)
         text_of = self._text_maker(stage)
         return (
             name,
@@ -392,7 +392,7 @@ class Planner:
                 outcomes = self._settled.get(source.id)
                 if outcomes is not None and place is not None:  # from the memo and the index
                     if outcomes[place] == KEPT:
-                        heads[source.id] = self.store.indexed_data_hash(step.reads, source.id)
+                        heads[source.id] = self.store.index.data_hash(step.reads, source.id)
                     continue
                 verdict = self.verdict(step.reads, source)
                 head = verdict.record

@@ -26,6 +26,7 @@ from merr_factory.backends.asr import (
     resolve_model,
 )
 from merr_factory.curation.gates import transcript_problems
+from merr_factory.faults import first_line
 from merr_factory.media.audio import read_wav_float
 from merr_factory.optional import MissingDependencyError
 from merr_factory.stage_data import AsrData, AsrSegmentData, AudioData, IngestData
@@ -109,7 +110,7 @@ class AsrStage(Stage[AsrSettings]):
         except Exception as error:
             raise AsrLoadError(
                 f"cannot load asr model {settings.model!r} with backend {settings.backend!r}: "
-                f"{_first_line(error)}"
+                f"{type(error).__name__}: {first_line(error)}"
             ) from error
         if not backend.multilingual and settings.language not in ("auto", "en"):
             raise AsrLoadError(
@@ -205,11 +206,6 @@ class AsrStage(Stage[AsrSettings]):
                 continue
             kept.append(segment)
         return kept
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _no_speech(segment: AsrSegment, threshold: float) -> bool:

@@ -79,6 +79,7 @@ from merr_factory.backends.features.inputs import (
     thin_by_fps,
 )
 from merr_factory.batching import Batcher
+from merr_factory.faults import first_line
 from merr_factory.inputs.discovery import SampleSource
 from merr_factory.media.audio import read_wav_float
 from merr_factory.media.frames import iter_frames_at
@@ -223,7 +224,8 @@ class FeaturesStage(Stage[FeaturesSettings]):
                     loaded[encoder] = models.VideoMaeEncoder(model, device)
             except Exception as error:
                 raise FeaturesLoadError(
-                    f"cannot load the {FILES[encoder][2]} model {model!r}: {_first_line(error)}"
+                    f"cannot load the {FILES[encoder][2]} model {model!r}: "
+                    f"{type(error).__name__}: {first_line(error)}"
                 ) from error
         self._encoders, self._device = loaded, device
         if "mae" in loaded:  # crops -> one (D,) row each
@@ -437,8 +439,3 @@ def _model_files(model: str) -> list[Any] | None:
         return None  # a hub id: the id is the identity
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     return [[p.relative_to(path.parent).as_posix(), p.stat().st_size] for p in files]
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")

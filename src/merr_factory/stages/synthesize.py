@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, Field
 
 from merr_factory.artifacts import PEAK_FRAME
+from merr_factory.faults import first_line
 from merr_factory.llm import LLMBackend, LLMClient, LLMError, LLMSettings, Message, make_backend
 from merr_factory.llm.caption import CaptionTemplate, render_caption
 from merr_factory.llm.cues import Cues
@@ -123,7 +124,7 @@ class SynthesizeStage(Stage[SynthesizeSettings]):
         try:
             self.backend().load()
         except Exception as error:
-            raise LLMError(f"cannot load the LLM: {_first_line(error)}") from error
+            raise LLMError(f"cannot load the LLM: {first_line(error)}") from error
 
     def client(self, output_root: Path) -> LLMClient:
         with self._lock:
@@ -237,11 +238,6 @@ def _cost(usage: UsageInfo, calls: list[CallUsage]) -> LLMCost:
 def _peak_frame(sample: SampleContext) -> Path | None:
     """The peak stage's frame image, when that stage ran and found a face."""
     return sample.input_file_or_none(PeakData, PEAK_FRAME)
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def usage_metrics(usage: UsageInfo) -> dict[str, float]:

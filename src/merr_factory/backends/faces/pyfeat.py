@@ -44,6 +44,7 @@ from merr_factory.backends.faces.base import (
     select_main_faces,
 )
 from merr_factory.batching import Batcher
+from merr_factory.faults import first_line
 from merr_factory.knowledge.au import normalise_au, sort_aus
 from merr_factory.media.frames import Frame
 from merr_factory.optional import require
@@ -129,7 +130,8 @@ class PyFeatBackend(FaceBackend):
             self._detector = detector_class(device=self.device, **self._detector_options())
         except Exception as error:  # py-feat raises hub, OS and value errors alike
             cache = self.weights_dir or Path(feat.__file__).parent / "resources"
-            message = MISSING_WEIGHTS.format(error=_one_line(error), cache=cache)
+            reason = f"{type(error).__name__}: {first_line(error)}"[:300]
+            message = MISSING_WEIGHTS.format(error=reason, cache=cache)
             if self.emotion_head and self.detector_name == "Detectorv1":
                 message += WITHOUT_EMOTION
             raise FaceBackendError(message) from error
@@ -278,11 +280,6 @@ def _unscale(face: MeasuredFace, scale: float) -> MeasuredFace:
         return face
     face.box = face.box.scaled(1 / scale)
     return face
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
 
 
 def _feat_version() -> str:
