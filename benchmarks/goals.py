@@ -26,6 +26,8 @@ SCALE_FIGURES = {
     "main_peak_mb": "main process peak memory, bookkeeping at {samples}",
     "export_s": "export of {samples} entries (every format)",
     "report_open_s": "report.html in headless Chromium, first rows shown",
+    "review_open_s": "`review` over {samples} samples: command started to first sample shown",
+    "review_next_ms": "`review` in headless Chromium: key to next sample shown (slowest of 5)",
 }
 
 

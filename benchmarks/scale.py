@@ -416,6 +416,8 @@ GOALS = {  # figure -> (goal, unit): every figure must stay below its goal
     "main_peak_mb": (1024.0, "MB"),
     "export_s": (60.0, "s"),
     "report_open_s": (5.0, "s"),
+    "review_open_s": (2.0, "s"),
+    "review_next_ms": (150.0, "ms"),
 }
 
 
@@ -500,6 +502,69 @@ def _browse(browser: str, profile: Path, page: Path) -> _Browsed:
     return _Browsed(done.stdout, time.perf_counter() - start)
 
 
+def open_review(config: Path, presses: int = 5) -> dict[str, Any]:
+    """``merr-build review`` over the run, in headless Chromium (Playwright, Debian's
+    browser), twice: the first start reads every export record once into the queue's cache;
+    the second is the queue's opening time (the goal): from starting the command to the
+    first sample on the page. Then ``j`` is pressed ``presses`` times: the slowest time from
+    the key to the next sample on the page is the goal's figure (the median beside)."""
+    browser = chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser = None
+    if browser is None:
+        return {"review_open_s": None, "review_note": "no chromium or playwright"}
+    with sync_playwright() as driver:
+        chrome = driver.chromium.launch(executable_path=browser, args=["--no-sandbox"])
+        try:
+            first, _ = _review_page(chrome, config, 0)
+            second, steps = _review_page(chrome, config, presses)
+        finally:
+            chrome.close()
+    return {
+        "review_first_open_s": round(first, 2),
+        "review_open_s": round(second, 2),
+        "review_next_ms": round(max(steps)),
+        "review_next_median_ms": round(sorted(steps)[len(steps) // 2]),
+    }
+
+
+def _review_page(chrome: Any, config: Path, presses: int) -> tuple[float, list[float]]:
+    """Seconds from starting ``merr-build review`` to its first sample shown, and the
+    milliseconds of each ``j`` to the next sample shown."""
+    command = [sys.executable, "-m", "merr_factory", "review", "--config", str(config)]
+    command += ["--annotator", "bench", "--port", "0"]
+    start = time.perf_counter()
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        address = ""
+        while not address and server.stdout is not None:
+            line = server.stdout.readline()
+            if not line:
+                raise RuntimeError("merr-build review ended before serving")
+            found = re.search(r"open (http://\S+)", line)
+            address = found.group(1) if found else ""
+        context = chrome.new_context(bypass_csp=True)  # Playwright's waits evaluate strings
+        page = context.new_page()
+        page.goto(address)
+        page.wait_for_function("document.body.dataset.sample", timeout=120_000)
+        opened = time.perf_counter() - start
+        steps = []
+        for _ in range(presses):
+            before = page.evaluate("document.body.dataset.sample")
+            page.wait_for_timeout(300)  # as a person does: the prefetch of the next one ran
+            pressed = time.perf_counter()
+            page.keyboard.press("j")
+            page.wait_for_function(f"document.body.dataset.sample !== {json.dumps(before)}")
+            steps.append((time.perf_counter() - pressed) * 1000)
+        context.close()
+        return opened, steps
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 RAM_DISK = Path("/dev/shm")
 BYTES_PER_SAMPLE = 50_000  # what the set-up and the exports take, with room to spare
 INODES_PER_SAMPLE = 25
@@ -552,6 +617,7 @@ def measure_scale(root: Path, samples: int) -> dict[str, Any]:
     )
     results["main_peak_mb"] = max(peak or 0.0 for peak in results["peaks_mb"].values())
     results.update(open_report(root / "out" / "export" / "report.html", root / "chromium"))
+    results.update(open_review(renamed))
     return results
 
 
@@ -589,5 +655,8 @@ def render_scale(results: dict[str, Any]) -> str:
         f"- the page's own time to its first rows: {results.get('report_first_rows_ms')} ms "
         f"({results.get('report_cards_shown')} cards shown); the browser's own cold start "
         f"before it, on a blank page: {results.get('browser_cold_start_s')} s",
+        f"- the review queue's first start, which reads every export record into its cache: "
+        f"{results.get('review_first_open_s')} s; the next sample's median time: "
+        f"{results.get('review_next_median_ms')} ms",
     ]
     return "\n".join(lines)

@@ -38,7 +38,8 @@ from merr_factory.reports.evaluate import EvaluateError, evaluate
 from merr_factory.reports.refresh import ReportError, refresh_report
 from merr_factory.reports.run_report import render_summary, save_summary
 from merr_factory.reports.status import collect_status, render_status
-from merr_factory.review.app import ReviewError, run_review
+from merr_factory.review.app import ReviewError, exchange_review, review_workspace, run_review
+from merr_factory.review.label_studio import LabelStudioError
 from merr_factory.run.atomic import write_text_atomic
 from merr_factory.run.output_lock import OutputBusy, OutputLock
 from merr_factory.run.pipeline import Runner, RunOptions, RunSummary, StopRequest
@@ -502,15 +503,35 @@ def review_command(
     token: Annotated[
         str | None, typer.Option("--token", help="Shared secret; needed off 127.0.0.1.")
     ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Write tasks for another tool instead: label-studio."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="Read another tool's export instead: label-studio."),
+    ] = None,
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="--to: the folder to write; --from: the export file to read."),
+    ] = None,
+    media_url: Annotated[
+        str | None,
+        typer.Option("--media-url", help="--to: where Label Studio finds the folder's media/."),
+    ] = None,
 ) -> None:
     """Review the exported samples in the browser, one at a time, by keyboard: accept,
     reject, relabel, fix texts. Decisions go to <output>/review/<annotator>.jsonl; the next
-    run's label stage and export apply them."""
+    run's label stage and export apply them. With --to label-studio DIR / --from label-studio
+    EXPORT.json: write Label Studio tasks, or read its JSON export into the same decisions."""
     setup_console_logging(False)
-    workspace = _open(config)
+    workspace = review_workspace(config)
     try:
-        run_review(workspace, annotator, host, port, token, typer.echo)
-    except (ReviewError, ReviewLogError) as error:
+        if to is None and source is None:
+            run_review(workspace, annotator, host, port, token, typer.echo)
+        else:
+            exchange_review(workspace, to, source, path, media_url, typer.echo)
+    except (ReviewError, ReviewLogError, LabelStudioError) as error:
         raise _fail(str(error)) from None
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from merr_factory.config import load_config
-from merr_factory.review.app import open_review
+from merr_factory.review.app import open_review, review_workspace
 from merr_factory.review.server import ReviewApp, make_server
-from merr_factory.run.workspace import open_workspace
 from tests.export.conftest import copy_clips, run_export, write_export_config
 
 
@@ -26,7 +25,7 @@ class Served:
 
 def serve(config: Path, annotator: str = "ann", host: str = "127.0.0.1") -> Iterator[Served]:
     loaded = load_config(config)
-    app = open_review(open_workspace(loaded), annotator)
+    app = open_review(review_workspace(loaded), annotator)
     server = make_server(app, host, 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

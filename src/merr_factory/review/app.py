@@ -4,15 +4,27 @@ the clip's playable copy and the peak frame, and the annotator's decisions log."
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, overload
 
+from merr_factory.config import Config
 from merr_factory.curation.review_log import REVIEW_DIR, DecisionLog
 from merr_factory.dataset.entry import ExportEntry, read_entry
+from merr_factory.review import label_studio
 from merr_factory.review.media import playable_copy
+from merr_factory.review.queue import (
+    QUEUE_CACHE,
+    QueueRow,
+    queue_row,
+    read_row_cache,
+    write_row_cache,
+)
 from merr_factory.review.server import LOOPBACK, ReviewApp, SampleView, make_server
-from merr_factory.run.workspace import Workspace
+from merr_factory.run.store import Store
+from merr_factory.run.workspace import open_store
 from merr_factory.stage_data import AudioData, PeakData, UpstreamDataError, read_output
 
 log = logging.getLogger(__name__)
@@ -41,21 +53,106 @@ class ReviewError(RuntimeError):
     """Nothing to review yet; the message says why."""
 
 
-def export_entries(workspace: Workspace) -> list[ExportEntry]:
-    """Every sample's stored export entry, sorted by id."""
+class Workspace(NamedTuple):
+    """What the review reads: the config and the output store. Not the run's workspace:
+    discovering 100,000 input clips alone takes seconds, and the review needs none of it."""
+
+    config: Config
+    store: Store
+
+
+def review_workspace(config: Config) -> Workspace:
+    return Workspace(config, open_store(config))
+
+
+class SampleEntries(Sequence[ExportEntry]):
+    """The export entries of the queue's samples, read from their records when asked for
+    (the latest few kept); an entry set by index replaces the record's (tests)."""
+
+    KEEP = 64
+
+    def __init__(self, store: Store, ids: list[str]) -> None:
+        self.store, self.ids = store, ids
+        self.kept: OrderedDict[int, ExportEntry] = OrderedDict()
+        self.given: dict[int, ExportEntry] = {}
+        self.lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> ExportEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ExportEntry]: ...
+    def __getitem__(self, index: int | slice) -> ExportEntry | list[ExportEntry]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = range(len(self))[index]  # IndexError past the end, as a list
+        with self.lock:
+            if index in self.given:
+                return self.given[index]
+            if index in self.kept:
+                self.kept.move_to_end(index)
+                return self.kept[index]
+        entry = self._read(self.ids[index])
+        with self.lock:
+            self.kept[index] = entry
+            while len(self.kept) > self.KEEP:
+                self.kept.popitem(last=False)
+        return entry
+
+    def __setitem__(self, index: int, entry: ExportEntry) -> None:
+        with self.lock:
+            self.given[range(len(self))[index]] = entry
+
+    def _read(self, sample_id: str) -> ExportEntry:
+        record = self.store.load(EXPORT_STAGE, sample_id)
+        if record is None or record.status != "done":
+            raise ReviewError(f"{sample_id}: its export record is gone; restart the review")
+        return read_entry(record.data, {})
+
+
+def queue_rows(workspace: Workspace) -> list[QueueRow]:
+    """A queue row per exported sample, sorted by id: from the queue's cache while the
+    record's content hash (the store's index says it, without reading the record) is the
+    one the row was made from, else from the record (and the cache is written again)."""
     store = workspace.store
+    cache = workspace.config.output / REVIEW_DIR / QUEUE_CACHE
+    cached = read_row_cache(cache)
+    find = store.head_finder(EXPORT_STAGE)
+    rows: list[QueueRow] = []
+    hashes: list[str] = []
     strings: dict[str, str] = {}
-    entries = []
+    read = 0
     for sample_id in sorted(store.sample_ids(EXPORT_STAGE)):
-        record = store.load(EXPORT_STAGE, sample_id)
-        if record is not None and record.status == "done":
-            entries.append(read_entry(record.data, strings))
-    if not entries:
+        head = find(sample_id)
+        if head is None or head.status != "done":
+            continue
+        digest = head.data_hash
+        hit = cached.get(sample_id)
+        if hit is not None and hit[0] == digest:
+            rows.append(hit[1])
+        else:
+            record = store.load(EXPORT_STAGE, sample_id)
+            if record is None or record.status != "done":
+                continue
+            rows.append(queue_row(read_entry(record.data, strings)))
+            digest, read = record.data_hash, read + 1
+        hashes.append(digest)
+    if not rows:
         raise ReviewError(
             f"{store.root}: no exported samples to review; run the pipeline (with the export "
             "stage) first"
         )
-    return entries
+    if read or len(cached) != len(rows):
+        write_row_cache(cache, rows, hashes)
+    return rows
+
+
+def export_entries(workspace: Workspace) -> list[ExportEntry]:
+    """Every sample's stored export entry, sorted by id."""
+    rows = queue_rows(workspace)
+    return list(SampleEntries(workspace.store, [row.sample_id for row in rows]))
 
 
 def open_review(workspace: Workspace, annotator: str) -> ReviewApp:
@@ -76,9 +173,11 @@ def open_review(workspace: Workspace, annotator: str) -> ReviewApp:
             _add_cues(workspace, entry.sample_id, shown)
         return shown
 
+    rows = queue_rows(workspace)
     return ReviewApp(
         root=workspace.config.output,
-        entries=export_entries(workspace),
+        entries=SampleEntries(store, [row.sample_id for row in rows]),
+        rows=rows,
         label_set=tuple(workspace.config.label_set),
         log=DecisionLog(review_folder, annotator),
         view=view,
@@ -107,6 +206,46 @@ def _add_cues(workspace: Workspace, sample_id: str, shown: SampleView) -> None:
             if audio.egemaps.get(key) is not None
         }
     shown.prosody = figures
+
+
+def exchange_review(
+    workspace: Workspace,
+    to: str | None,
+    source: str | None,
+    path: Path | None,
+    media_url: str | None,
+    echo: Callable[[str], None],
+) -> None:
+    """``--to label-studio DIR`` (tasks for Label Studio) or ``--from label-studio EXPORT``
+    (its export read into the decisions logs)."""
+    if to is not None and source is not None:
+        raise ReviewError("--to and --from: give one of them")
+    if (to or source) != label_studio.FORMAT:
+        raise ReviewError(f"--to / --from: the one format known is {label_studio.FORMAT}")
+    if path is None:
+        raise ReviewError("--to needs the folder to write, --from the export file to read")
+    entries = export_entries(workspace)
+    if to is not None:
+        label_set = tuple(workspace.config.label_set)
+        cache = workspace.config.output / REVIEW_DIR / MEDIA_DIR
+        tasks = label_studio.write_tasks(
+            workspace.store, label_set, entries, path, cache, media_url
+        )
+        echo(
+            f"wrote {len(entries)} tasks to {tasks} and the labeling config "
+            f"{path / label_studio.CONFIG_FILE}"
+        )
+        return
+    folder = workspace.config.output / REVIEW_DIR
+    shown = {entry.sample_id: entry for entry in entries}
+    done = label_studio.read_export(path, folder, shown, tuple(workspace.config.label_set))
+    for problem in done.problems:
+        echo(f"warning: {problem}")
+    written = ", ".join(f"{name} {count}" for name, count in sorted(done.written.items()))
+    echo(
+        f"read {done.annotations} annotations from {path}; decisions written to {folder}: "
+        + (written or "none new")
+    )
 
 
 def run_review(

@@ -24,6 +24,7 @@ import logging
 import re
 import secrets
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookies import SimpleCookie
@@ -70,7 +71,7 @@ class SampleView:
 @dataclass
 class ReviewApp:
     root: Path  # the run's output folder; nothing outside it is served
-    entries: list[ExportEntry]  # sorted by id
+    entries: Sequence[ExportEntry]  # sorted by id; at scale read when asked for (app.py)
     label_set: tuple[str, ...]
     log: DecisionLog
     view: Any  # (entry, what) -> SampleView parts: the workspace's record reader (cli)
@@ -83,8 +84,9 @@ class ReviewApp:
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
-        self.rows = [queue_row(entry) for entry in self.entries]
-        self.index = {entry.sample_id: i for i, entry in enumerate(self.entries)}
+        if not self.rows:  # else given, one per entry: the queue's cache (queue.py)
+            self.rows = [queue_row(entry) for entry in self.entries]
+        self.index = {row.sample_id: i for i, row in enumerate(self.rows)}
 
     def queue(self, chosen: QueueFilter) -> list[int]:
         with self._lock:
