@@ -26,3 +26,12 @@ class Executor(ABC):
     def shutdown(self, abort: bool = False) -> None:  # noqa: B027 - may hold nothing
         """Release workers (called once at the end of a run). ``abort``: the run is stopping
         on an error; end work in flight rather than wait for it (it is redone next run)."""
+
+
+def pass_on(done: Future[ComputeResult], outcome: Future[ComputeResult]) -> None:
+    """Give ``outcome`` what ``done`` ended with: its error, or its result."""
+    error = done.exception()
+    if error is not None:
+        outcome.set_exception(error)
+    else:
+        outcome.set_result(done.result())

@@ -24,7 +24,7 @@ import os
 import pickle
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from merr_factory.executors.base import Executor
+from merr_factory.executors.base import Executor, pass_on
 from merr_factory.executors.processes import WorkerPool
 from merr_factory.executors.settings import ExecutorSettings
 from merr_factory.faults import WorkerDied
@@ -120,10 +120,8 @@ class LocalExecutor(Executor):
                     except RuntimeError:  # shutting down: no more tries
                         pass
                 outcome.set_exception(WorkerDied(f"{error.how} during {task.stage}", died))
-            elif error is not None:
-                outcome.set_exception(error)
             else:
-                outcome.set_result(done.result())
+                pass_on(done, outcome)
 
         attempt.add_done_callback(settle)
         return outcome

@@ -19,7 +19,7 @@ import logging
 from concurrent.futures import Future
 from typing import Any
 
-from merr_factory.executors.base import Executor
+from merr_factory.executors.base import Executor, pass_on
 from merr_factory.executors.settings import ExecutorSettings, StageResources
 from merr_factory.faults import WorkerDied, first_line
 from merr_factory.logs import setup_console_logging
@@ -101,10 +101,8 @@ class RayExecutor(Executor):
             if isinstance(error, self.ray.exceptions.RayActorError):
                 how = f"died during {task.stage} ({first_line(error)})"
                 outcome.set_exception(WorkerDied(how, attempts=2))
-            elif error is not None:
-                outcome.set_exception(error)
             else:
-                outcome.set_result(done.result())
+                pass_on(done, outcome)
 
         attempt.add_done_callback(settle)
         return outcome
