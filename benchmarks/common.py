@@ -54,10 +54,18 @@ def placeholder_feature_models() -> Path:
     return PLACEHOLDER_MODELS
 
 
-def write_config(root: Path, name: str, clips: Path, workers: int, **extra: Any) -> Path:
+def write_config(
+    root: Path,
+    name: str,
+    clips: Path,
+    workers: int,
+    llm: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Path:
     """The sample config on ``clips``, with the LLM's reply cache off: the replicated clips
     would otherwise hit it and make synthesize look far faster than it is. Its paths into
-    the repository (the placeholder feature models) are made absolute."""
+    the repository (the placeholder feature models) are made absolute. ``llm``: the
+    synthesize stage's LLM settings instead of the sample config's (a served LLM)."""
     raw = yaml.safe_load(SAMPLE_CONFIG.read_text())
     features = raw["stages"].get("features", {})
     for key, value in features.items():
@@ -66,6 +74,8 @@ def write_config(root: Path, name: str, clips: Path, workers: int, **extra: Any)
             features[key] = str(REPO / value)
     executor = {"workers": workers, "threads_per_worker": 1}
     raw.update(input=str(clips), output=str(root / name), executor=executor, **extra)
+    if llm is not None:
+        raw["stages"]["synthesize"]["llm"] = llm
     raw["stages"]["synthesize"]["llm"]["cache"] = False
     raw.pop("labels", None)
     root.mkdir(parents=True, exist_ok=True)

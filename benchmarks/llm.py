@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import subprocess
 import sys
 import tempfile
@@ -249,9 +250,11 @@ def _stub_reply(body: dict[str, Any]) -> bytes:
     ).encode()
 
 
-def serve_stub(latency: float) -> None:
+def serve_stub(latency: float, latency_max: float | None = None) -> None:
     """The stub server's process: answers chat completions after ``latency`` s (keep-alive
-    HTTP/1.1, as real servers do), and GET /stats with its request counts."""
+    HTTP/1.1, as real servers do), or after a random time between ``latency`` and
+    ``latency_max`` s, and GET /stats with its request counts."""
+    wait = random.Random(0)
     state = {"requests": 0, "in_flight": 0, "max_in_flight": 0}
     lock = threading.Lock()
 
@@ -283,7 +286,9 @@ def serve_stub(latency: float) -> None:
                 state["requests"] += 1
                 state["in_flight"] += 1
                 state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"])
-            time.sleep(latency)
+            with lock:
+                seconds = wait.uniform(latency, latency_max) if latency_max else latency
+            time.sleep(seconds)
             with lock:
                 state["in_flight"] -= 1
             self._send(_stub_reply(body))
@@ -296,12 +301,13 @@ def serve_stub(latency: float) -> None:
 
 
 class StubServer:
-    """An OpenAI-compatible stub with a fixed latency, served by a child process so that its
-    own work does not compete with the client for this process's interpreter lock."""
+    """An OpenAI-compatible stub with a fixed latency (or a random one up to
+    ``latency_max``), served by a child process so that its own work does not compete with
+    the client for this process's interpreter lock."""
 
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, latency_max: float | None = None) -> None:
         self.latency = latency
-        code = f"from benchmarks.llm import serve_stub; serve_stub({latency!r})"
+        code = f"from benchmarks.llm import serve_stub; serve_stub({latency!r}, {latency_max!r})"
         self._process = subprocess.Popen(
             [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=child_env()
         )

@@ -12,7 +12,8 @@ On the bundled sample clips replicated to N samples (hard links: no disk cost) i
   file of its own (``segments.py``);
 - what an LLM call costs against its raw cost, throughput against a stub server, and the
   prompt layout on a llama.cpp server (``llm.py``, ``layout.py``);
-- the streaming schedule against the barrier one (``schedule.py``);
+- the streaming schedule against the barrier one, with the sample config's LLM in process and
+  with the LLM behind a stub server that costs no local CPU (``schedule.py``);
 - the bookkeeping at scale (``scale.py``): over 100k synthetic done samples of every
   stage, the no-op re-run, ``status``, the main process's peak memory, the export of every
   entry and the opening of the HTML report, each against its goal;
@@ -40,7 +41,7 @@ from benchmarks.goals import render_goals
 from benchmarks.llm import measure_llm
 from benchmarks.llm import render_markdown as render_llm
 from benchmarks.scale import default_scale_dir, measure_scale, render_scale
-from benchmarks.schedule import measure_schedules
+from benchmarks.schedule import measure_schedules, measure_served_schedules
 from benchmarks.segments import measure_segments, render_segments
 from benchmarks.throughput import measure_workers, throughput_lines
 
@@ -110,6 +111,7 @@ def _llm_and_schedule(root: Path, plan: BenchPlan) -> dict[str, Any]:
     if plan.schedule == "barrier" and plan.schedule_samples:
         clips = replicate(root / "schedule-clips", plan.schedule_samples)
         results["schedule"] = measure_schedules(root, clips)
+        results["schedule_served"] = measure_served_schedules(root, clips)
     return results
 
 
@@ -126,6 +128,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         parts.append(render_llm(results["llm"], 0.2))
     if "schedule" in results:
         parts.append(_schedule_line(results["schedule"]))
+    if "schedule_served" in results:
+        parts.append(_schedule_line(results["schedule_served"], "with the LLM on a server, "))
     if "scale" in results:
         parts.append(render_scale(results["scale"]))
     peak = results["peak_rss_mb"]
@@ -136,9 +140,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def _schedule_line(schedule: dict[str, Any]) -> str:
+def _schedule_line(schedule: dict[str, Any], where: str = "") -> str:
     return (
-        f"streaming against the barrier schedule (all extraction first, then the LLM chain), "
+        f"streaming against the barrier schedule {where}(all extraction first, then the LLM "
+        "chain), "
         f"{schedule['samples']} samples, {schedule['workers']} workers: streaming "
         f"{schedule['streaming_wall_s']} s, barrier {schedule['barrier_wall_s']} s, barrier / "
         f"streaming = {schedule['barrier_over_streaming']}"

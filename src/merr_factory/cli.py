@@ -560,6 +560,31 @@ def doctor(
         raise typer.Exit(EXIT_FAILURES)
 
 
+@app.command(name="estimate")
+@takes_config
+def estimate_command(
+    config: Config,
+    pilot: Annotated[
+        int | None,
+        typer.Option("--pilot", min=1, help="Pilot samples (default: estimate.pilot_samples)."),
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Run a pilot on a few samples spread over the input and project the whole input's wall
+    time, disk, LLM tokens and cost; writes <output>/estimate.json. The real run reuses the
+    pilot's records."""
+    from merr_factory.preflight.estimate import estimate, render_estimate
+
+    setup_console_logging(False)
+    workspace = _open(config)
+    try:
+        result = estimate(workspace, pilot or config.estimate.pilot_samples, progress=not quiet)
+    except OutputError as error:
+        raise _stop(error) from None
+    typer.echo(render_estimate(result, config.executor))
+    typer.echo(f"wrote {config.output / 'estimate.json'}")
+
+
 @app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("merr.yaml"),

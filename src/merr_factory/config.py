@@ -46,6 +46,21 @@ def _stages_model() -> type[BaseModel]:
 StagesSettings = _stages_model()
 
 
+class EstimateSettings(_Strict):
+    """What ``merr-build estimate`` needs beyond the run's own settings: the pilot's size and
+    the LLM's prices (a hosted API's list prices; none: the cost is not printed)."""
+
+    pilot_samples: int = Field(
+        default=10, ge=1, description="samples the pilot runs (spread over the input)"
+    )
+    prompt_price_per_million: float | None = Field(
+        default=None, ge=0, description="price of a million prompt (input) tokens, any currency"
+    )
+    completion_price_per_million: float | None = Field(
+        default=None, ge=0, description="price of a million completion (output) tokens"
+    )
+
+
 class Config(_Strict):
     """A whole run: where the clips are, where outputs go, and every stage's settings."""
 
@@ -77,6 +92,7 @@ class Config(_Strict):
     label_set: list[str] = Field(default_factory=lambda: list(MERR_LABELS), min_length=1)
     stages: StagesSettings = Field(default_factory=StagesSettings)  # type: ignore[valid-type]
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    estimate: EstimateSettings = Field(default_factory=EstimateSettings)
 
     @field_validator("output", mode="before")
     @classmethod

@@ -38,3 +38,15 @@ def test_a_part_not_run_has_no_rows_and_an_unmeasured_figure_shows_a_dash() -> N
     )
     faces = {"backend": "dlib", "frame_size": "960x540", "decode_share_percent": 12.5}
     assert render_goals({"faces": faces}).splitlines()[-1].endswith("| 12.5 % | <= 10 % | **no** |")
+
+
+def test_the_served_schedule_needs_streaming_a_third_faster() -> None:
+    served = {"samples": 24, "workers": 2, "latency_s": [2.0, 4.0], "in_flight": 32}
+    (goal,) = collect_goals({"schedule_served": {**served, "barrier_over_streaming": 1.29}})
+    assert goal.figure == (
+        "barrier schedule / streaming, LLM on a server (2-4 s a call, 32 in flight; "
+        "24 samples, 2 workers)"
+    )
+    assert goal.met is False
+    (goal,) = collect_goals({"schedule_served": {**served, "barrier_over_streaming": 1.3}})
+    assert goal.met is True
