@@ -23,6 +23,7 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
 SCALE_FIGURES = {
     "noop_rerun_s": "no-op re-run, {samples} done samples x {stages} stages",
     "status_s": "`status`, {samples} samples",
+    "verify_s": "`verify`: every record and file of {samples} samples read again",
     "main_peak_mb": "main process peak memory, bookkeeping at {samples}",
     "export_s": "export of {samples} entries (every format)",
     "report_open_s": "report.html in headless Chromium, first rows shown",

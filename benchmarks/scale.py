@@ -46,6 +46,7 @@ from merr_factory.config import load_config
 from merr_factory.media.probe import probe_media
 from merr_factory.run.planning import Planner
 from merr_factory.run.records import Artifact, Record, digest
+from merr_factory.run.resume_index import RECHECK_SHARE
 from merr_factory.run.workspace import Workspace, open_workspace
 from merr_factory.stage_data import (
     AsrData,
@@ -413,6 +414,7 @@ def build_done_set(root: Path, samples: int, processes: int = 2) -> Path:
 GOALS = {  # figure -> (goal, unit): every figure must stay below its goal
     "noop_rerun_s": (10.0, "s"),
     "status_s": (10.0, "s"),
+    "verify_s": (180.0, "s"),
     "main_peak_mb": (1024.0, "MB"),
     "export_s": (60.0, "s"),
     "report_open_s": (5.0, "s"),
@@ -587,7 +589,8 @@ def measure_scale(root: Path, samples: int) -> dict[str, Any]:
     In order: the first export (every entry gathered, then every file written); the first
     re-run after it (it checks each record the export wrote, seals that stage and writes
     the plan memo); an export after an export setting changed (the entries are current:
-    every file is written anew); the no-op re-run; ``status``; the report in Chromium."""
+    every file is written anew); the no-op re-run (with its random re-check of sealed
+    records); ``status``; ``verify`` (every record and file read again); the report."""
     start = time.perf_counter()
     config = build_done_set(root, samples)
     results: dict[str, Any] = {"samples": samples, "setup_s": round(time.perf_counter() - start, 1)}
@@ -597,6 +600,7 @@ def measure_scale(root: Path, samples: int) -> dict[str, Any]:
     export = merr_build("export", "--config", str(renamed), "--quiet")
     noop = merr_build("run", "--config", str(renamed), "--quiet")
     status = merr_build("status", "--config", str(renamed))
+    verify = merr_build("verify", "--config", str(renamed))
     counts = _run_counts(noop.output)
     results.update(
         export_with_entries_s=round(first.seconds, 1),
@@ -607,12 +611,16 @@ def measure_scale(root: Path, samples: int) -> dict[str, Any]:
         noop_all_skipped=bool(counts) and all(skipped == samples for skipped in counts.values()),
         status_s=round(status.seconds, 2),
         status_done=_status_done(status.output),
+        verify_s=round(verify.seconds, 1),
+        verify_checked=_verify_checked(verify.output),
+        recheck_share=RECHECK_SHARE,
         peaks_mb={
             "export_with_entries": first.peak_mb,
             "first_rerun": first_rerun.peak_mb,
             "export": export.peak_mb,
             "noop_rerun": noop.peak_mb,
             "status": status.peak_mb,
+            "verify": verify.peak_mb,
         },
     )
     results["main_peak_mb"] = max(peak or 0.0 for peak in results["peaks_mb"].values())
@@ -628,6 +636,12 @@ def _status_done(table: str) -> dict[str, int]:
         for cells in (line.split() for line in table.splitlines())
         if len(cells) >= 7 and cells[1].isdigit()
     }
+
+
+def _verify_checked(table: str) -> int:
+    """The records ``merr-build verify`` checked, from the line that ends its report."""
+    found = re.search(r"(\d+) records checked: no damage", table)
+    return int(found.group(1)) if found else 0
 
 
 def _run_counts(summary: str) -> dict[str, int]:
@@ -650,6 +664,8 @@ def render_scale(results: dict[str, Any]) -> str:
         f"{results['setup_s']} s; the first export, which gathers every entry too: "
         f"{results['export_with_entries_s']} s; the first re-run after it, which checks every "
         f"record the export wrote: {results['first_rerun_s']} s",
+        f"- each run re-reads {results.get('recheck_share', 0):.1%} of the sealed records at "
+        f"random; `verify` read {results.get('verify_checked', 0):,} records and their files",
         "- peak memory per run (MB): "
         + ", ".join(f"{name} {peak}" for name, peak in results["peaks_mb"].items()),
         f"- the page's own time to its first rows: {results.get('report_first_rows_ms')} ms "

@@ -1,9 +1,10 @@
 """``merr-build``: the command line. Thin: it parses options and maps errors to exit codes.
 
-Exit codes: 0 all good; 1 the run finished but some samples failed; 2 bad usage, config or
-input, or the output is in use by another run; 3 the output could not be written (no space, no
-permission): the run stopped; 130 and 143 (128 + the signal's number) stopped by SIGINT
-(Ctrl-C) or SIGTERM (SLURM, systemd, Kubernetes): the summary says what was finished.
+Exit codes: 0 all good; 1 the run finished but some samples failed (``verify``: some records
+are damaged); 2 bad usage, config or input, or the output is in use by another run; 3 the
+output could not be written (no space, no permission): the run stopped; 130 and 143 (128 +
+the signal's number) stopped by SIGINT (Ctrl-C) or SIGTERM (SLURM, systemd, Kubernetes): the
+summary says what was finished.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from merr_factory.reports.evaluate import EvaluateError, evaluate
 from merr_factory.reports.refresh import ReportError, refresh_report
 from merr_factory.reports.run_report import render_summary, save_summary
 from merr_factory.reports.status import collect_status, render_status
+from merr_factory.reports.verify import render_verify, verify_output
 from merr_factory.review.app import ReviewError, exchange_review, review_workspace, run_review
 from merr_factory.review.label_studio import LabelStudioError
 from merr_factory.run.atomic import write_text_atomic
@@ -434,6 +436,34 @@ def status(config: Config) -> None:
     setup_console_logging(False)
     workspace = _open(config)
     typer.echo(render_status(collect_status(workspace), len(workspace.samples)))
+
+
+@app.command(name="verify")
+@takes_config
+def verify_command(
+    config: Config,
+    stages: Annotated[
+        str | None, typer.Option("--stages", help="Only these stages, comma-separated.")
+    ] = None,
+    repair: Annotated[
+        bool,
+        typer.Option("--repair", help="Remove the damaged records: the next run recomputes them."),
+    ] = False,
+) -> None:
+    """Read every stored record again, with every file it lists, sealed stages included:
+    per stage, the records missing, truncated or not matching their hash. Exit 1 when any
+    is damaged."""
+    setup_console_logging(False)
+    chosen = _choose_stages(_split(stages))
+    with _only_writer(config.output) if repair else contextlib.nullcontext():
+        workspace = _open(config)
+        try:
+            checks = verify_output(workspace.store, chosen, repair)
+        except OutputError as error:
+            raise _stop(error) from None
+    typer.echo(render_verify(checks, repair))
+    if any(check.damaged for check in checks):
+        raise typer.Exit(EXIT_FAILURES)
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from merr_factory.run.pipeline import gc_skips_existing_objects
 from merr_factory.run.plan_memo import EXCLUDED, HALTED
@@ -23,10 +24,19 @@ class StageStatus:
     counts: Counter[State] = field(default_factory=Counter)
     drop_reasons: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    verified: dict[str, Any] | None = None  # when ``merr-build verify`` last checked it
 
 
 def collect_status(workspace: Workspace) -> list[StageStatus]:
     """The state of every (stage, sample) of the workspace, counted per stage."""
+    statuses = _collect(workspace)
+    verified = workspace.store.verified()
+    for status in statuses:
+        status.verified = verified.get(status.stage)
+    return statuses
+
+
+def _collect(workspace: Workspace) -> list[StageStatus]:
     planner = Planner(workspace.stages, workspace.store, workspace.labels, workspace.samples)
     with gc_skips_existing_objects():
         if planner.use_memo() and planner.memo_covers(workspace.stages):
@@ -86,7 +96,28 @@ def render_status(statuses: list[StageStatus], samples: int) -> str:
             lines.append(f"{status.stage} dropped: {_counts(status.drop_reasons)}")
         for error, count in status.errors.most_common(5):
             lines.append(f"{status.stage} failed ({count}): {error}")
+    lines.append(_verified_line(statuses))
     return "\n".join(lines)
+
+
+def _verified_line(statuses: list[StageStatus]) -> str:
+    """When each stage was last verified (``merr-build verify``), and what that found; of
+    the stages never verified, those with done records."""
+    seen = []
+    for status in statuses:
+        found = status.verified
+        if not found:
+            continue
+        damaged = found.get("damaged", 0)
+        outcome = "clean" if not damaged else f"{damaged} damaged"
+        if damaged and found.get("repaired"):
+            outcome += ", repaired"
+        seen.append(f"{status.stage} {found.get('at', '?')} ({outcome})")
+    if not seen:
+        return "last verified: never (merr-build verify reads every record and file again)"
+    never = [s.stage for s in statuses if not s.verified and s.counts[State.DONE]]
+    tail = f"; never: {', '.join(never)}" if never else ""
+    return f"last verified: {', '.join(seen)}{tail}"
 
 
 def _counts(counter: Counter[str]) -> str:

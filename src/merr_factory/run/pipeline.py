@@ -206,6 +206,8 @@ class Runner:
         stages = {name: self.workspace.stages[name] for name in self.stage_names}
         executor = make_executor(self.workspace.config.executor, stages, self.store)
         self._samples = samples
+        if not self.options.force:
+            self._recheck()
         self._memo_used = not self.options.force and self.planner.use_memo()
         self._memo = self._memo_used and self.planner.memo_covers(
             self.planner.with_ancestors(self.stage_names)
@@ -230,6 +232,20 @@ class Runner:
         finally:
             for bar in self._bars.values():
                 bar.close()
+
+    def _recheck(self) -> None:
+        """Read again a random share of each sealed stage's records (``ResumeIndex.recheck``):
+        damage under a seal is found now and then without ``merr-build verify``."""
+        for name in self.planner.with_ancestors(self.stage_names):
+            checked, damaged = self.store.index.recheck(name)
+            if damaged:
+                log.warning(
+                    "%s: %d of %d sealed records read again at random were damaged; they are "
+                    "recomputed (merr-build verify checks every record)",
+                    name,
+                    damaged,
+                    checked,
+                )
 
     def _plan_ahead(self) -> None:
         """Work out the verdicts the run will ask for, one stage at a time over all samples

@@ -33,6 +33,8 @@ code on load) in ``.state/<stage>.index`` (``.state/<stage>.<part>.index`` for a
 from __future__ import annotations
 
 import marshal
+import math
+import random
 import sys
 import time
 from array import array
@@ -50,6 +52,10 @@ NO_FILES = -1
 # A folder changed less than this before a pass looked at it is not sealed by that pass:
 # coarse file system clocks (and a network file system's clock skew) could hide a change.
 SEAL_AFTER_NS = 10 * 10**9
+# The share of a sealed stage's records each run reads again (``ResumeIndex.recheck``): a
+# record damaged in place under a seal (cut short, a file deleted inside its folder) is
+# found by a run with this chance, by ``merr-build verify`` for certain.
+RECHECK_SHARE = 0.01
 
 
 class IndexedHead:
@@ -373,11 +379,38 @@ class ResumeIndex:
     def vouched_for(self, stage: str) -> Iterator[tuple[str, IndexEntry]]:
         """The entries the stage's seal vouches for this pass, by sample id (none when the
         stage is not sealed): what ``head`` gives without looking at the record's files."""
-        index = self._index(stage)
         if self.seal(stage) is None:
-            return
+            return iter(())
+        return self.entries(stage)
+
+    def entries(self, stage: str) -> Iterator[tuple[str, IndexEntry]]:
+        """Every entry of the stage's index, sealed or not, by sample id."""
+        index = self._index(stage)
         for sample_id, row in list(index.rows.items()):
             yield sample_id, index.entry(row)
+
+    def recheck(self, stage: str, share: float | None = None) -> tuple[int, int]:
+        """Read again a random ``share`` (default ``RECHECK_SHARE``) of the records the
+        stage's seal vouches for, as any read checks a record (its content hash, its files'
+        presence and sizes: ``load``). A damaged one is removed and the stage unsealed, so
+        this pass plans the stage in full and recomputes it. Returns (checked, damaged)."""
+        index = self._index(stage)
+        share = RECHECK_SHARE if share is None else share
+        if self.seal(stage) is None or share <= 0:
+            return 0, 0
+        samples = list(index.rows)
+        picked = random.sample(samples, min(len(samples), math.ceil(share * len(samples))))
+        damaged = 0
+        for sample_id in picked:
+            if self._store.load(stage, sample_id) is None:  # removed if there, stage unsealed
+                self.unseal(stage)
+                self.forget(stage, sample_id)
+                damaged += 1
+        return len(picked), damaged
+
+    def forget(self, stage: str, sample_id: str) -> None:
+        """Drop a sample's entry (its record was removed)."""
+        self._unindex(stage, sample_id)
 
     def look_again(self) -> None:
         """Start a new pass (a run, a status): listings and seals seen before are out of date."""

@@ -7,6 +7,7 @@ only module that knows where files live.
     <output>/.state/<stage>.index           a cache of record heads (``resume_index.py``)
     <output>/.state/<step>.whole-set        a whole-set step's entries, keyed by their inputs
     <output>/.state/plan.memo               what the last full planning pass found
+    <output>/.state/verified.json           when each stage was last verified, and what it found
     <output>/<stage>/                       that whole-set output
     <output>/<step>/entries.json            a whole-set step's entries (e.g. dedup), by sample
     <output>/runs/<time>.json               the summary of each run
@@ -150,6 +151,24 @@ class Store:
     def _remove_damaged(self, stage: str, key: str) -> None:
         self.files.delete(key)
         self.index.unseal(stage)
+
+    def discard(self, stage: str, sample_id: str) -> None:
+        """Remove a record found damaged (``merr-build verify --repair``): its stage is
+        unsealed and the next run recomputes the sample."""
+        self._remove_damaged(stage, self.record_key(stage, sample_id))
+        self.index.forget(stage, sample_id)
+
+    def verified(self) -> dict[str, Any]:
+        """When each stage was last verified (``merr-build verify``), and what it found."""
+        try:
+            document = json.loads(self.files.read_bytes(_VERIFIED_KEY))
+        except (OSError, ValueError):
+            return {}
+        return document if isinstance(document, dict) else {}
+
+    def save_verified(self, stages: dict[str, Any]) -> None:
+        """Keep what a verification found, per stage, over what earlier ones found."""
+        self.files.write_bytes(_VERIFIED_KEY, _json_bytes({**self.verified(), **stages}))
 
     def read_records(self, sample_id: str, stages: list[str]) -> dict[str, Record]:
         """Records of one sample, read together, that parse and match their content hash.
@@ -314,6 +333,7 @@ def _json_bytes(value: Any) -> bytes:
 
 
 _PLAN_MEMO_KEY = ".state/plan.memo"
+_VERIFIED_KEY = ".state/verified.json"
 
 
 def _whole_set_key(step: str) -> str:
