@@ -119,7 +119,7 @@ def queue_rows(workspace: Workspace) -> list[QueueRow]:
     store = workspace.store
     cache = workspace.config.output / REVIEW_DIR / QUEUE_CACHE
     cached = read_row_cache(cache)
-    find = store.head_finder(EXPORT_STAGE)
+    find = store.index.head_finder(EXPORT_STAGE)
     rows: list[QueueRow] = []
     hashes: list[str] = []
     strings: dict[str, str] = {}

@@ -29,6 +29,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -205,13 +206,22 @@ def is_held(path: Path) -> bool:
     return False
 
 
-def describe_holder(path: Path) -> str:
-    """Who holds ``path``, from what it wrote there: "PID 12 on host-a since ...: command"."""
-    try:
-        about = json.loads(path.read_text(encoding="utf-8"))
-        return f"PID {about['pid']} on {about['host']} since {about['started']}: {about['command']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "a run that is starting"  # it writes who it is right after taking the lock
+def describe_holder(path: Path, patience: float = 1.0) -> str:
+    """Who holds ``path``, from what it wrote there: "PID 12 on host-a since ...: command".
+    A holder writes who it is right after taking the lock: a refusal in between waits up to
+    ``patience`` seconds for it."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            about = json.loads(path.read_text(encoding="utf-8"))
+            return (
+                f"PID {about['pid']} on {about['host']} since {about['started']}: "
+                f"{about['command']}"
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return "a run that is starting"
+            time.sleep(0.05)
 
 
 def _about_me() -> dict[str, object]:
