@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING
 
 from merr_factory.dataset.entry import ExportEntry, MediaFile
 from merr_factory.faults import is_write_fault
-from merr_factory.inputs.segment import Segment
+from merr_factory.inputs.segment import segment_of
 from merr_factory.media.probe import MEDIA_ERRORS, describe_error
 from merr_factory.media.transcode import transcode_to_mp4
-from merr_factory.stage_data import SegmentData
 
 if TYPE_CHECKING:
     from merr_factory.run.store import Store
@@ -110,7 +109,7 @@ def place_videos(entries: list[ExportEntry], folder: Path, media: ExportMedia) -
             (folder / VIDEOS_DIR).mkdir(exist_ok=True)
             try:
                 media.frame_counts[entry.sample_id] = transcode_to_mp4(
-                    source, folder / relative, segment=_segment(entry.segment)
+                    source, folder / relative, segment=segment_of(entry.segment)
                 )
             except MEDIA_ERRORS as error:
                 if is_write_fault(error):  # the export's disk is full: stop, not "missing"
@@ -119,13 +118,6 @@ def place_videos(entries: list[ExportEntry], folder: Path, media: ExportMedia) -
                                      f"({describe_error(error)})")  # fmt: skip
                 continue
         media.videos[entry.sample_id] = relative
-
-
-def _segment(data: SegmentData | None) -> Segment | None:
-    if data is None:
-        return None
-    crop = data.crop
-    return Segment(data.start, data.end, (crop[0], crop[1], crop[2], crop[3]) if crop else None)
 
 
 def place_features(

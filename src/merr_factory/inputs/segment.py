@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from merr_factory.stage_data import SegmentData
+
 
 @dataclass(frozen=True, slots=True)
 class Segment:
@@ -24,3 +26,11 @@ class Segment:
             "end": self.end,
             "crop": list(self.crop) if self.crop else None,
         }
+
+
+def segment_of(data: SegmentData | None) -> Segment | None:
+    """The segment a stored record describes (None: the whole file)."""
+    if data is None:
+        return None
+    crop = data.crop
+    return Segment(data.start, data.end, (crop[0], crop[1], crop[2], crop[3]) if crop else None)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, overload
 from merr_factory.config import Config
 from merr_factory.curation.review_log import REVIEW_DIR, DecisionLog
 from merr_factory.dataset.entry import ExportEntry, read_entry
+from merr_factory.inputs.segment import segment_of
 from merr_factory.review import label_studio
 from merr_factory.review.media import playable_copy
 from merr_factory.review.queue import (
@@ -164,7 +165,9 @@ def open_review(workspace: Workspace, annotator: str) -> ReviewApp:
         shown = SampleView()
         if what == "clip":
             try:
-                shown.clip = playable_copy(Path(entry.video_path), cache, entry.sample_id)
+                shown.clip = playable_copy(
+                    Path(entry.video_path), cache, entry.sample_id, segment_of(entry.segment)
+                )
             except Exception as error:
                 log.warning("review: %s: no playable copy: %s", entry.sample_id, error)
         elif what == "frame" and entry.peak_frame is not None:

@@ -38,6 +38,7 @@ from xml.sax.saxutils import quoteattr
 
 from merr_factory.curation.review_log import DecisionLog, SampleReview
 from merr_factory.dataset.entry import ExportEntry
+from merr_factory.inputs.segment import segment_of
 from merr_factory.review.media import playable_copy
 from merr_factory.run.atomic import write_text_atomic
 from merr_factory.run.store import Store
@@ -159,7 +160,9 @@ def write_tasks(
         video = frame = None
         if with_media:
             try:
-                copy = playable_copy(Path(entry.video_path), cache, entry.sample_id)
+                copy = playable_copy(
+                    Path(entry.video_path), cache, entry.sample_id, segment_of(entry.segment)
+                )
                 video = base + _place(copy, media, copy.name)
             except Exception as error:
                 log.warning("label studio: %s: no playable copy: %s", entry.sample_id, error)

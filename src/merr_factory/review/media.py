@@ -15,7 +15,11 @@ from pathlib import Path
 
 import av
 
+from merr_factory.inputs.segment import Segment
+from merr_factory.media.transcode import transcode_to_mp4
+
 PLAYABLE_CONTAINERS = ("mov,mp4,m4a,3gp,3g2,mj2",)
+WHOLE_FILE = Segment(0.0, None)
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -24,8 +28,12 @@ def copy_name(sample_id: str) -> str:
     return hashlib.sha256(sample_id.encode("utf-8")).hexdigest()[:24] + ".mp4"
 
 
-def playable_copy(source: Path, cache: Path, sample_id: str) -> Path:
-    """The cached copy of ``source`` (made now if missing); av.FFmpegError when unreadable."""
+def playable_copy(
+    source: Path, cache: Path, sample_id: str, segment: Segment | None = None
+) -> Path:
+    """The cached copy of ``source``, or of its ``segment`` (made now if missing);
+    av.FFmpegError when unreadable. A re-encode is the export's (``transcode_to_mp4``), with
+    the sound as AAC: a whole file is read as the segment from its start to its end."""
     target = cache / copy_name(sample_id)
     with _locks_guard:
         lock = _locks.setdefault(target.name, threading.Lock())
@@ -34,10 +42,10 @@ def playable_copy(source: Path, cache: Path, sample_id: str) -> Path:
             cache.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{target.name}.partial.mp4")
             try:
-                if _remuxable(source):
+                if segment is None and _remuxable(source):
                     _remux(source, partial)
                 else:
-                    _encode(source, partial)
+                    transcode_to_mp4(source, partial, crf=23, segment=segment or WHOLE_FILE)
                 partial.replace(target)
             finally:
                 partial.unlink(missing_ok=True)
@@ -68,32 +76,3 @@ def _remux(source: Path, target: Path) -> None:
                 continue
             packet.stream = copies[packet.stream.index]
             writer.mux(packet)
-
-
-def _encode(source: Path, target: Path) -> None:
-    with (
-        av.open(str(source)) as reader,
-        av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as writer,
-    ):
-        video = reader.streams.video[0]
-        audio = reader.streams.audio[0] if reader.streams.audio else None
-        rate = video.average_rate or video.guessed_rate or 25
-        out_video = writer.add_stream("libx264", rate=rate, options={"crf": "23"})
-        out_video.width = video.codec_context.width // 2 * 2
-        out_video.height = video.codec_context.height // 2 * 2
-        out_video.pix_fmt = "yuv420p"
-        out_audio = writer.add_stream("aac", rate=48000) if audio is not None else None
-        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
-        streams = [video, audio] if audio is not None else [video]
-        for frame in reader.decode(*streams):
-            if isinstance(frame, av.VideoFrame):
-                picture = frame.reformat(out_video.width, out_video.height, "yuv420p")
-                picture.pts = None
-                writer.mux(out_video.encode(picture))
-            elif out_audio is not None:
-                for chunk in resampler.resample(frame):
-                    chunk.pts = None
-                    writer.mux(out_audio.encode(chunk))
-        writer.mux(out_video.encode(None))
-        if out_audio is not None:
-            writer.mux(out_audio.encode(None))
