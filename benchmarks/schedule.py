@@ -20,7 +20,7 @@ downloaded or compiled, files in the page cache), then twice each in the order s
 barrier, barrier, streaming, so that a machine that speeds up or slows down during the
 measurement favours neither; the figure is the mean of each pair.
 
-Alone: ``python -m benchmarks.schedule --samples 24 [--served]``.
+Alone: ``python -m benchmarks.schedule --samples 24 [--served [--in-flight N]]``.
 """
 
 from __future__ import annotations
@@ -120,14 +120,21 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--served", action="store_true", help="the LLM behind the stub server")
+    parser.add_argument(
+        "--in-flight", type=int, default=SERVED_IN_FLIGHT, help="served: requests at once"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = "1"  # as the whole benchmark sets (suite.py)
     with tempfile.TemporaryDirectory(prefix="merr-bench-schedule-") as temp:
         clips = replicate(Path(temp) / "clips", args.samples)
-        measure = measure_served_schedules if args.served else measure_schedules
-        results = measure(Path(temp), clips, args.workers)
+        if args.served:
+            results = measure_served_schedules(
+                Path(temp), clips, args.workers, in_flight=args.in_flight
+            )
+        else:
+            results = measure_schedules(Path(temp), clips, args.workers)
     results["load_average"] = [round(value, 2) for value in os.getloadavg()]
     print(json.dumps(results, indent=1))
     if args.json:

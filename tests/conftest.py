@@ -100,7 +100,7 @@ def tally(summary: RunSummary, stage: str) -> dict[str, int]:
     return {key: getattr(found, key) for key in keys}
 
 
-VOLATILE = ("created_at", "seconds", "cpu_seconds")  # differ between two equal runs
+VOLATILE = ("created_at", "seconds", "cpu_seconds", "first_use")  # differ between two equal runs
 
 
 def stored(output: Path) -> dict[str, dict]:

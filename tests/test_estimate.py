@@ -23,7 +23,9 @@ from merr_factory.preflight.estimate import (
     parallelism,
     pilot_ids,
     project,
+    steady_seconds,
 )
+from merr_factory.run.records import Record
 
 NO_PRICES = EstimateSettings()
 
@@ -73,6 +75,21 @@ def test_ray_pools_run_side_by_side_and_prices_give_the_cost() -> None:
     assert projection.cost == pytest.approx(1e6 * 0.5 / 1e6 + 1e5 * 2.0 / 1e6)
 
 
+def test_a_workers_first_use_of_a_stage_is_not_a_samples_cost() -> None:
+    def record(seconds: float, first_use: bool = False) -> Record:
+        return Record(
+            stage="audio", sample="s", status="done", fingerprint="f",
+            seconds=seconds, first_use=first_use,
+        )  # fmt: skip
+
+    # two workers loaded the stage's models on their first sample (2 s); warm, 0.1 s a sample
+    pilot = [record(2.0, True), record(2.1, True), *(record(0.1) for _ in range(8))]
+    assert steady_seconds(pilot) == pytest.approx(0.1)
+    # only first uses (a pilot no larger than the workers): their mean, the best there is
+    assert steady_seconds(pilot[:2]) == pytest.approx(2.05)
+    assert steady_seconds([]) == 0.0
+
+
 def test_nothing_to_run_costs_nothing() -> None:
     projection = project(STAGES, 0, ExecutorSettings(workers=2), 30.0, NO_PRICES)
     assert (projection.wall_s, projection.disk_bytes, projection.prompt_tokens) == (0, 0, 0)
@@ -113,6 +130,9 @@ def test_estimate_end_to_end_and_the_run_reuses_the_pilot(write_config, tmp_path
         pilot_requests * 107 / 2
     )
     assert stages["faces"]["seconds"] > 0 and stages["faces"]["bytes"] > 0
+    # one worker: its first sample of each stage is marked as the stage's first use
+    faces_records = [json.loads((output / "stages/faces" / f"{s}.json").read_text()) for s in PILOT]
+    assert sorted(record["first_use"] for record in faces_records) == [False, True]
     assert stages["export (whole set)"]["lane"] == "whole-set"
     assert stages["export (whole set)"]["bytes"] > 0
     whole = result["whole_input"]

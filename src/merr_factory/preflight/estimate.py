@@ -13,7 +13,11 @@ The projection (``project``) for ``N`` samples, from the per-sample figures of e
   ``concurrency`` samples at once on threads beside them, so the compute part is the longer
   of the two; Ray: each stage has its own pool of actors, so it is the longest stage's;
 - a whole-set step (the export) runs once, its seconds and bytes growing with the samples;
-- the pilot's wall time that these do not explain (the start, model loading) is added once.
+- the pilot's wall time that these do not explain (the start, model loading, each worker's
+  first use of a stage) is added once. A stage's seconds per sample are those of a warm
+  worker (``steady_seconds``): a worker's first sample of a stage pays first-use costs once
+  (on the sample clips, the audio stage's first sample took 2 s, its others 0.09 s), which
+  a mean over a 10-sample pilot would count ten-fold in a 100-sample projection.
 
 Disk and tokens are the per-sample figures times ``N``; the cost is the tokens at the
 prices of the config's ``estimate`` section, when it gives any.
@@ -151,6 +155,16 @@ def parallelism(executor: ExecutorSettings, stage: str, concurrency: int) -> tup
     return lane, concurrency if io_bound else executor.workers * executor.clips_per_worker
 
 
+def steady_seconds(records: list[Record]) -> float:
+    """The seconds a sample of the stage takes once its worker is warm: the mean over the
+    records that are not a worker's first use of the stage (whose seconds include a model's
+    lazy loading or a first compilation, paid once per worker: the pilot's wall time then
+    counts it in the set-up). The mean of all when every record is a first use."""
+    steady = [record.seconds for record in records if not record.first_use]
+    chosen = steady or [record.seconds for record in records]
+    return sum(chosen) / len(chosen) if chosen else 0.0
+
+
 def measure_stage(workspace: Workspace, name: str, pilot: list[str]) -> StageCost:
     """A per-sample stage's cost per pilot sample, from its stored records (a sample the
     filter dropped before this stage costs nothing here, as it will in the real run)."""
@@ -164,7 +178,7 @@ def measure_stage(workspace: Workspace, name: str, pilot: list[str]) -> StageCos
         stage=name,
         lane=lane,
         parallel=parallel,
-        seconds=sum(record.seconds for record in kept) / count,
+        seconds=steady_seconds(kept) * len(kept) / count,
         bytes=sum(_stored_bytes(record) for record in kept) / count,
         prompt_tokens=sum(_usage(record, "prompt_tokens") for record in kept) / count,
         completion_tokens=sum(_usage(record, "completion_tokens") for record in kept) / count,

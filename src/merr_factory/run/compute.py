@@ -100,16 +100,17 @@ class StageHost:
         self._setup_error: Exception | None = None
 
     def compute(self, task: ComputeTask, store: Store) -> ComputeResult:
-        self._set_up()
+        first_use = self._set_up()
         if self._setup_error is not None:
             return compute(self.stage, task, store, setup_error=self._setup_error)
         one_at_a_time = None if self.stage.thread_safe() else self._process_lock
-        return compute(self.stage, task, store, one_at_a_time=one_at_a_time)
+        return compute(self.stage, task, store, one_at_a_time=one_at_a_time, first_use=first_use)
 
-    def _set_up(self) -> None:
+    def _set_up(self) -> bool:
+        """Set the stage up unless done; True for the one call that did it."""
         with self._lock:
             if self._ready:
-                return
+                return False
             self._ready = True
             with _SlowNote(self.stage.name, self.slow_note_s):
                 try:
@@ -119,6 +120,7 @@ class StageHost:
                     log.error(
                         "%s: set-up failed: %s: %s", self.stage.name, type(error).__name__, error
                     )
+            return True
 
 
 class _SlowNote:
@@ -154,6 +156,7 @@ def compute(
     store: Store,
     setup_error: Exception | None = None,
     one_at_a_time: threading.Lock | None = None,
+    first_use: bool = False,
 ) -> ComputeResult:
     """Run ``stage.process`` for one sample and store its record: a result or a failure.
 
@@ -161,7 +164,8 @@ def compute(
     in place, so a crash at any point leaves no record that describes missing work. An error
     of the output itself (no space, no permission) is raised as ``OutputError`` and stores
     nothing: the run stops. ``one_at_a_time``: held around ``process`` (a stage whose models
-    may not be used by two threads at once).
+    may not be used by two threads at once). ``first_use``: the worker's first sample of the
+    stage, marked in the record (its seconds include first-use costs).
     """
     source = task.source
     if task.replaces:  # else skip a request per sample on object stores
@@ -210,6 +214,7 @@ def compute(
         shutil.rmtree(workdir, ignore_errors=True)
     record.seconds = round(time.perf_counter() - start, 4)
     record.cpu_seconds = round(time.process_time() - cpu_start, 4)
+    record.first_use = first_use
     stored_as = store.save(record.seal())
     return ComputeResult(record=record, metrics=metrics, stored_as=stored_as)
 

@@ -70,6 +70,9 @@ class Record(BaseModel):
     created_at: str = ""
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # CPU time of the computing process (approximate on threads)
+    # The worker's first sample of this stage: its seconds include first-use costs (a model
+    # loaded lazily, a first compilation) that the worker pays once, not per sample.
+    first_use: bool = False
 
     @property
     def halted(self) -> bool:
