@@ -54,6 +54,7 @@ def collect_goals(results: dict[str, Any]) -> list[Goal]:
         *_scale_goals(results.get("scale")),
         *_schedule_goals(results.get("schedule")),
         *_served_schedule_goals(results.get("schedule_served")),
+        *_served_schedule_goals(results.get("schedule_served_few")),
     ]
 
 

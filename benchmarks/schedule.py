@@ -44,6 +44,7 @@ ORDER = ("streaming", "barrier", "barrier", "streaming")
 WARM_UP_SAMPLES = 4
 SERVED_LATENCY_S = (2.0, 4.0)  # a 7B model on vLLM: a few hundred tokens out per call
 SERVED_IN_FLIGHT = 32
+FEW_IN_FLIGHT = 4  # MER-Factory's default concurrency
 
 
 def _wall(config_path: Path, phases: list[list[str]]) -> float:

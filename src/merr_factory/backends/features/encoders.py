@@ -31,6 +31,9 @@ EXTRA = "features"
 def _libraries(purpose: str) -> tuple[Any, Any]:
     torch = require("torch", EXTRA, purpose)
     transformers = require("transformers", EXTRA, purpose)
+    # three models per worker: their "Loading weights" bars would break the run's own bar
+    # (a slow load is logged by the runner: "loading its models in this worker")
+    transformers.utils.logging.disable_progress_bar()
     return torch, transformers
 
 
