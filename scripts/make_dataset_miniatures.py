@@ -166,14 +166,22 @@ def mer2025(
     openset = (
         "track2_train_ovmerd.csv" if train.endswith("disdim.csv") else "track2_train_human.csv"
     )
+    # MERTools' string_to_list reads quoted lists, bare words in brackets and empty cells
     write(
         root / openset,
-        "name,openset\nsample_00000001,\"['happy', 'excited']\"\nsample_00000002,not a list\n",
+        "name,openset\nsample_00000001,\"['happy', 'excited']\"\n"
+        'sample_00000002,"[Worried, tired]"\nsamplenew3_00000005,\n',
+    )
+    write(  # the automatic labels: a clip the human file also names keeps the human words
+        root / "track2_train_mercaptionplus.csv",
+        "name,openset\nsample_00000001,\"['joyful']\"\nsamplenew3_00000004,\"['calm']\"\n",
     )
 
 
 def mer2026(root: Path) -> None:
     mer2025(root, train="track1_train.csv", words=("happiness", "worry"))
+    # the test labels MERTools reads with with_gt=True, once released
+    write(root / "track1_test.csv", "name,discrete\nsamplenew3_00000004,sad\n")
 
 
 MELD_HEADER = (
