@@ -132,6 +132,25 @@ def test_meld(miniatures: dict[str, Path]) -> None:
     assert "train_sent_emo.csv:5: Dialogue_ID 'x'" in problem(found, "Dialogue_ID")
 
 
+def test_meld_clips_in_mertools_renamed_folders(tmp_path: Path) -> None:
+    """MERTools' preprocess/meld.py reads the clips from train/, dev/ and test/."""
+    header = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID\r\n"
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}_sent_emo.csv").write_text(
+            header + "1,Hi.,Ross,joy,positive,0,0\r\n", newline=""
+        )
+        (tmp_path / split).mkdir()
+        (tmp_path / split / "dia0_utt0.mp4").write_bytes(b"")
+    found = read("meld", tmp_path)
+    sources = {source.id: source for source in found.samples}
+    assert {key: source.relpath for key, source in sources.items()} == {
+        "train_dia0_utt0": "train/dia0_utt0.mp4",
+        "dev_dia0_utt0": "dev/dia0_utt0.mp4",
+        "test_dia0_utt0": "test/dia0_utt0.mp4",
+    }
+    assert not any(source.missing for source in sources.values()) and not found.problems
+
+
 def test_meld_label_map_override(miniatures: dict[str, Path]) -> None:
     labels = rows(read("meld", miniatures["meld"], label_map={"Disgust": "angry", "joy": None}))
     assert labels["train_dia125_utt3"].label == "angry"
