@@ -196,6 +196,25 @@ def test_iemocap(miniatures: dict[str, Path]) -> None:
     assert "F001 starts at 6.0 s" not in "\n".join(found.problems)  # other speaker: no overlap
 
 
+def test_iemocap_summary_separators_as_speechbrain_reads_them(tmp_path: Path) -> None:
+    """SpeechBrain's pattern takes runs of spaces around the times' hyphen and of commas
+    and spaces between V, A and D; a time with two points is a problem, not a crash."""
+    evaluation = tmp_path / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro02.txt"
+    evaluation.parent.mkdir(parents=True)
+    evaluation.write_text(
+        "[1.0000 -2.5000]\tSes01F_impro02_F000\tsad\t[2.0000,2.5000,  3.0000]\n"
+        "[3.0000  -  4.0000]\tSes01F_impro02_M000\tang\t[1.5000, 4.0000, 4.0000]\n"
+        "[5.0.1 - 6.0000]\tSes01F_impro02_F001\tneu\t[2.5000, 2.5000, 2.5000]\n"
+    )
+    found = read("iemocap", tmp_path)
+    sources = {source.id: source for source in found.samples}
+    assert sources["Ses01F_impro02_F000"].segment == Segment(1.0, 2.5, (0.0, 0.0, 0.5, 1.0))
+    assert sources["Ses01F_impro02_M000"].segment == Segment(3.0, 4.0, (0.5, 0.0, 0.5, 1.0))
+    first = found.labels["Ses01F_impro02_F000"]
+    assert (first.valence, first.arousal, first.extra) == (2.0, 2.5, {"dominance": "3.0000"})
+    assert "Ses01F_impro02.txt:3: malformed summary line" in problem(found, "malformed")
+
+
 def test_crema_d(miniatures: dict[str, Path]) -> None:
     found = read("crema-d", miniatures["crema-d"])
     labels = rows(found)
