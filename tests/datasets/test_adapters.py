@@ -269,6 +269,19 @@ def test_dfew_folds(miniatures: dict[str, Path]) -> None:
     }
 
 
+def test_dfew_split_folders_as_the_readme_spells_them(tmp_path: Path) -> None:
+    """The DFEW README names EmoLabel_DataSplit/train(single_labeled) (an underscore)."""
+    for split, row in (("train", "1,4"), ("test", "2,7")):
+        folder = tmp_path / "EmoLabel_DataSplit" / f"{split}(single_labeled)"
+        folder.mkdir(parents=True)
+        (folder / "set_1.csv").write_text(f"video_name,label\n{row}\n")
+    labels = read("dfew", tmp_path).labels
+    assert {key: (row.label, row.split) for key, row in labels.items()} == {
+        "00001": ("angry", "train"),
+        "00002": ("fear", "test"),
+    }
+
+
 def test_mafw_compound_labels(miniatures: dict[str, Path]) -> None:
     found = read("mafw", miniatures["mafw"])
     labels = rows(found)
