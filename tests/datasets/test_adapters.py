@@ -325,6 +325,28 @@ def test_ch_sims(miniatures: dict[str, Path]) -> None:
     assert (row.text, row.language, row.valence, row.scale) == ("我们终于赢了", "zh", 0.8, "-1..1")
 
 
+def test_ch_sims_as_mmsa_distributes_it(tmp_path: Path) -> None:
+    """CH-SIMS (v1) from MMSA: label.csv with MMSA-FET's columns; its annotation word and
+    unimodal scores kept; a bare clip number finds the zero-padded file (MERTools' sims.py)."""
+    (tmp_path / "Raw" / "video_0001").mkdir(parents=True)
+    (tmp_path / "Raw" / "video_0001" / "0001.mp4").write_bytes(b"")
+    (tmp_path / "label.csv").write_text(
+        "video_id,clip_id,text,label,label_T,label_A,label_V,annotation,mode\n"
+        "video_0001,1,不太好,-0.6,-0.8,-0.4,-0.6,Negative,valid\n",
+        encoding="utf-8",
+    )
+    found = read("ch-sims", tmp_path)
+    row = rows(found)["video_0001_1"]
+    assert (row.valence, row.scale, row.split, row.language) == (-0.6, "-1..1", "dev", "zh")
+    assert row.extra == {
+        "sentiment": "negative",
+        "label_t": "-0.8",
+        "label_a": "-0.4",
+        "label_v": "-0.6",
+    }
+    assert found.samples[0].relpath == "Raw/video_0001/0001.mp4" and not found.problems
+
+
 def test_manifest_jsonl(miniatures: dict[str, Path]) -> None:
     found = read("manifest", miniatures["manifest"] / "manifest.jsonl")
     labels = rows(found)
