@@ -280,6 +280,7 @@ def ravdess(root: Path) -> None:
     remux(B, root / "Actor_01" / "02-01-05-02-02-01-01.mp4", audio=False)
     copy(C, root / "Actor_02" / "01-01-02-01-01-01-02.mp4")
     copy(C, root / "Actor_02" / "01-01-09-01-01-01-02.mp4")  # no emotion 09
+    copy(C, root / "Actor_02" / "01-01-04-01-01-03-02.mp4")  # no repetition 03
     write(root / "Actor_01" / "03-01-03-01-01-01-01.wav", "")
 
 

@@ -246,6 +246,9 @@ def test_ravdess(miniatures: dict[str, Path]) -> None:
         "Actor_01",
     )
     assert video_only.extra["modality"] == "video-only"
+    assert labels["01-01-03-01-01-01-01"].extra["repetition"] == "1"
+    # the sixth field is the repetition, 01 or 02 (RAVDESS's naming convention)
+    assert "01-01-04-01-01-03-02.mp4: name is not" in problem(found, "-03-02.mp4")
     assert labels["01-01-02-01-01-01-02"].native == "calm"
     assert labels["01-01-02-01-01-01-02"].excluded
     assert "01-01-09-01-01-01-02.mp4: name is not" in problem(found, "-09-")
