@@ -302,7 +302,8 @@ def mafw(root: Path) -> None:
     copy(B, clips / "00026.mp4")
     copy(C, clips / "00027.mp4")
     split = root / "split" / "single" / "no_caption" / "set_1"
-    write(split / "train.txt", "00025.mp4 happiness\n00026.mp4 anger_disgust\n")
+    # the single-label split holds only MAFW's 11 words (MAE-DFER's preprocess/mafw.py)
+    write(split / "train.txt", "00025.mp4 happiness\n00026.mp4 helplessness\n")
     write(split / "test.txt", "00027.mp4 anxiety\nbroken line here\n")
     write(
         root / "split" / "single" / "with_caption" / "set_1" / "train.txt",

@@ -285,13 +285,13 @@ def test_dfew_split_folders_as_the_readme_spells_them(tmp_path: Path) -> None:
     }
 
 
-def test_mafw_compound_labels(miniatures: dict[str, Path]) -> None:
+def test_mafw(miniatures: dict[str, Path]) -> None:
     found = read("mafw", miniatures["mafw"])
     labels = rows(found)
     assert (labels["00025"].label, labels["00025"].split) == ("happy", "train")
     assert (labels["00027"].native, labels["00027"].label) == ("anxiety", "worried")
-    compound = labels["00026"]
-    assert compound.extra == {"compound": "anger_disgust"} and compound.excluded
+    unmapped = labels["00026"]  # one of MAFW's 11 words that the default map leaves out
+    assert unmapped.native == "helplessness" and unmapped.excluded and unmapped.extra == {}
     assert "test.txt:2: not '<clip>.mp4 <label>'" in problem(found, "broken line")
 
 

@@ -5,8 +5,10 @@ set_{1-5}.csv`` with ``video_name,label`` (integer names, zero-padded to 5 digit
 Happy 2 Sad 3 Neutral 4 Angry 5 Surprise 6 Disgust 7 Fear). The database's README spells
 the folders ``(single_labeled)``, the loaders ``(single-labeled)``: either is read.
 MAFW: ``split/single/no_caption/set_{1-5}/{train,test}.txt`` lines ``00025.mp4 happiness``
-(11 classes; compound labels such as ``anger_disgust`` are kept, unmapped); clips found by
-name anywhere under the root.
+(the 11 words MAE-DFER's ``preprocess/mafw.py`` knows: anger disgust fear happiness neutral
+sadness surprise contempt anxiety helplessness disappointment; a compound label such as
+``anger_disgust``, should one appear, is kept as an extra, unmapped); clips found by name
+anywhere under the root.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class Mafw(Adapter):
         "contempt": "contempt",
         "anxiety": "worried",
     }
-    note = "split/single/no_caption/set_N/{train,test}.txt; compound labels kept unmapped"
+    note = "split/single/no_caption/set_N/{train,test}.txt (the 11 single labels)"
 
     def read(self, settings: DatasetInput, problems: Problems) -> Iterator[DatasetSample]:
         fold = settings.fold or 1
