@@ -1,4 +1,4 @@
-"""CMU-MOSEI and CH-SIMS v2, as MMSA distributes them, and MOSEI's raw segment transcripts.
+"""CMU-MOSEI and CH-SIMS (v1, v2), as MMSA distributes them, and MOSEI's raw segment transcripts.
 
 MMSA: ``label.csv`` (MOSEI, CH-SIMS: ``video_id,clip_id,text,label,label_T,label_A,
 label_V,annotation,mode``, as MMSA-FET's ``dataset.py`` reads it; sentiment -3..3, -1..1)
