@@ -166,14 +166,22 @@ def mer2025(
     openset = (
         "track2_train_ovmerd.csv" if train.endswith("disdim.csv") else "track2_train_human.csv"
     )
+    # MERTools' string_to_list reads quoted lists, bare words in brackets and empty cells
     write(
         root / openset,
-        "name,openset\nsample_00000001,\"['happy', 'excited']\"\nsample_00000002,not a list\n",
+        "name,openset\nsample_00000001,\"['happy', 'excited']\"\n"
+        'sample_00000002,"[Worried, tired]"\nsamplenew3_00000005,\n',
+    )
+    write(  # the automatic labels: a clip the human file also names keeps the human words
+        root / "track2_train_mercaptionplus.csv",
+        "name,openset\nsample_00000001,\"['joyful']\"\nsamplenew3_00000004,\"['calm']\"\n",
     )
 
 
 def mer2026(root: Path) -> None:
     mer2025(root, train="track1_train.csv", words=("happiness", "worry"))
+    # the test labels MERTools reads with with_gt=True, once released
+    write(root / "track1_test.csv", "name,discrete\nsamplenew3_00000004,sad\n")
 
 
 MELD_HEADER = (
@@ -272,6 +280,7 @@ def ravdess(root: Path) -> None:
     remux(B, root / "Actor_01" / "02-01-05-02-02-01-01.mp4", audio=False)
     copy(C, root / "Actor_02" / "01-01-02-01-01-01-02.mp4")
     copy(C, root / "Actor_02" / "01-01-09-01-01-01-02.mp4")  # no emotion 09
+    copy(C, root / "Actor_02" / "01-01-04-01-01-03-02.mp4")  # no repetition 03
     write(root / "Actor_01" / "03-01-03-01-01-01-01.wav", "")
 
 
@@ -293,7 +302,8 @@ def mafw(root: Path) -> None:
     copy(B, clips / "00026.mp4")
     copy(C, clips / "00027.mp4")
     split = root / "split" / "single" / "no_caption" / "set_1"
-    write(split / "train.txt", "00025.mp4 happiness\n00026.mp4 anger_disgust\n")
+    # the single-label split holds only MAFW's 11 words (MAE-DFER's preprocess/mafw.py)
+    write(split / "train.txt", "00025.mp4 happiness\n00026.mp4 helplessness\n")
     write(split / "test.txt", "00027.mp4 anxiety\nbroken line here\n")
     write(
         root / "split" / "single" / "with_caption" / "set_1" / "train.txt",

@@ -77,12 +77,27 @@ def test_mer2025_and_2026(miniatures: dict[str, Path], name: str) -> None:
         "openset": "happy, excited",
     }
     assert labels["sample_00000002"].text is None  # empty / NaN subtitle cells
-    assert labels["sample_00000002"].extra == {}  # its open-set cell is not a list
     assert (labels["samplenew3_00000004"].split, labels["samplenew3_00000005"].split) == (
         "test",
         "unlabelled",
     )
-    assert ".csv:3: openset 'not a list' is not a list of words" in problem(found, "openset")
+    # the test labels MERTools reads with with_gt (MER2026's miniature has them)
+    assert labels["samplenew3_00000004"].label == ("sad" if name == "mer2026" else None)
+
+
+@pytest.mark.parametrize("name", ["mer2025", "mer2026"])
+def test_mer_open_set_cells_are_read_as_mertools_reads_them(
+    miniatures: dict[str, Path], name: str
+) -> None:
+    found = read(name, miniatures[name])
+    extras = {key: row.extra.get("openset") for key, row in rows(found).items()}
+    assert extras == {
+        "sample_00000001": "happy, excited",  # the human words, not the automatic 'joyful'
+        "sample_00000002": "worried, tired",  # [Worried, tired]: bare words in brackets
+        "samplenew3_00000004": "calm",  # only the automatic file names it
+        "samplenew3_00000005": None,  # an empty cell: no words, and no problem
+    }
+    assert not [line for line in found.problems if "openset" in line]
 
 
 def test_meld(miniatures: dict[str, Path]) -> None:
@@ -115,6 +130,25 @@ def test_meld(miniatures: dict[str, Path]) -> None:
     assert sources["test_dia0_utt0"].relpath.endswith("output_repeated_splits_test/dia0_utt0.mp4")
     assert "dev_sent_emo.csv:3: no clip dia110_utt7.mp4" in problem(found, "dia110_utt7")
     assert "train_sent_emo.csv:5: Dialogue_ID 'x'" in problem(found, "Dialogue_ID")
+
+
+def test_meld_clips_in_mertools_renamed_folders(tmp_path: Path) -> None:
+    """MERTools' preprocess/meld.py reads the clips from train/, dev/ and test/."""
+    header = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID\r\n"
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}_sent_emo.csv").write_text(
+            header + "1,Hi.,Ross,joy,positive,0,0\r\n", newline=""
+        )
+        (tmp_path / split).mkdir()
+        (tmp_path / split / "dia0_utt0.mp4").write_bytes(b"")
+    found = read("meld", tmp_path)
+    sources = {source.id: source for source in found.samples}
+    assert {key: source.relpath for key, source in sources.items()} == {
+        "train_dia0_utt0": "train/dia0_utt0.mp4",
+        "dev_dia0_utt0": "dev/dia0_utt0.mp4",
+        "test_dia0_utt0": "test/dia0_utt0.mp4",
+    }
+    assert not any(source.missing for source in sources.values()) and not found.problems
 
 
 def test_meld_label_map_override(miniatures: dict[str, Path]) -> None:
@@ -162,6 +196,25 @@ def test_iemocap(miniatures: dict[str, Path]) -> None:
     assert "F001 starts at 6.0 s" not in "\n".join(found.problems)  # other speaker: no overlap
 
 
+def test_iemocap_summary_separators_as_speechbrain_reads_them(tmp_path: Path) -> None:
+    """SpeechBrain's pattern takes runs of spaces around the times' hyphen and of commas
+    and spaces between V, A and D; a time with two points is a problem, not a crash."""
+    evaluation = tmp_path / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro02.txt"
+    evaluation.parent.mkdir(parents=True)
+    evaluation.write_text(
+        "[1.0000 -2.5000]\tSes01F_impro02_F000\tsad\t[2.0000,2.5000,  3.0000]\n"
+        "[3.0000  -  4.0000]\tSes01F_impro02_M000\tang\t[1.5000, 4.0000, 4.0000]\n"
+        "[5.0.1 - 6.0000]\tSes01F_impro02_F001\tneu\t[2.5000, 2.5000, 2.5000]\n"
+    )
+    found = read("iemocap", tmp_path)
+    sources = {source.id: source for source in found.samples}
+    assert sources["Ses01F_impro02_F000"].segment == Segment(1.0, 2.5, (0.0, 0.0, 0.5, 1.0))
+    assert sources["Ses01F_impro02_M000"].segment == Segment(3.0, 4.0, (0.5, 0.0, 0.5, 1.0))
+    first = found.labels["Ses01F_impro02_F000"]
+    assert (first.valence, first.arousal, first.extra) == (2.0, 2.5, {"dominance": "3.0000"})
+    assert "Ses01F_impro02.txt:3: malformed summary line" in problem(found, "malformed")
+
+
 def test_crema_d(miniatures: dict[str, Path]) -> None:
     found = read("crema-d", miniatures["crema-d"])
     labels = rows(found)
@@ -193,6 +246,9 @@ def test_ravdess(miniatures: dict[str, Path]) -> None:
         "Actor_01",
     )
     assert video_only.extra["modality"] == "video-only"
+    assert labels["01-01-03-01-01-01-01"].extra["repetition"] == "1"
+    # the sixth field is the repetition, 01 or 02 (RAVDESS's naming convention)
+    assert "01-01-04-01-01-03-02.mp4: name is not" in problem(found, "-03-02.mp4")
     assert labels["01-01-02-01-01-01-02"].native == "calm"
     assert labels["01-01-02-01-01-01-02"].excluded
     assert "01-01-09-01-01-01-02.mp4: name is not" in problem(found, "-09-")
@@ -216,13 +272,26 @@ def test_dfew_folds(miniatures: dict[str, Path]) -> None:
     }
 
 
-def test_mafw_compound_labels(miniatures: dict[str, Path]) -> None:
+def test_dfew_split_folders_as_the_readme_spells_them(tmp_path: Path) -> None:
+    """The DFEW README names EmoLabel_DataSplit/train(single_labeled) (an underscore)."""
+    for split, row in (("train", "1,4"), ("test", "2,7")):
+        folder = tmp_path / "EmoLabel_DataSplit" / f"{split}(single_labeled)"
+        folder.mkdir(parents=True)
+        (folder / "set_1.csv").write_text(f"video_name,label\n{row}\n")
+    labels = read("dfew", tmp_path).labels
+    assert {key: (row.label, row.split) for key, row in labels.items()} == {
+        "00001": ("angry", "train"),
+        "00002": ("fear", "test"),
+    }
+
+
+def test_mafw(miniatures: dict[str, Path]) -> None:
     found = read("mafw", miniatures["mafw"])
     labels = rows(found)
     assert (labels["00025"].label, labels["00025"].split) == ("happy", "train")
     assert (labels["00027"].native, labels["00027"].label) == ("anxiety", "worried")
-    compound = labels["00026"]
-    assert compound.extra == {"compound": "anger_disgust"} and compound.excluded
+    unmapped = labels["00026"]  # one of MAFW's 11 words that the default map leaves out
+    assert unmapped.native == "helplessness" and unmapped.excluded and unmapped.extra == {}
     assert "test.txt:2: not '<clip>.mp4 <label>'" in problem(found, "broken line")
 
 
@@ -257,6 +326,28 @@ def test_ch_sims(miniatures: dict[str, Path]) -> None:
     labels = rows(read("ch-sims", miniatures["ch-sims"]))
     row = labels["video_0001_0001"]
     assert (row.text, row.language, row.valence, row.scale) == ("我们终于赢了", "zh", 0.8, "-1..1")
+
+
+def test_ch_sims_as_mmsa_distributes_it(tmp_path: Path) -> None:
+    """CH-SIMS (v1) from MMSA: label.csv with MMSA-FET's columns; its annotation word and
+    unimodal scores kept; a bare clip number finds the zero-padded file (MERTools' sims.py)."""
+    (tmp_path / "Raw" / "video_0001").mkdir(parents=True)
+    (tmp_path / "Raw" / "video_0001" / "0001.mp4").write_bytes(b"")
+    (tmp_path / "label.csv").write_text(
+        "video_id,clip_id,text,label,label_T,label_A,label_V,annotation,mode\n"
+        "video_0001,1,不太好,-0.6,-0.8,-0.4,-0.6,Negative,valid\n",
+        encoding="utf-8",
+    )
+    found = read("ch-sims", tmp_path)
+    row = rows(found)["video_0001_1"]
+    assert (row.valence, row.scale, row.split, row.language) == (-0.6, "-1..1", "dev", "zh")
+    assert row.extra == {
+        "sentiment": "negative",
+        "label_t": "-0.8",
+        "label_a": "-0.4",
+        "label_v": "-0.6",
+    }
+    assert found.samples[0].relpath == "Raw/video_0001/0001.mp4" and not found.problems
 
 
 def test_manifest_jsonl(miniatures: dict[str, Path]) -> None:

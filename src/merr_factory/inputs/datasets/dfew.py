@@ -2,10 +2,13 @@
 
 DFEW: ``Clip/original/XXXXX.mp4``; ``EmoLabel_DataSplit/{train,test}(single-labeled)/
 set_{1-5}.csv`` with ``video_name,label`` (integer names, zero-padded to 5 digits; labels 1
-Happy 2 Sad 3 Neutral 4 Angry 5 Surprise 6 Disgust 7 Fear).
+Happy 2 Sad 3 Neutral 4 Angry 5 Surprise 6 Disgust 7 Fear). The database's README spells
+the folders ``(single_labeled)``, the loaders ``(single-labeled)``: either is read.
 MAFW: ``split/single/no_caption/set_{1-5}/{train,test}.txt`` lines ``00025.mp4 happiness``
-(11 classes; compound labels such as ``anger_disgust`` are kept, unmapped); clips found by
-name anywhere under the root.
+(the 11 words MAE-DFER's ``preprocess/mafw.py`` knows: anger disgust fear happiness neutral
+sadness surprise contempt anxiety helplessness disappointment; a compound label such as
+``anger_disgust``, should one appear, is kept as an extra, unmapped); clips found by name
+anywhere under the root.
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ def clip(index: MediaIndex, stem: str, where: str, problems: Problems) -> Path:
     return media
 
 
+def split_file(folder: Path, split: str, fold: int) -> Path:
+    """``{split}(single-labeled)/set_{fold}.csv``, or the README's ``(single_labeled)``."""
+    hyphen = folder / f"{split}(single-labeled)" / f"set_{fold}.csv"
+    underscore = folder / f"{split}(single_labeled)" / f"set_{fold}.csv"
+    return underscore if not hyphen.is_file() and underscore.is_file() else hyphen
+
+
 class Dfew(Adapter):
     name = "dfew"
     label_map: ClassVar = {
@@ -59,12 +69,7 @@ class Dfew(Adapter):
         fold = settings.fold or 1
         index = MediaIndex(settings.root / "Clip" / "original", (".mp4",))
         for split in ("train", "test"):
-            path = (
-                settings.root
-                / "EmoLabel_DataSplit"
-                / f"{split}(single-labeled)"
-                / f"set_{fold}.csv"
-            )
+            path = split_file(settings.root / "EmoLabel_DataSplit", split, fold)
             for line, row in read_csv_rows(path, problems, ("video_name", "label")):
                 name, code = row["video_name"], row["label"]
                 if not name.isdigit() or code not in DFEW_LABELS:
@@ -92,7 +97,7 @@ class Mafw(Adapter):
         "contempt": "contempt",
         "anxiety": "worried",
     }
-    note = "split/single/no_caption/set_N/{train,test}.txt; compound labels kept unmapped"
+    note = "split/single/no_caption/set_N/{train,test}.txt (the 11 single labels)"
 
     def read(self, settings: DatasetInput, problems: Problems) -> Iterator[DatasetSample]:
         fold = settings.fold or 1

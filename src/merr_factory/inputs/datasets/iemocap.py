@@ -26,9 +26,13 @@ from merr_factory.inputs.datasets.base import (
 )
 from merr_factory.inputs.segment import Segment
 
+NUM = r"\d+(?:\.\d*)?|\.\d+"
+# As SpeechBrain's iemocap_prepare.py pattern: the spaces around the times' hyphen and the
+# separators between V, A and D ("[, ]+") are runs, not one exact string; fields are
+# tab-separated; a time or score is a number with at most one point (never a crash)
 SUMMARY = re.compile(
-    r"^\[(?P<start>[\d.]+) - (?P<end>[\d.]+)\]\t(?P<name>\S+)\t(?P<code>\w+)\t"
-    r"\[(?P<v>[\d.]+), (?P<a>[\d.]+), (?P<d>[\d.]+)\]\s*$"
+    rf"^\[(?P<start>{NUM}) *- *(?P<end>{NUM})\]\t(?P<name>\S+)\t"
+    rf"(?P<code>\w+)\t\[(?P<v>{NUM})[, ]+(?P<a>{NUM})[, ]+(?P<d>{NUM})\]\s*$"
 )
 TRANSCRIPT = re.compile(r"^(?P<name>Ses\d\d[FM]_\S+) \[[\d.]+-[\d.]+\]: ?(?P<text>.*)$")
 LEFT = (0.0, 0.0, 0.5, 1.0)

@@ -3,10 +3,12 @@
 Header ``Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,
 StartTime,EndTime`` (CRLF; UTF-8 since ca3e126, Windows-1252 before). Clips
 ``dia{D}_utt{U}.mp4`` in ``train_splits/``, ``dev_splits_complete/`` and
-``output_repeated_splits_test/``. Ids restart per split, so a sample id is
-``{split}_dia{D}_utt{U}``. Start/EndTime are positions in the episode (kept as extras): the
-clips are already cut. Known broken files (dev dia110_utt7 missing, train dia125_utt3
-corrupt) are samples whose ingest record says so.
+``output_repeated_splits_test/`` (or, as MERTools' ``preprocess/meld.py`` has them, in
+``train/``, ``dev/`` and ``test/`` beside the CSVs). Ids restart per split, so a sample id
+is ``{split}_dia{D}_utt{U}`` (MERTools names them so too). Start/EndTime are positions in
+the episode (kept as extras): the clips are already cut. Known broken files (dev
+dia110_utt7 missing; train dia125_utt3 and, per MERTools, test dia279_utt15 faulty) are
+samples whose ingest record says so.
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ def find_named(root: Path, names: set[str], depth: int = 3) -> dict[str, Path]:
     return found
 
 
+def renamed_folder(csv_path: Path, root: Path, split: str) -> Path:
+    """The clips' folder when the official one is not there: ``train/``, ``dev/`` or
+    ``test/`` beside the split's CSV or under the root (MERTools' layout), else where the
+    official folder would be (so each clip is reported missing there)."""
+    for folder in (csv_path.parent / split, root / split):
+        if folder.is_dir():
+            return folder
+    return root / SPLITS[split]
+
+
 class Meld(Adapter):
     name = "meld"
     label_map: ClassVar = {
@@ -69,7 +81,7 @@ class Meld(Adapter):
             if csv_path is None:
                 problems.add(settings.root, None, f"no {split}_sent_emo.csv; split {split} skipped")
                 continue
-            folder = found.get(folder_name, settings.root / folder_name)
+            folder = found.get(folder_name) or renamed_folder(csv_path, settings.root, split)
             yield from self._split(csv_path, MediaIndex(folder), split, problems)
 
     def _split(

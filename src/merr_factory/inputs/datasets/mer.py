@@ -5,12 +5,16 @@ valence``; test3 has no valence); ``.avi`` and ``.mp4`` mixed, so a file is foun
 with any extension. Clips without a label row are the unlabelled pool.
 MER2024: ``video-labeled/`` + ``label-disdim.csv``; ``video-unlabeled-with-test2noise/``.
 MER2025/2026: ``video/{name}.mp4``, ``subtitle_chieng.csv`` (``name,chinese,english``, NaN
-cells empty), ``track1_train*.csv`` (``name,discrete``), open-set labels ``name,openset``.
+cells empty), ``track1_train*.csv`` (``name,discrete``), the candidates to predict
+(``name``), and, once released, the test labels MERTools reads with ``with_gt``
+(``track1_test_dis.csv`` / ``track1_test.csv``, ``name,discrete``). Open-set labels
+``name,openset``, read as MERTools' ``string_to_list`` reads them.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -132,12 +136,17 @@ class Mer2025(Adapter):
     note = "video/ + track1_train_disdim.csv; subtitle_chieng.csv; open-set track2 labels"
     train_files: ClassVar = ("track1_train_disdim.csv",)
     candidate_files: ClassVar = ("track_all_candidates.csv",)
+    test_files: ClassVar = ("track1_test_dis.csv",)  # MERTools' with_gt test labels
+    # human-annotated first: where a clip is in both, the human words are kept
     openset_files: ClassVar = ("track2_train_ovmerd.csv", "track2_train_mercaptionplus.csv")
 
     def read(self, settings: DatasetInput, problems: Problems) -> Iterator[DatasetSample]:
         root = settings.root
         train = merged_rows(root, self.train_files, problems, ("name", "discrete"))
         candidates = merged_rows(root, self.candidate_files, problems, ("name",))
+        tests = merged_rows(root, self.test_files, problems, ("name", "discrete"))
+        for name, value in tests.rows.items():
+            candidates.rows.setdefault(name, value)
         subtitles = LabelRows(root / "subtitle_chieng.csv", problems, ("name",))
         opensets = {
             file: LabelRows(root / file, problems, ("name", "openset"))
@@ -146,7 +155,7 @@ class Mer2025(Adapter):
         index = MediaIndex(root / "video")
         names = dict.fromkeys([*train.rows, *candidates.rows, *index.by_stem])
         for name in names:
-            yield self._sample(name, index, train, candidates, subtitles, opensets, problems)
+            yield self._sample(name, index, train, candidates, tests, subtitles, opensets, problems)
 
     def _sample(
         self,
@@ -154,27 +163,29 @@ class Mer2025(Adapter):
         index: MediaIndex,
         train: LabelRows,
         candidates: LabelRows,
+        tests: LabelRows,
         subtitles: LabelRows,
         opensets: dict[str, LabelRows],
         problems: Problems,
     ) -> DatasetSample:
-        listed = train.rows.get(name) or candidates.rows.get(name)
-        source = train if name in train.rows else candidates
+        listed = train.rows.get(name) or tests.rows.get(name) or candidates.rows.get(name)
+        source = train if name in train.rows else tests if name in tests.rows else candidates
         origin = f"{source.path}:{listed[0]}" if listed else str(index.find(name))
         media = index.find(name)
         if media is None:
             problems.append(f"{origin}: no media file {name}.mp4 in {index.folder}")
             media = index.expected(name, ".mp4")
         split = "train" if name in train.rows else "test" if name in candidates.rows else None
-        label = word(train.rows[name][1].get("discrete")) if name in train.rows else None
+        labelled = train.rows.get(name) or tests.rows.get(name)
+        label = word(labelled[1].get("discrete")) if labelled else None
         extra: dict[str, str] = {}
         subtitle = subtitles.rows.get(name, (0, {}))[1]
         if cell(subtitle.get("chinese")):
             extra["text_zh"] = subtitle["chinese"]
-        for _file, rows in opensets.items():
-            if name in rows.rows:
-                line, row = rows.rows[name]
-                words = openset_words(row["openset"], rows.path, line, problems)
+        for rows in opensets.values():
+            if name in rows.rows and "openset" not in extra:
+                _line, row = rows.rows[name]
+                words = openset_words(row["openset"])
                 if words:
                     extra["openset"] = ", ".join(words)
         return DatasetSample(
@@ -194,6 +205,7 @@ class Mer2026(Mer2025):
     note = "video/ + track1_train.csv; subtitle_chieng.csv (ASR); open-set track2 labels"
     train_files: ClassVar = ("track1_train.csv",)
     candidate_files: ClassVar = ("track1_track2_candidate.csv",)
+    test_files: ClassVar = ("track1_test.csv",)
     openset_files: ClassVar = ("track2_train_human.csv", "track2_train_mercaptionplus.csv")
 
 
@@ -207,13 +219,21 @@ def merged_rows(
     return merged
 
 
-def openset_words(text: str, path: Path, line: int, problems: Problems) -> list[str]:
-    """An open-set cell: a Python list literal (``['happy', 'excited']``), read safely."""
+def openset_words(text: str) -> list[str]:
+    """An open-set cell as MERTools' ``string_to_list`` reads it: a Python list literal
+    (``['happy', 'excited']``), else the words between optional brackets split at commas
+    and quotes (``[happy, excited]``, ``happy, excited``); an empty cell has none."""
+    text = (cell(text) or "").strip()
+    if not text:
+        return []
     try:
         value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         value = None
-    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
-        problems.add(path, line, f"openset {text[:40]!r} is not a list of words; left out")
-        return []
-    return [item.strip().lower() for item in value if item.strip()]
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        items = list(value)
+    else:
+        inner = text[1:] if text.startswith("[") else text
+        inner = inner[:-1] if inner.endswith("]") else inner
+        items = re.split("['\",]", inner)
+    return [item.strip().lower() for item in items if item.strip()]

@@ -2,8 +2,8 @@
 
 Modality 01 audio-video, 02 video-only (no sound), 03 audio-only (``.wav``: no picture, not
 read); vocal 01 speech, 02 song; emotion 01-08; intensity 01 normal, 02 strong; statement 01
-"Kids are talking by the door", 02 "Dogs are sitting by the door"; actor 01-24. No official
-split.
+"Kids are talking by the door", 02 "Dogs are sitting by the door"; repetition 01, 02;
+actor 01-24. No official split.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by t
 MODALITIES = {"01": "audio-video", "02": "video-only"}
 VOCALS = {"01": "speech", "02": "song"}
 INTENSITIES = {"01": "normal", "02": "strong"}
+REPETITIONS = {"01": "1", "02": "2"}
 
 
 class Ravdess(Adapter):
@@ -57,11 +58,12 @@ class Ravdess(Adapter):
                 or fields[2] not in EMOTIONS
                 or fields[3] not in INTENSITIES
                 or fields[4] not in STATEMENTS
+                or fields[5] not in REPETITIONS
                 or not (fields[6].isdigit() and 1 <= int(fields[6]) <= 24)
             ):
                 problems.add(path, None, "name is not MM-VV-EE-II-SS-RR-AA; skipped")
                 continue
-            modality, vocal, emotion, intensity, statement, _, actor = fields
+            modality, vocal, emotion, intensity, statement, repetition, actor = fields
             yield DatasetSample(
                 id=stem,
                 media=path,
@@ -74,5 +76,6 @@ class Ravdess(Adapter):
                     "modality": MODALITIES[modality],
                     "vocal": VOCALS[vocal],
                     "intensity": INTENSITIES[intensity],
+                    "repetition": REPETITIONS[repetition],
                 },
             )
