@@ -202,26 +202,26 @@ def test_dfew_folds(miniatures: dict[str, Path]) -> None:
     found = read("dfew", miniatures["dfew"])
     labels = rows(found)
     assert {key: (row.label, row.split) for key, row in labels.items()} == {
-        "00001": ("happy", "train"),
-        "00002": ("disgust", "train"),
-        "00003": ("neutral", "test"),
-        "00099": ("sad", "test"),
+        "dfew_00001": ("happy", "train"),
+        "dfew_00002": ("disgust", "train"),
+        "dfew_00003": ("neutral", "test"),
+        "dfew_00099": ("sad", "test"),
     }
     assert "set_1.csv:3: no clip 00099.mp4" in problem(found, "00099")
     assert "set_1.csv:4: video_name 'x'" in problem(found, "video_name")
     second = rows(read("dfew", miniatures["dfew"], fold=2))
     assert {key: (row.label, row.split) for key, row in second.items()} == {
-        "00003": ("angry", "train"),
-        "00001": ("happy", "test"),
+        "dfew_00003": ("angry", "train"),
+        "dfew_00001": ("happy", "test"),
     }
 
 
 def test_mafw_compound_labels(miniatures: dict[str, Path]) -> None:
     found = read("mafw", miniatures["mafw"])
     labels = rows(found)
-    assert (labels["00025"].label, labels["00025"].split) == ("happy", "train")
-    assert (labels["00027"].native, labels["00027"].label) == ("anxiety", "worried")
-    compound = labels["00026"]
+    assert (labels["mafw_00025"].label, labels["mafw_00025"].split) == ("happy", "train")
+    assert (labels["mafw_00027"].native, labels["mafw_00027"].label) == ("anxiety", "worried")
+    compound = labels["mafw_00026"]
     assert compound.extra == {"compound": "anger_disgust"} and compound.excluded
     assert "test.txt:2: not '<clip>.mp4 <label>'" in problem(found, "broken line")
 

@@ -6,6 +6,10 @@ Happy 2 Sad 3 Neutral 4 Angry 5 Surprise 6 Disgust 7 Fear).
 MAFW: ``split/single/no_caption/set_{1-5}/{train,test}.txt`` lines ``00025.mp4 happiness``
 (11 classes; compound labels such as ``anger_disgust`` are kept, unmapped); clips found by
 name anywhere under the root.
+
+Their clips are named by numbers only, so a sample id is ``dfew_00001`` / ``mafw_00025``:
+Emotion-LLaMA reads ``transcription_en_all.csv`` with pandas, which turns a column of
+numbers-only names into integers (``00001`` becomes 1) and then finds no clip's sentence.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ class Dfew(Adapter):
                     continue
                 stem = f"{int(name):05d}"
                 yield DatasetSample(
-                    id=stem,
+                    id=f"dfew_{stem}",
                     media=clip(index, stem, f"{path}:{line}", problems),
                     origin=f"{path}:{line}",
                     label=DFEW_LABELS[code],
@@ -111,7 +115,7 @@ class Mafw(Adapter):
                     continue
                 label = parts[1].lower()
                 yield DatasetSample(
-                    id=stem,
+                    id=f"mafw_{stem}",
                     media=clip(index, stem, f"{path}:{line_no}", problems),
                     origin=f"{path}:{line_no}",
                     label=label,
