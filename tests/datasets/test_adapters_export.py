@@ -236,6 +236,11 @@ CASES: dict[str, Case] = {
         {"talk_0": Sample("train", "happy", segment=2.0), "other": Sample("test", "sad")},
         file="manifest.csv",
     ),
+    "manifest-one-split": Case(  # an evaluation set: its one split keeps its name
+        "manifest",
+        {"talk_0": Sample("test", "happy", segment=2.0), "other": Sample("test", "sad")},
+        file="manifest-test.jsonl",
+    ),
 }
 
 
@@ -364,7 +369,7 @@ def test_parquet_rows_carry_the_adapter_s_split_native_label_and_extras(
         assert (dataset_run.export / row["video"]).is_file()
     splits = sorted({row["split"] for row in rows.values()})
     per_split = sorted(path.name for path in dataset_run.export.glob("merr-*.parquet"))
-    if len(splits) == 1:
+    if splits == ["train"]:  # no split given: merr.parquet is the train split
         assert per_split == []
     else:
         assert per_split == [f"merr-{split}.parquet" for split in splits]
@@ -402,11 +407,10 @@ def test_hugging_face_datasets_loads_the_card_s_configs(
         loaded = datasets.load_dataset(
             str(dataset_run.export), config["config_name"], cache_dir=str(tmp_path / "hf")
         )
-        splits = {row["split"] for row in rows.values()}
-        assert set(loaded) == (splits if len(splits) > 1 else {"train"})
+        assert set(loaded) == {row["split"] for row in rows.values()}
         for split, table in loaded.items():
             assert sorted(table["sample_id"]) == sorted(
-                key for key, row in rows.items() if len(splits) == 1 or row["split"] == split
+                key for key, row in rows.items() if row["split"] == split
             )
 
 
