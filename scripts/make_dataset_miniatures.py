@@ -357,7 +357,8 @@ def manifest(root: Path) -> None:
     write(  # an evaluation set: one split, not train
         root / "manifest-test.jsonl",
         '{"path": "media/talk.mp4", "start": 0.0, "end": 2.0, "label": "happy", "split": "test"}\n'
-        '{"path": "media/other.mp4", "label": "sad", "split": "test"}\n',
+        '{"path": "media/other.mp4", "label": "sad", "split": "test"}\n'
+        '{"path": "media/talk.mp4", "start": 3.0, "label": "sad", "split": "test"}\n',  # to the end
     )
 
 

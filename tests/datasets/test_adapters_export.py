@@ -238,7 +238,11 @@ CASES: dict[str, Case] = {
     ),
     "manifest-one-split": Case(  # an evaluation set: its one split keeps its name
         "manifest",
-        {"talk_0": Sample("test", "happy", segment=2.0), "other": Sample("test", "sad")},
+        {
+            "talk_0": Sample("test", "happy", segment=2.0),
+            "other": Sample("test", "sad"),
+            "talk_3000": Sample("test", "sad", segment=110 / 24 - 3.0),  # to the file's end
+        },
         file="manifest-test.jsonl",
     ),
 }
