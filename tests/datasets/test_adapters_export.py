@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from merr_factory.config import load_config
+from merr_factory.inputs.datasets import ADAPTERS
 from merr_factory.inputs.sample_ids import safe_sample_id
 from merr_factory.media.audio import read_wav_mono
 from merr_factory.media.transcode import count_frames
@@ -246,6 +247,10 @@ CASES: dict[str, Case] = {
         file="manifest-test.jsonl",
     ),
 }
+
+
+def test_every_adapter_runs_here() -> None:
+    assert {case.dataset or case.miniature for case in CASES.values()} == set(ADAPTERS)
 
 
 @dataclass
