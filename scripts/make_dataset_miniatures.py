@@ -364,6 +364,12 @@ def manifest(root: Path) -> None:
         "media/talk.mp4,0.0,2.0,happy,s1,I cannot believe,train\n"
         "media/other.mp4,,,sad,s2,,test\n",
     )
+    write(  # an evaluation set: one split, not train
+        root / "manifest-test.jsonl",
+        '{"path": "media/talk.mp4", "start": 0.0, "end": 2.0, "label": "happy", "split": "test"}\n'
+        '{"path": "media/other.mp4", "label": "sad", "split": "test"}\n'
+        '{"path": "media/talk.mp4", "start": 3.0, "label": "sad", "split": "test"}\n',  # to the end
+    )
 
 
 BUILDERS = {

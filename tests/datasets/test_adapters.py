@@ -258,17 +258,17 @@ def test_dfew_folds(miniatures: dict[str, Path]) -> None:
     found = read("dfew", miniatures["dfew"])
     labels = rows(found)
     assert {key: (row.label, row.split) for key, row in labels.items()} == {
-        "00001": ("happy", "train"),
-        "00002": ("disgust", "train"),
-        "00003": ("neutral", "test"),
-        "00099": ("sad", "test"),
+        "dfew_00001": ("happy", "train"),
+        "dfew_00002": ("disgust", "train"),
+        "dfew_00003": ("neutral", "test"),
+        "dfew_00099": ("sad", "test"),
     }
     assert "set_1.csv:3: no clip 00099.mp4" in problem(found, "00099")
     assert "set_1.csv:4: video_name 'x'" in problem(found, "video_name")
     second = rows(read("dfew", miniatures["dfew"], fold=2))
     assert {key: (row.label, row.split) for key, row in second.items()} == {
-        "00003": ("angry", "train"),
-        "00001": ("happy", "test"),
+        "dfew_00003": ("angry", "train"),
+        "dfew_00001": ("happy", "test"),
     }
 
 
@@ -280,19 +280,31 @@ def test_dfew_split_folders_as_the_readme_spells_them(tmp_path: Path) -> None:
         (folder / "set_1.csv").write_text(f"video_name,label\n{row}\n")
     labels = read("dfew", tmp_path).labels
     assert {key: (row.label, row.split) for key, row in labels.items()} == {
-        "00001": ("angry", "train"),
-        "00002": ("fear", "test"),
+        "dfew_00001": ("angry", "train"),
+        "dfew_00002": ("fear", "test"),
     }
 
 
 def test_mafw(miniatures: dict[str, Path]) -> None:
     found = read("mafw", miniatures["mafw"])
     labels = rows(found)
-    assert (labels["00025"].label, labels["00025"].split) == ("happy", "train")
-    assert (labels["00027"].native, labels["00027"].label) == ("anxiety", "worried")
-    unmapped = labels["00026"]  # one of MAFW's 11 words that the default map leaves out
+    assert (labels["mafw_00025"].label, labels["mafw_00025"].split) == ("happy", "train")
+    assert (labels["mafw_00027"].native, labels["mafw_00027"].label) == ("anxiety", "worried")
+    unmapped = labels["mafw_00026"]  # one of MAFW's 11 words that the default map leaves out
     assert unmapped.native == "helplessness" and unmapped.excluded and unmapped.extra == {}
     assert "test.txt:2: not '<clip>.mp4 <label>'" in problem(found, "broken line")
+
+
+def test_a_mafw_compound_label_is_kept_as_an_extra(tmp_path: Path) -> None:
+    """Not in MAFW's single-label split files, but kept and excluded should one appear."""
+    split = tmp_path / "split" / "single" / "no_caption" / "set_1"
+    split.mkdir(parents=True)
+    (split / "train.txt").write_text("00026.mp4 anger_disgust\n")
+    (split / "test.txt").write_text("")
+    compound = rows(read("mafw", tmp_path))["mafw_00026"]
+    assert compound.extra == {"compound": "anger_disgust"} and compound.excluded
+    mapped = rows(read("mafw", tmp_path, label_map={"anger_disgust": "angry"}))["mafw_00026"]
+    assert mapped.label == "angry" and not mapped.excluded
 
 
 def test_cmu_mosei_mmsa(miniatures: dict[str, Path]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,27 @@ def test_given_transcripts_replace_the_asr_model(
         "Don't forget a jacket",
     )
     assert "asr/1076_MTI_SAD_XX.json" not in records  # the corrupt clip stopped at the filter
+
+
+def test_a_manifest_line_without_label_split_or_words_keeps_what_it_gives(
+    tmp_path: Path, miniatures: dict[str, Path]
+) -> None:
+    """Arousal, its scale, the language and the extra columns reach the record on their own."""
+    line = {
+        "path": str(miniatures["manifest"] / "media" / "other.mp4"),
+        "id": "bare",
+        "arousal": 0.3,
+        "scale": "-1..1",
+        "language": "en",
+        "session": 4,
+    }
+    manifest = tmp_path / "bare.jsonl"
+    manifest.write_text(json.dumps(line) + "\n")
+    run_pipeline(write_config(tmp_path, {"dataset": "manifest", "root": str(manifest)}), ["ingest"])
+    ingest = stored(tmp_path / "out")["ingest/bare.json"]["data"]
+    assert (ingest["arousal"], ingest["scale"], ingest["language"], ingest["extra"]) == (
+        0.3,
+        "-1..1",
+        "en",
+        {"session": "4"},
+    )

@@ -3,9 +3,11 @@
 They stand in for the model-running stages so the export is tested on real records, quickly
 and with known cues. They store the real stages' output models (``stage_data.py``) and real
 artifacts made from the real clips: the peak frame is a JPEG cut from the clip with PyAV,
-the audio a 16 kHz mono wav resampled from its audio track. Their cues (AUs, tone,
-transcript, reasoning) are test input taken from the clips' manifest and label, not a
-model's answer.
+the audio a 16 kHz mono wav resampled from its audio track (of a segment sample, both are
+read from its range by the product's own readers). Their cues (AUs, tone, transcript,
+reasoning) are test input taken from the clips' manifest and label, not a model's answer.
+The label stand-in keeps the label stage's two rules on the ingest record: a label outside
+the label set, and no label at all, are rejected with the label stage's reason.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from typing import Any, ClassVar
 
 import av
 import numpy as np
+from PIL import Image
 
 from merr_factory.artifacts import AUDIO_WAV, HUBERT_UTT, MAE_UTT, PEAK_FRAME, VIDEOMAE_UTT
+from merr_factory.media.audio import extract_audio
+from merr_factory.media.frames import read_frame
 from merr_factory.run.workspace import Workspace
 from merr_factory.stage_data import (
     AsrData,
@@ -37,6 +42,7 @@ from merr_factory.stage_data import (
     VisualData,
 )
 from merr_factory.stages.base import RunFacts, SampleContext, Stage, StageResult, StageSettings
+from merr_factory.stages.label import _outside
 from tests.conftest import CLIPS
 
 FACTS = RunFacts(label_set=("neutral", "angry", "happy", "sad", "worried", "surprise"))
@@ -147,8 +153,13 @@ class PeakStandIn(_StandIn):
                 )
             )
         index = _frames(sample) // 2
-        cut_frame(sample.source.path, index, sample.workdir / PEAK_FRAME)
         ingest = sample.input(IngestData)
+        segment = sample.source.segment
+        if segment is None:
+            cut_frame(sample.source.path, index, sample.workdir / PEAK_FRAME)
+        else:
+            rgb = read_frame(sample.source.path, index, index / (ingest.probe.fps or 1.0), segment)
+            Image.fromarray(rgb).save(sample.workdir / PEAK_FRAME, format="JPEG", quality=90)
         aus = sorted({*RULES.get(ingest.label or "neutral", []), "AU25"})
         intensities = {au: 2.0 for au in aus}
         return StageResult(
@@ -206,7 +217,12 @@ class AudioStandIn(_StandIn):
                     tone_source="prosody",
                 )
             )
-        extract_wav(sample.source.path, sample.workdir / AUDIO_WAV)
+        if sample.source.segment is None:
+            extract_wav(sample.source.path, sample.workdir / AUDIO_WAV)
+        else:
+            extract_audio(
+                sample.source.path, sample.workdir / AUDIO_WAV, segment=sample.source.segment
+            )
         tone = TONES.get(ingest.label or "", "calm")
         return StageResult(
             data=AudioData(
@@ -320,6 +336,11 @@ class LabelStandIn(_StandIn):
         elif tier == "coarse":
             reasons = [Reason(code="not_reviewed", message="reasoning not checked")]
         label = self.labels.get(sample_id, ingest.label)
+        if ingest.label_status == "outside_label_set":  # the label stage's rule and reason
+            tier, label, reasons = "rejected", None, [_outside(ingest.label, ingest.excluded)]
+        elif label is None:
+            tier = "rejected"
+            reasons = [Reason(code="no_label", message="no pseudo-label (test stand-in)")]
         return StageResult(
             data=LabelData(
                 label=label,

@@ -4,19 +4,25 @@ Every exported sample must load, for every task and both ShareGPT variants."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
+from merr_factory.dataset.merr import MerrSets
+from merr_factory.export.transcripts import misread_names, transcripts_text
+from merr_factory.export.writer import _warn_misread_names
 from merr_factory.media.transcode import count_frames
 from tests.consumers import llama_factory
 from tests.consumers.emotion_llama import FeatureFaceDataset
 
 from .conftest import ExportRun, copy_clips, run_export, write_export_config
 from .stand_ins import DEFAULT_TIERS
+from .test_merr import entry
 
 pytest.importorskip("cv2", reason="Emotion-LLaMA reads frame 0 with OpenCV (the dev extra)")
 pytest.importorskip("pandas", reason="Emotion-LLaMA reads the transcript CSV with pandas")
@@ -100,6 +106,35 @@ def test_the_transcript_csv_has_a_sentence_for_every_exported_name(loader_run: E
     assert sorted(table["name"]) == sorted(names)
     assert table["sentence"].notna().all()
     assert (table.loc[table["name"] == MKV_CLIP, "sentence"] == "(no speech)").all()
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["00001", "00003"],  # DFEW's and MAFW's clip names: read as 1 and 3
+        ["00001", "clip_2"],  # one name with a letter keeps the column as text
+        ["1e5", "2.5"],
+        ["True", "False"],
+        ["NA", "clip_1"],
+        ["a", "b"],
+    ],
+)
+def test_the_names_pandas_misreads_are_said(
+    names: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    import pandas as pd
+
+    entries = [entry(name) for name in names]
+    table = pd.read_csv(io.StringIO(transcripts_text(entries)))
+    read = zip(sorted(names), table["name"], strict=True)
+    misread = [name for name, back in read if back != name]
+    assert sorted(misread_names(names)) == misread
+    with caplog.at_level(logging.WARNING):
+        _warn_misread_names(MerrSets(coarse=entries))
+    warned = [record.getMessage() for record in caplog.records]
+    assert bool(warned) == bool(misread)
+    if misread:
+        assert warned[0].startswith(f"export: pandas reads {len(misread)} MERR name(s)")
 
 
 def test_instructions_use_emotion_llama_s_frame_and_questions(loader_run: ExportRun) -> None:

@@ -124,17 +124,19 @@ def split_file(split: str) -> str:
 
 
 def parquet_splits(entries: list[ExportEntry]) -> list[str]:
-    """The splits of the rows the Parquet file holds, when there are several (else none:
-    the one file is the ``train`` split)."""
+    """The splits of the rows the Parquet file holds, each written to its own file, when
+    there are several or the one split is not ``train`` (an evaluation set stays ``test``);
+    else none: the one file is the ``train`` split."""
     splits = sorted({entry.hf_split for entry in entries if entry.tier != "rejected"})
-    return splits if len(splits) > 1 else []
+    return [] if splits in ([], ["train"]) else splits
 
 
 def write_parquet(
     entries: list[ExportEntry], media: ExportMedia, sets: MerrSets, folder: Path
 ) -> list[Path]:
     """``merr.parquet`` with every kept row, and one file per split when there are several
-    (the dataset card's front matter names them as the Hugging Face splits)."""
+    or the one split is not ``train`` (the dataset card's front matter names them as the
+    Hugging Face splits)."""
     paths = [_write_rows(entries, media, sets, folder / PARQUET_FILE)]
     for split in parquet_splits(entries):
         rows = [entry for entry in entries if entry.hf_split == split]

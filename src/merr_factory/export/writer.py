@@ -32,7 +32,7 @@ from merr_factory.export.report import write_report
 from merr_factory.export.settings import ExportSettings
 from merr_factory.export.sharegpt import write_sharegpt
 from merr_factory.export.stats import ExportStats, compute_stats
-from merr_factory.export.transcripts import write_transcripts
+from merr_factory.export.transcripts import misread_names, write_transcripts
 from merr_factory.quality.report import QUALITY_FILE, QualityReport, build_quality, quality_json
 from merr_factory.run.atomic import write_text_atomic
 
@@ -76,6 +76,7 @@ def write_export(
     if formats & {"merr", "instructions"}:
         feature_summary = features_summary(sets.coarse, media)
         files.append(write_transcripts(sets.coarse, folder))
+        _warn_misread_names(sets)
         files.append(write_features_summary(feature_summary, folder))
     if "parquet" in formats:
         files += write_parquet(entries, media, sets, folder)
@@ -109,6 +110,18 @@ def write_export(
     for problem in media.missing:
         log.warning("export: %s", problem)
     return summary
+
+
+def _warn_misread_names(sets: MerrSets) -> None:
+    misread = misread_names([entry.name for entry in sets.coarse])
+    if misread:
+        log.warning(
+            "export: pandas reads %d MERR name(s) of transcription_en_all.csv as numbers or "
+            "missing values (%s), so Emotion-LLaMA finds no sentence for those clips; give the "
+            "clips names with a letter (e.g. clip_00001)",
+            len(misread),
+            ", ".join(misread[:3]) + (", ..." if len(misread) > 3 else ""),
+        )
 
 
 def write_quality(report: QualityReport, folder: Path) -> Path:

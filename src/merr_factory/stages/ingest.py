@@ -94,8 +94,10 @@ class IngestStage(Stage[IngestSettings]):
 
 
 def _from_dataset(row: LabelRow) -> bool:
-    """A row a dataset adapter made (a label CSV's rows carry only label and valence)."""
-    return any(value is not None for value in (row.native, row.split, row.speaker, row.text))
+    """A row a dataset adapter made (a label CSV's rows carry only label and valence): any
+    of its dataset fields given, a manifest line with only arousal or extra columns too."""
+    fields = _dataset_fields(row)
+    return bool(fields.pop("extra")) or any(value is not None for value in fields.values())
 
 
 def _dataset_fields(row: LabelRow) -> dict[str, Any]:

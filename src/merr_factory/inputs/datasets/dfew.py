@@ -9,6 +9,10 @@ MAFW: ``split/single/no_caption/set_{1-5}/{train,test}.txt`` lines ``00025.mp4 h
 sadness surprise contempt anxiety helplessness disappointment; a compound label such as
 ``anger_disgust``, should one appear, is kept as an extra, unmapped); clips found by name
 anywhere under the root.
+
+Their clips are named by numbers only, so a sample id is ``dfew_00001`` / ``mafw_00025``:
+Emotion-LLaMA reads ``transcription_en_all.csv`` with pandas, which turns a column of
+numbers-only names into integers (``00001`` becomes 1) and then finds no clip's sentence.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ class Dfew(Adapter):
                     continue
                 stem = f"{int(name):05d}"
                 yield DatasetSample(
-                    id=stem,
+                    id=f"dfew_{stem}",
                     media=clip(index, stem, f"{path}:{line}", problems),
                     origin=f"{path}:{line}",
                     label=DFEW_LABELS[code],
@@ -116,7 +120,7 @@ class Mafw(Adapter):
                     continue
                 label = parts[1].lower()
                 yield DatasetSample(
-                    id=stem,
+                    id=f"mafw_{stem}",
                     media=clip(index, stem, f"{path}:{line_no}", problems),
                     origin=f"{path}:{line_no}",
                     label=label,
