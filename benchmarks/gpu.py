@@ -296,11 +296,13 @@ def measure_features(sizes: Sizes, folder: Path) -> list[Row]:
 
 def whisper_tokenizer_tokens() -> list[str]:
     """Whisper's 51,866 tokens in id order: the 256 byte symbols, stand-ins for the other
-    text tokens, then the special tokens at large-v3's ids, then the 1,501 timestamps."""
+    text tokens and the empty token (50256) that marks a multilingual vocabulary, then the
+    special tokens at large-v3's ids, then the 1,501 timestamps."""
     from tokenizers import pre_tokenizers
 
     tokens = sorted(pre_tokenizers.ByteLevel.alphabet())
-    tokens += [f"w{index}" for index in range(len(tokens), EOT)]
+    tokens += [f"w{index}" for index in range(len(tokens), EOT - 1)]
+    tokens += [""]  # as in multilingual Whisper's vocabulary: CTranslate2 looks for it
     tokens += ["<|endoftext|>", "<|startoftranscript|>"]
     tokens += [f"<|{code}|>" for code in LANGUAGES]
     tokens += ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>",
@@ -371,21 +373,21 @@ def faster_whisper_clip(sizes: Sizes, folder: Path) -> tuple[Any, str]:
                "max_new_tokens": sizes.asr_tokens + PROMPT_TOKENS,
                "suppress_tokens": SPECIAL_TOKENS}  # fmt: skip
 
-    def clip(audio: Any) -> list[int]:
-        """Tokens each decode wrote; the first call calibrates ``max_new_tokens`` so that
-        each writes ``sizes.asr_tokens``."""
+    def clip(audio: Any) -> tuple[list[int], str]:
+        """Tokens each decode wrote, and the language detected; the first call calibrates
+        ``max_new_tokens`` so that each decode writes ``sizes.asr_tokens``."""
         if not calibrated:
             calibrated.append(calibrate(audio))
         heard, info = model.transcribe(audio, language=None, task="transcribe", **options)
         first = [len(segment.tokens) for segment in heard]
         translated, _ = model.transcribe(audio, language=info.language, task="translate",
                                          **options)  # fmt: skip
-        return first + [len(segment.tokens) for segment in translated]
+        return first + [len(segment.tokens) for segment in translated], info.language
 
     def calibrate(audio: Any) -> int:
         calibrated.append(0)  # clip() runs uncalibrated meanwhile
         for _ in range(5):
-            wrote = min(clip(audio))
+            wrote = min(clip(audio)[0])
             if wrote == sizes.asr_tokens:
                 break
             asked = options["max_new_tokens"] * sizes.asr_tokens / max(wrote, 1)
@@ -410,10 +412,10 @@ def openai_whisper_clip(sizes: Sizes) -> tuple[Any, str]:
         n_text_head=sizes.whisper_heads, n_text_layer=sizes.whisper_layers,
     )  # fmt: skip
     torch.manual_seed(0)
+    # float32 weights and float16 activations on a GPU, as whisper.load_model and its
+    # transcribe run them (its layers cast the weights to the input's type)
     model = Whisper(dims).to(sizes.device).eval()
     fp16 = sizes.device.startswith("cuda")
-    if fp16:
-        model = model.half()
 
     def decode(mel: Any, task: str, language: str | None) -> Any:
         options = whisper.DecodingOptions(
@@ -422,14 +424,12 @@ def openai_whisper_clip(sizes: Sizes) -> tuple[Any, str]:
         )  # fmt: skip
         return whisper.decode(model, mel, options)
 
-    def clip(audio: Any) -> list[int]:
+    def clip(audio: Any) -> tuple[list[int], str]:
         samples = whisper.pad_or_trim(torch.from_numpy(audio))
         mel = whisper.log_mel_spectrogram(samples, n_mels=128).to(sizes.device)
-        if fp16:
-            mel = mel.half()
         heard = decode(mel, "transcribe", None)
         translated = decode(mel, "translate", heard.language)
-        return [len(heard.tokens), len(translated.tokens)]
+        return [len(heard.tokens), len(translated.tokens)], heard.language
 
     return clip, "openai-whisper" + (" fp16" if fp16 else "")
 
@@ -459,11 +459,13 @@ def measure_asr(sizes: Sizes, folder: Path, backend: str = "auto") -> list[Row]:
             why_not.append(f"openai-whisper is not installed ({error})")
             return [Row("asr", "Whisper large-v3 shape", "clips", skipped="; ".join(why_not))]
     assert clip is not None and name is not None
-    decoded: list[list[int]] = []
+    decoded: list[tuple[list[int], str]] = []
     seconds = timed(lambda: decoded.append(clip(audio)), 1, sizes.asr_clips)
     shape = "large-v3 shape" if not sizes.smoke else f"{sizes.whisper_layers} layers"
-    note = (f"{shape}; per clip: detect+transcribe, translate; tokens per decode "
-            f"{sorted(set(n for clip_tokens in decoded for n in clip_tokens))}")  # fmt: skip
+    tokens = sorted({n for clip_tokens, _ in decoded for n in clip_tokens})
+    detected = sorted({language for _, language in decoded})
+    note = (f"{shape}; per clip: detect+transcribe, translate; tokens per decode {tokens}, "
+            f"language detected {detected}")  # fmt: skip
     if why_not:
         note += f"; {why_not[0][:200]}"
     return [Row("asr", f"Whisper ({name})", "clips", sizes.asr_clips / seconds, 1,

@@ -86,7 +86,8 @@ def test_the_smoke_run_measures_every_gpu_stage(smoke: dict) -> None:
     assert faces["units_per_clip"] == 50  # 10 s at the recipe's 5 fps
     assert "1.0 faces/frame" in faces["note"]
     asr = rows["asr", "Whisper (faster-whisper float32)"]
-    assert "tokens per decode [4]" in asr["note"]  # each decode wrote exactly the tokens asked
+    assert "tokens per decode [4]," in asr["note"]  # each decode wrote exactly the tokens asked
+    assert "language detected ['" in asr["note"]  # a multilingual model: detection ran
     (llm,) = [row for row in smoke["rows"] if row["stage"] == "llm"]
     assert llm["skipped"] and llm["per_second"] == 0
 
@@ -106,4 +107,4 @@ def test_the_asr_row_falls_back_to_openai_whisper(tmp_path: Path) -> None:
     results = gpu.main(["--smoke", "--parts", "asr", "--asr-backend", "whisper"])
     (row,) = results["rows"]
     assert row["model"] == "Whisper (openai-whisper)" and row["per_second"] > 0
-    assert "tokens per decode [4]" in row["note"]
+    assert "tokens per decode [4]," in row["note"]
