@@ -201,6 +201,24 @@ def load_script(name: str) -> Any:
 # --- faces ---------------------------------------------------------------------------
 
 
+def stub_torchcodec() -> str:
+    """py-feat imports torchcodec's ``VideoDecoder`` for its own video reader, which the
+    backend does not use (frames come from the project's decoder). Where torchcodec cannot
+    load (no FFmpeg libraries, a build for another torch), a stand-in lets py-feat import;
+    returns what was done ("" when torchcodec loads)."""
+    import types
+
+    try:
+        import torchcodec.decoders  # noqa: F401
+    except Exception as error:
+        stand_in = types.ModuleType("torchcodec.decoders")
+        stand_in.VideoDecoder = None  # type: ignore[attr-defined]
+        sys.modules["torchcodec"] = types.ModuleType("torchcodec")
+        sys.modules["torchcodec.decoders"] = stand_in
+        return f"torchcodec stood in for ({type(error).__name__}): py-feat's video reader unused"
+    return ""
+
+
 def measure_faces(sizes: Sizes, folder: Path) -> list[Row]:
     import numpy as np
     import torch
@@ -210,6 +228,7 @@ def measure_faces(sizes: Sizes, folder: Path) -> list[Row]:
     from merr_factory.media.frames import Frame
 
     torch.set_num_threads(os.cpu_count() or 1)
+    stubbed = stub_torchcodec()
     weights = load_script("make_pyfeat_weights").make_pyfeat_weights(folder / "pyfeat")
     backend = PyFeatBackend(
         weights_dir=weights, device=sizes.device, batch_size=sizes.face_batch, emotion_head=True
@@ -238,6 +257,8 @@ def measure_faces(sizes: Sizes, folder: Path) -> list[Row]:
         f"batch {sizes.face_batch}, {sizes.frame_width}x{sizes.frame_height} shrunk to "
         f"{shrunk[0]}x{shrunk[1]}, {found[-1] / sizes.face_batch:.1f} faces/frame, AUs+emotion"
     )
+    if stubbed:
+        note += f"; {stubbed}"
     model = f"py-feat {backend.model.split(' ', 1)[-1]}"
     return [Row("faces", model, "frames", count / seconds, CLIP_SECONDS * FACE_FPS, count,
                 seconds, note)]  # fmt: skip
@@ -644,8 +665,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--asr-backend", default="auto",
                         choices=["auto", "faster-whisper", "whisper"])  # fmt: skip
     parser.add_argument("--budget", type=float, default=420.0, help="seconds for all parts")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None,
+                        help="JSON files of runs of some parts each: one table of all")  # fmt: skip
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.json)
     sizes = SMOKE if args.smoke else Sizes()
     if args.smoke:  # a busy CPU is slow: no GPU limits
         args.budget = max(args.budget, 1800.0)
@@ -680,7 +705,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
-__all__ = ["SMOKE", "Row", "Sizes", "allocation", "main", "project", "stage_rates"]
+def merge(paths: list[Path], out: Path | None) -> dict[str, Any]:
+    """The rows of several runs' JSON (e.g. two calls of a lent machine, each with the wheels
+    of some parts) in one table and projection; a stage takes the last run that measured it."""
+    runs = [json.loads(path.read_text()) for path in paths]
+    devices = sorted({run["device"] for run in runs if run["device"] != "?"})
+    kept: dict[str, list[Row]] = {}
+    for run in runs:
+        rows = [Row(**{k: v for k, v in row.items() if k != "clips_per_second"})
+                for row in run["rows"]]  # fmt: skip
+        for stage in {row.stage for row in rows}:
+            measured = [row for row in rows if row.stage == stage]
+            if stage not in kept or not any(row.skipped for row in measured):
+                kept[stage] = measured
+    rows = [row for stage_rows in kept.values() for row in stage_rows]
+    device = " + ".join(devices) or "?"
+    projection = project(rows, allocation())
+    print(table(device, rows, projection))
+    results = {"device": device, "smoke": any(run["smoke"] for run in runs),
+               "merged": [str(path) for path in paths],
+               "rows": [{**asdict(row), "clips_per_second": row.clips_per_second}
+                        for row in rows],
+               "projection": projection}  # fmt: skip
+    if out:
+        out.write_text(json.dumps(results, indent=2))
+    return results
+
+
+__all__ = ["SMOKE", "Row", "Sizes", "allocation", "main", "merge", "project", "stage_rates"]
 
 if __name__ == "__main__":
     main()

@@ -5,13 +5,17 @@ and the JSON hold the rows and the projection made of them). The full run needs 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from benchmarks import gpu
+from benchmarks.common import child_env
 from benchmarks.gpu import CLIPS, Row, allocation, project
 
 
@@ -108,3 +112,36 @@ def test_the_asr_row_falls_back_to_openai_whisper(tmp_path: Path) -> None:
     (row,) = results["rows"]
     assert row["model"] == "Whisper (openai-whisper)" and row["per_second"] > 0
     assert "tokens per decode [4]," in row["note"]
+
+
+def test_runs_of_some_parts_each_merge_into_one_table(tmp_path: Path) -> None:
+    rows = made_up_rows()
+    first = [Row("faces", "-", "-", skipped="failed: No module named 'feat'"), *rows[1:5]]
+    second = [rows[0], Row("llm", "7B", "calls", units_per_clip=2, skipped="no vLLM")]
+    paths = []
+    for index, part in enumerate((first, second)):
+        run = {"device": "NVIDIA H100 80GB HBM3", "smoke": False,
+               "rows": [dataclasses.asdict(row) for row in part]}  # fmt: skip
+        paths.append(tmp_path / f"run{index}.json")
+        paths[-1].write_text(json.dumps(run))
+    out = tmp_path / "merged.json"
+    merged = gpu.main(["--merge", *map(str, paths), "--json", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(merged))
+    assert merged["device"] == "NVIDIA H100 80GB HBM3"
+    assert [row["stage"] for row in merged["rows"]] == ["faces", *["features"] * 3, "asr", "llm"]
+    assert merged["rows"][0]["per_second"] == 500.0  # the run that measured faces
+    assert merged["projection"] == json.loads(json.dumps(project(rows, allocation())))
+
+
+def test_py_feat_imports_where_torchcodec_cannot_load() -> None:
+    needs("feat")
+    code = (
+        "import sys; sys.modules['torchcodec'] = None\n"  # as if it failed to load
+        "from benchmarks.gpu import stub_torchcodec\n"
+        "print(stub_torchcodec())\n"
+        "import feat; from feat import Detectorv2\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=child_env(), check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("torchcodec stood in for (ModuleNotFoundError)")
