@@ -714,11 +714,12 @@ def merge(paths: list[Path], out: Path | None) -> dict[str, Any]:
     for run in runs:
         rows = [Row(**{k: v for k, v in row.items() if k != "clips_per_second"})
                 for row in run["rows"]]  # fmt: skip
-        for stage in {row.stage for row in rows}:
+        for stage in dict.fromkeys(row.stage for row in rows):
             measured = [row for row in rows if row.stage == stage]
             if stage not in kept or not any(row.skipped for row in measured):
                 kept[stage] = measured
-    rows = [row for stage_rows in kept.values() for row in stage_rows]
+    order = sorted(kept, key=lambda stage: CHILDREN.index(stage) if stage in CHILDREN else 9)
+    rows = [row for stage in order for row in kept[stage]]
     device = " + ".join(devices) or "?"
     projection = project(rows, allocation())
     print(table(device, rows, projection))
