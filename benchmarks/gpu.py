@@ -6,6 +6,8 @@ Run on a machine with one GPU (no network needed; nothing is downloaded)::
 
     python -m benchmarks.gpu --json gpu.json      # ~5 minutes on an H100, under 8 in all
     python -m benchmarks.gpu --smoke              # every code path on the CPU, tiny sizes
+    python -m benchmarks.gpu --parts features,asr --json a.json   # some parts only
+    python -m benchmarks.gpu --merge a.json b.json --json gpu.json  # runs of parts: one table
 
 ``--smoke`` is what the test suite runs (``tests/benchmarks/test_gpu.py``): the same code
 with tiny models and counts on the CPU; its numbers mean nothing. The full run has not been
@@ -16,7 +18,8 @@ row's timed part well under 60 s on an H100), each in its own child process (its
 memory, a crash or hang costs that row alone, ``--budget`` bounds the whole run):
 
 - faces: py-feat's ``Detectorv2`` (RetinaFace-R34 + the v2 multitask ConvNeXtV2 AU/emotion
-  model) through the project's ``PyFeatBackend.detect_frames``, random weights from
+  model) through the project's ``PyFeatBackend.detect_frames`` (torchcodec, which py-feat
+  imports for its own video reader only, is stood in for where it cannot load), weights from
   ``scripts/make_pyfeat_weights.py``, batches of 32 frames: 960x540 frames shrunk to the
   stage's ``max_side`` 640 (640x360), one face kept per frame (a talking head). Decoding is
   not timed (a CPU cost of the actor). A clip is ``CLIP_SECONDS`` x ``sample_fps`` 5 frames.
@@ -34,7 +37,8 @@ memory, a crash or hang costs that row alone, ``--budget`` bounds the whole run)
   stage does with the recipe (``language: auto``, ``translate: true``, Mandarin): one
   transcription with language detection and one translation, greedy, each decoding exactly
   ``ASR_TOKENS`` (60) text tokens (the end of text, special and timestamp tokens
-  suppressed) of a 10 s clip.
+  suppressed) of a 10 s clip. faster-whisper's ``max_new_tokens`` is calibrated on the
+  warm-up clip until each decode writes exactly that many (the row lists what each wrote).
 - llm: a Qwen2.5-7B-Instruct-shaped model (its config written here) in vLLM with
   ``load_format="dummy"`` (random weights), bf16, up to 64 sequences at once (the recipe's
   ``concurrency``), prompts of 600 random token ids (no shared prefix, no prefix cache) and
