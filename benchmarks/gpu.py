@@ -19,10 +19,11 @@ memory, a crash or hang costs that row alone, ``--budget`` bounds the whole run)
 
 - faces: py-feat's ``Detectorv2`` (RetinaFace-R34 + the v2 multitask ConvNeXtV2 AU/emotion
   model) through the project's ``PyFeatBackend.detect_frames`` (torchcodec, which py-feat
-  imports for its own video reader only, is stood in for where it cannot load), weights from
-  ``scripts/make_pyfeat_weights.py``, batches of 32 frames: 960x540 frames shrunk to the
-  stage's ``max_side`` 640 (640x360), one face kept per frame (a talking head). Decoding is
-  not timed (a CPU cost of the actor). A clip is ``CLIP_SECONDS`` x ``sample_fps`` 5 frames.
+  imports for its own video reader only, is stood in for where it cannot load), random
+  weights from ``scripts/make_pyfeat_weights.py``, batches of 32 frames: 960x540 frames
+  shrunk to the stage's ``max_side`` 640 (640x360), one face kept per frame (a talking
+  head). Decoding is not timed (a CPU cost of the actor). A clip is ``CLIP_SECONDS`` x
+  ``sample_fps`` 5 frames.
 - features: the project's ``HubertEncoder`` (10 s of 16 kHz audio, one clip per pass, as the
   stage), ``MaeEncoder`` (32 face crops of 224x224 per pass: the recipe's ``batch_size``;
   every face frame, 50 per clip) and ``VideoMaeEncoder`` (32 // 16 = 2 16-frame clips per
