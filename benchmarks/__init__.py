@@ -6,6 +6,8 @@ config and scripts, which an installed package does not have. Run it from a chec
     python -m benchmarks --help          # the whole benchmark (make bench), ~40 minutes
     python -m benchmarks.audio           # one area alone (make bench-audio); also .faces
                                          # (make bench-faces), .llm, .export and .remote
+    python -m benchmarks.gpu --smoke     # the GPU stages on one GPU (without --smoke: on a
+                                         # GPU machine, ~5 minutes; --smoke: the CPU, tiny)
 
 ``suite.py`` runs the parts and prints the goals table (``goals.py``) first; the parts are
 ``throughput.py``, ``frames.py`` (which runs ``faces.py``'s measuring children), ``llm.py``
