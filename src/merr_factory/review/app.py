@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from merr_factory.review.queue import (
     write_row_cache,
 )
 from merr_factory.review.server import LOOPBACK, ReviewApp, SampleView, make_server
+from merr_factory.run import resume_index
 from merr_factory.run.store import Store
 from merr_factory.run.workspace import open_store
 from merr_factory.stage_data import AudioData, PeakData, UpstreamDataError, read_output
@@ -114,12 +116,22 @@ class SampleEntries(Sequence[ExportEntry]):
 
 
 def queue_rows(workspace: Workspace) -> list[QueueRow]:
-    """A queue row per exported sample, sorted by id: from the queue's cache while the
-    record's content hash (the store's index says it, without reading the record) is the
-    one the row was made from, else from the record (and the cache is written again)."""
+    """A queue row per exported sample, sorted by id.
+
+    From the queue's cache as it is while the export records folder's stamp is the one the
+    cache was checked at (``queue.py``); else row by row: a cached row while its record's
+    content hash (the store's index says it, without reading the record) is the one the
+    row was made from, else the record is read; then the cache is written again, stamped
+    when the folder was settled and did not change while it was checked."""
     store = workspace.store
     cache = workspace.config.output / REVIEW_DIR / QUEUE_CACHE
     cached = read_row_cache(cache)
+    folder = store.stage_key(EXPORT_STAGE)
+    stamp = store.files.stamp(folder)
+    if cached is not None and stamp is not None and cached.stamp == stamp:
+        return cached.rows
+    settled = stamp is not None and time.time_ns() - stamp[1] >= resume_index.SEAL_AFTER_NS
+    known = cached.by_id() if cached is not None else {}
     find = store.index.head_finder(EXPORT_STAGE)
     rows: list[QueueRow] = []
     hashes: list[str] = []
@@ -130,7 +142,7 @@ def queue_rows(workspace: Workspace) -> list[QueueRow]:
         if head is None or head.status != "done":
             continue
         digest = head.data_hash
-        hit = cached.get(sample_id)
+        hit = known.get(sample_id)
         if hit is not None and hit[0] == digest:
             rows.append(hit[1])
         else:
@@ -145,8 +157,9 @@ def queue_rows(workspace: Workspace) -> list[QueueRow]:
             f"{store.root}: no exported samples to review; run the pipeline (with the export "
             "stage) first"
         )
-    if read or len(cached) != len(rows):
-        write_row_cache(cache, rows, hashes)
+    whole = stamp if settled and store.files.stamp(folder) == stamp else None
+    if cached is None or read or len(known) != len(rows) or cached.stamp != whole:
+        write_row_cache(cache, rows, hashes, whole)
     return rows
 
 
