@@ -15,8 +15,6 @@ from merr_factory.config import Config
 from merr_factory.curation.review_log import REVIEW_DIR, DecisionLog
 from merr_factory.dataset.entry import ExportEntry, read_entry
 from merr_factory.inputs.segment import segment_of
-from merr_factory.review import label_studio
-from merr_factory.review.media import playable_copy
 from merr_factory.review.queue import (
     QUEUE_CACHE,
     QueueRow,
@@ -177,6 +175,8 @@ def open_review(workspace: Workspace, annotator: str) -> ReviewApp:
     def view(entry: ExportEntry, what: str) -> SampleView:
         shown = SampleView()
         if what == "clip":
+            from merr_factory.review.media import playable_copy  # asked for after the page
+
             try:
                 shown.clip = playable_copy(
                     Path(entry.video_path), cache, entry.sample_id, segment_of(entry.segment)
@@ -234,6 +234,8 @@ def exchange_review(
 ) -> None:
     """``--to label-studio DIR`` (tasks for Label Studio) or ``--from label-studio EXPORT``
     (its export read into the decisions logs)."""
+    from merr_factory.review import label_studio  # the browser's review needs none of it
+
     if to is not None and source is not None:
         raise ReviewError("--to and --from: give one of them")
     if (to or source) != label_studio.FORMAT:
