@@ -576,21 +576,21 @@ def review_command(
     reject, relabel, fix texts. Decisions go to <output>/review/<annotator>.jsonl; the next
     run's label stage and export apply them. With --to label-studio DIR / --from label-studio
     EXPORT.json: write Label Studio tasks, or read its JSON export into the same decisions."""
-    from merr_factory.review.app import (
-        ReviewError,
-        exchange_review,
-        review_workspace,
-        run_review,
-    )
-    from merr_factory.review.label_studio import LabelStudioError
+    from merr_factory.review.app import ReviewError, review_workspace, run_review
 
     setup_console_logging(False)
     workspace = review_workspace(config)
-    try:
-        if to is None and source is None:
+    if to is None and source is None:
+        try:
             run_review(workspace, annotator, host, port, token, typer.echo)
-        else:
-            exchange_review(workspace, to, source, path, media_url, typer.echo)
+        except (ReviewError, ReviewLogError) as error:
+            raise _fail(str(error)) from None
+        return
+    from merr_factory.review.app import exchange_review
+    from merr_factory.review.label_studio import LabelStudioError
+
+    try:
+        exchange_review(workspace, to, source, path, media_url, typer.echo)
     except (ReviewError, ReviewLogError, LabelStudioError) as error:
         raise _fail(str(error)) from None
 
