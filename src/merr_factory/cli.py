@@ -22,30 +22,29 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from merr_factory import __version__
 from merr_factory.config import Config, ConfigError, config_as_yaml, load_config
 from merr_factory.curation.review_log import ReviewLogError
-from merr_factory.export.quality_section import quality_text
 from merr_factory.faults import OutputError, writing_output
 from merr_factory.inputs.discovery import DiscoveryError
 from merr_factory.inputs.labels import LabelFileError
 from merr_factory.logs import PACKAGE_LOGGER, add_log_file, setup_console_logging
 from merr_factory.registry import STAGE_NAMES, STAGES
-from merr_factory.reports.evaluate import EvaluateError, evaluate
-from merr_factory.reports.refresh import ReportError, refresh_report
-from merr_factory.reports.run_report import render_summary, save_summary
-from merr_factory.reports.status import collect_status, render_status
-from merr_factory.reports.verify import render_verify, verify_output
-from merr_factory.review.app import ReviewError, exchange_review, review_workspace, run_review
-from merr_factory.review.label_studio import LabelStudioError
 from merr_factory.run.atomic import write_text_atomic
-from merr_factory.run.output_lock import OutputBusy, OutputLock
-from merr_factory.run.pipeline import Runner, RunOptions, RunSummary, StopRequest
 from merr_factory.run.workspace import SelectionError, Shard, Workspace, open_workspace
+
+if TYPE_CHECKING:
+    from merr_factory.run.output_lock import OutputLock
+    from merr_factory.run.pipeline import RunOptions, RunSummary, StopRequest
+
+# Above: what every command needs (loading a config imports the stages, the store and the
+# workspace anyway). Each command imports the rest itself (the runner, the reports, the
+# export's report, the review app): ``merr-build review`` opens in under 2 s over 100,000
+# samples (docs/users/review.md), and it needs none of the others.
 
 log = logging.getLogger("merr_factory.cli")
 
@@ -159,6 +158,8 @@ def _options(
     shard: str | None,
     quiet: bool,
 ) -> RunOptions:
+    from merr_factory.run.pipeline import RunOptions
+
     try:
         parsed = Shard.parse(shard) if shard else None
     except SelectionError as error:
@@ -180,6 +181,9 @@ def _stop(error: OutputError) -> typer.Exit:
 
 
 def _execute(config: Config, options: RunOptions) -> None:
+    from merr_factory.reports.run_report import render_summary
+    from merr_factory.run.pipeline import StopRequest
+
     started = datetime.now(timezone.utc)
     run_name = _run_name(started, options)
     stop = StopRequest()
@@ -208,6 +212,9 @@ def _run(
     config: Config, options: RunOptions, workspace: Workspace, stop: StopRequest, claim: _Claim
 ) -> RunSummary:
     """Run the accepted workspace; the log file ends with the run."""
+    from merr_factory.reports.run_report import render_summary
+    from merr_factory.run.pipeline import Runner
+
     try:
         # Only now that the arguments and inputs are accepted: nothing above wrote anything
         # but the lock and the log (removed again on refusal), so a refused run leaves the
@@ -303,6 +310,8 @@ def _other_threads() -> list[threading.Thread]:
 
 def _keep_summary(summary: RunSummary, workspace: Workspace, path: Path, started: datetime) -> None:
     """Save the run summary; after an output error that may fail too (said in one line)."""
+    from merr_factory.reports.run_report import save_summary
+
     try:
         saved = save_summary(summary, path, started)
         workspace.store.keep_copy(saved, f"runs/{saved.name}")
@@ -335,6 +344,8 @@ class _Claim:
     @classmethod
     def take(cls, output: Path, shard: Shard | None, run_name: str) -> _Claim:
         """Claim ``output``; refused (exit 2) while another run writes there."""
+        from merr_factory.run.output_lock import OutputBusy, OutputLock
+
         lock = OutputLock(output, (shard.index, shard.count) if shard else None)
         claim = cls(lock, _missing_folders(output), output / "logs" / f"{run_name}.log")
         try:
@@ -433,6 +444,8 @@ for _stage in STAGES:
 @takes_config
 def status(config: Config) -> None:
     """Per stage: how many samples are done, failed, stale, pending, blocked or excluded."""
+    from merr_factory.reports.status import collect_status, render_status
+
     setup_console_logging(False)
     workspace = _open(config)
     typer.echo(render_status(collect_status(workspace), len(workspace.samples)))
@@ -453,6 +466,8 @@ def verify_command(
     """Read every stored record again, with every file it lists, sealed stages included:
     per stage, the records missing, truncated or not matching their hash. Exit 1 when any
     is damaged."""
+    from merr_factory.reports.verify import render_verify, verify_output
+
     setup_console_logging(False)
     chosen = _choose_stages(_split(stages))
     with _only_writer(config.output) if repair else contextlib.nullcontext():
@@ -470,6 +485,8 @@ def verify_command(
 @takes_config
 def report(config: Config, quiet: QuietOption = False) -> None:
     """Build or refresh the HTML report from the stored records; prints its path."""
+    from merr_factory.reports.refresh import ReportError, refresh_report
+
     setup_console_logging(False)
     with _only_writer(config.output):
         workspace = _open(config)
@@ -487,6 +504,8 @@ def report(config: Config, quiet: QuietOption = False) -> None:
 def _only_writer(output: Path) -> Iterator[None]:
     """Hold the output's lock (a command that writes there besides ``run``); refused (exit
     2) while another run writes there. An output that does not exist needs none."""
+    from merr_factory.run.output_lock import OutputBusy, OutputLock
+
     if not output.is_dir():
         yield
         return
@@ -509,6 +528,9 @@ def evaluate_command(config: Config) -> None:
     """Measure the dataset's quality from the stored records (label sources against the CSV
     label, the reasoning's grounding, MERR's distributions beside ours); writes
     <output>/quality.json, prints its tables and its path."""
+    from merr_factory.export.quality_section import quality_text
+    from merr_factory.reports.evaluate import EvaluateError, evaluate
+
     setup_console_logging(False)
     workspace = _open(config)
     try:
@@ -554,13 +576,21 @@ def review_command(
     reject, relabel, fix texts. Decisions go to <output>/review/<annotator>.jsonl; the next
     run's label stage and export apply them. With --to label-studio DIR / --from label-studio
     EXPORT.json: write Label Studio tasks, or read its JSON export into the same decisions."""
+    from merr_factory.review.app import ReviewError, review_workspace, run_review
+
     setup_console_logging(False)
     workspace = review_workspace(config)
-    try:
-        if to is None and source is None:
+    if to is None and source is None:
+        try:
             run_review(workspace, annotator, host, port, token, typer.echo)
-        else:
-            exchange_review(workspace, to, source, path, media_url, typer.echo)
+        except (ReviewError, ReviewLogError) as error:
+            raise _fail(str(error)) from None
+        return
+    from merr_factory.review.app import exchange_review
+    from merr_factory.review.label_studio import LabelStudioError
+
+    try:
+        exchange_review(workspace, to, source, path, media_url, typer.echo)
     except (ReviewError, ReviewLogError, LabelStudioError) as error:
         raise _fail(str(error)) from None
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.goals import collect_goals, render_goals
-from benchmarks.scale import GOALS, build_done_set, measure_scale, render_scale
+from benchmarks.scale import GOALS, build_done_set, measure_review, measure_scale, render_scale
 from merr_factory.config import load_config
 from merr_factory.reports.status import collect_status
 from merr_factory.run.workspace import open_workspace
@@ -44,6 +44,26 @@ def test_every_figure_is_measured(tmp_path: Path) -> None:
     table = render_goals({"scale": results})
     assert "| no-op re-run, 120 done samples x 11 stages |" in table
     assert table.count("| < ") == len(GOALS)
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+    reason="Debian package 'chromium' is not installed (make setup adds it)",
+)
+def test_the_review_alone_is_measured_over_a_set_up_kept_for_the_next_time(
+    tmp_path: Path,
+) -> None:
+    results = measure_review(tmp_path, 30, runs=2)
+    runs = results["review_runs"]
+    assert [len(figures) for figures in runs.values()] == [2, 2, 2, 2]
+    assert results["review_open_s"] == max(runs["open_s"]) > 0
+    assert results["review_next_ms"] == max(runs["next_ms"]) > 0
+    records = tmp_path / "out" / "stages" / "export"
+    built = records.stat().st_ctime_ns
+    again = measure_review(tmp_path, 30, runs=1)  # the same set-up, not built again
+    assert again["review_open_s"] > 0 and records.stat().st_ctime_ns == built
+    with pytest.raises(RuntimeError, match="holds 30 samples, not 40"):
+        measure_review(tmp_path, 40)
 
 
 def test_a_run_after_the_export_plans_only_the_export_and_resumes_every_stage(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,8 +15,6 @@ from merr_factory.config import Config
 from merr_factory.curation.review_log import REVIEW_DIR, DecisionLog
 from merr_factory.dataset.entry import ExportEntry, read_entry
 from merr_factory.inputs.segment import segment_of
-from merr_factory.review import label_studio
-from merr_factory.review.media import playable_copy
 from merr_factory.review.queue import (
     QUEUE_CACHE,
     QueueRow,
@@ -24,6 +23,7 @@ from merr_factory.review.queue import (
     write_row_cache,
 )
 from merr_factory.review.server import LOOPBACK, ReviewApp, SampleView, make_server
+from merr_factory.run import resume_index
 from merr_factory.run.store import Store
 from merr_factory.run.workspace import open_store
 from merr_factory.stage_data import AudioData, PeakData, UpstreamDataError, read_output
@@ -114,12 +114,22 @@ class SampleEntries(Sequence[ExportEntry]):
 
 
 def queue_rows(workspace: Workspace) -> list[QueueRow]:
-    """A queue row per exported sample, sorted by id: from the queue's cache while the
-    record's content hash (the store's index says it, without reading the record) is the
-    one the row was made from, else from the record (and the cache is written again)."""
+    """A queue row per exported sample, sorted by id.
+
+    From the queue's cache as it is while the export records folder's stamp is the one the
+    cache was checked at (``queue.py``); else row by row: a cached row while its record's
+    content hash (the store's index says it, without reading the record) is the one the
+    row was made from, else the record is read; then the cache is written again, stamped
+    when the folder was settled and did not change while it was checked."""
     store = workspace.store
     cache = workspace.config.output / REVIEW_DIR / QUEUE_CACHE
     cached = read_row_cache(cache)
+    folder = store.stage_key(EXPORT_STAGE)
+    stamp = store.files.stamp(folder)
+    if cached is not None and stamp is not None and cached.stamp == stamp:
+        return cached.rows
+    settled = stamp is not None and time.time_ns() - stamp[1] >= resume_index.SEAL_AFTER_NS
+    known = cached.by_id() if cached is not None else {}
     find = store.index.head_finder(EXPORT_STAGE)
     rows: list[QueueRow] = []
     hashes: list[str] = []
@@ -130,7 +140,7 @@ def queue_rows(workspace: Workspace) -> list[QueueRow]:
         if head is None or head.status != "done":
             continue
         digest = head.data_hash
-        hit = cached.get(sample_id)
+        hit = known.get(sample_id)
         if hit is not None and hit[0] == digest:
             rows.append(hit[1])
         else:
@@ -145,8 +155,9 @@ def queue_rows(workspace: Workspace) -> list[QueueRow]:
             f"{store.root}: no exported samples to review; run the pipeline (with the export "
             "stage) first"
         )
-    if read or len(cached) != len(rows):
-        write_row_cache(cache, rows, hashes)
+    whole = stamp if settled and store.files.stamp(folder) == stamp else None
+    if cached is None or read or len(known) != len(rows) or cached.stamp != whole:
+        write_row_cache(cache, rows, hashes, whole)
     return rows
 
 
@@ -164,6 +175,8 @@ def open_review(workspace: Workspace, annotator: str) -> ReviewApp:
     def view(entry: ExportEntry, what: str) -> SampleView:
         shown = SampleView()
         if what == "clip":
+            from merr_factory.review.media import playable_copy  # asked for after the page
+
             try:
                 shown.clip = playable_copy(
                     Path(entry.video_path), cache, entry.sample_id, segment_of(entry.segment)
@@ -221,6 +234,8 @@ def exchange_review(
 ) -> None:
     """``--to label-studio DIR`` (tasks for Label Studio) or ``--from label-studio EXPORT``
     (its export read into the decisions logs)."""
+    from merr_factory.review import label_studio  # the browser's review needs none of it
+
     if to is not None and source is not None:
         raise ReviewError("--to and --from: give one of them")
     if (to or source) != label_studio.FORMAT:

@@ -10,6 +10,15 @@ only what it needs, a :class:`QueueRow` per sample, in a cache of columns beside
 decisions (``<output>/review/queue.cache``), each row with the content hash of the record it
 came from: a row is reused while its record's hash (from the store's index) is the same.
 The rest of a sample is read when it is shown.
+
+Even that check reads the store's index and lists 100,000 records (most of a second), so
+the cache also keeps the export records folder's inode and change time (its *stamp*) when
+its rows were checked against every record: while the folder's stamp is the same, no record
+was written, replaced or removed (each enters the folder by a rename and leaves it by an
+unlink, which set the folder's change time), and the rows are taken as they are, one
+``stat`` in all. It is the resume index's seal (``run/resume_index.py``), with its rule: a
+folder changed less than ``SEAL_AFTER_NS`` before it was looked at is not stamped (a coarse
+clock could hide a later change).
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ log = logging.getLogger(__name__)
 Order = Literal["disagree", "audit", "id"]
 ORDERS: tuple[Order, ...] = ("disagree", "audit", "id")
 QUEUE_CACHE = "queue.cache"  # under <output>/review/
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 class QueueRow(NamedTuple):  # a tuple: 100k are made in milliseconds
@@ -84,30 +93,53 @@ def ordered(rows: list[QueueRow], chosen: QueueFilter) -> list[int]:
     return kept
 
 
-def read_row_cache(path: Path) -> dict[str, tuple[str, QueueRow]]:
-    """sample id -> (the content hash of its export record, its row); empty when the file
-    is missing or not this format (a cache: losing it costs time only)."""
+class RowCache(NamedTuple):
+    """The queue's rows as last written (sorted by id), each with the content hash of the
+    export record it came from, and ``stamp``: the export records folder's (inode, change
+    time) when the rows were known to describe that folder's records in full, else None."""
+
+    stamp: tuple[int, int] | None
+    rows: list[QueueRow]
+    hashes: list[str]
+
+    def by_id(self) -> dict[str, tuple[str, QueueRow]]:
+        """sample id -> (its record's content hash, its row)."""
+        return {
+            row.sample_id: (digest, row) for row, digest in zip(self.rows, self.hashes, strict=True)
+        }
+
+
+def read_row_cache(path: Path) -> RowCache | None:
+    """The cache at ``path``; None when the file is missing or not this format (a cache:
+    losing it costs time only)."""
     try:
         stored = marshal.loads(path.read_bytes())
-        version, ids, hashes, labels, tiers, disagree = stored
+        version, stamp, ids, hashes, labels, tiers, disagree = stored
     except (OSError, EOFError, ValueError, TypeError):
-        return {}
+        return None
     if version != CACHE_FORMAT:
-        return {}
-    return {
-        sample_id: (digest, QueueRow(sample_id, label, tier, bool(flag)))
-        for sample_id, digest, label, tier, flag in zip(
-            ids, hashes, labels, tiers, disagree, strict=True
-        )
-    }
+        return None
+    try:
+        rows = list(map(QueueRow, ids.split("\n"), labels, tiers, map(bool, disagree)))
+        digests = hashes.split("\n")
+        kept = (int(stamp[0]), int(stamp[1])) if stamp is not None else None
+    except (AttributeError, TypeError, ValueError, IndexError):
+        return None
+    if not rows or not (len(rows) == len(labels) == len(tiers) == len(disagree) == len(digests)):
+        return None
+    return RowCache(kept, rows, digests)
 
 
-def write_row_cache(path: Path, rows: list[QueueRow], hashes: list[str]) -> None:
-    """The rows and their records' hashes, as columns; a failure is only logged."""
+def write_row_cache(
+    path: Path, rows: list[QueueRow], hashes: list[str], stamp: tuple[int, int] | None
+) -> None:
+    """The rows and their records' hashes as columns (the ids and the hashes one string
+    each: quick to load), with the folder's stamp; a failure is only logged."""
     columns = (
         CACHE_FORMAT,
-        [row.sample_id for row in rows],
-        hashes,
+        None if stamp is None else list(stamp),
+        "\n".join(row.sample_id for row in rows),
+        "\n".join(hashes),
         [row.label for row in rows],
         [row.tier for row in rows],
         bytes(row.disagree for row in rows),

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from merr_factory.executors import Executor, make_executor
+from merr_factory.executors import make_executor
+from merr_factory.executors.base import Executor
 from merr_factory.faults import OutputError, output_error
 from merr_factory.inputs.discovery import SampleSource
 from merr_factory.run.compute import ComputeResult, ComputeTask, lost

@@ -15,7 +15,6 @@ from typing import Any
 
 from merr_factory.dataset.entry import ExportEntry, build_entry, read_entry
 from merr_factory.export.settings import ExportSettings
-from merr_factory.export.writer import write_export
 from merr_factory.inputs.discovery import SampleSource
 from merr_factory.inputs.labels import LabelRow
 from merr_factory.run.records import Record
@@ -55,6 +54,10 @@ class ExportStage(Stage[ExportSettings]):
         return StageResult(data=entry)
 
     def finalize(self, records: Iterable[Record], target: Path, store: Store) -> None:
+        # Imported here: every file format, the report and the plots are more than half of
+        # what loading a config imports otherwise (the config names every stage).
+        from merr_factory.export.writer import write_export
+
         strings: dict[str, str] = {}  # one copy of each word 100k entries repeat
         entries = [read_entry(record.data, strings) for record in records]
         write_export(entries, self.settings, store, target)
