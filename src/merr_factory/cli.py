@@ -86,6 +86,9 @@ SamplesOption = Annotated[
 ShardOption = Annotated[
     str | None, typer.Option("--shard", help="Only shard i of n (0-based), e.g. 0/4.")
 ]
+StagesOption = Annotated[
+    str | None, typer.Option("--stages", help="Only these stages, comma-separated.")
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; logs only.")]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log every sample's outcome.")]
 
@@ -408,9 +411,7 @@ def _open(config: Config) -> Workspace:
 @takes_config
 def run(
     config: Config,
-    stages: Annotated[
-        str | None, typer.Option("--stages", help="Only these stages, comma-separated.")
-    ] = None,
+    stages: StagesOption = None,
     force: ForceOption = False,
     limit: LimitOption = None,
     samples: SamplesOption = None,
@@ -455,9 +456,7 @@ def status(config: Config) -> None:
 @takes_config
 def verify_command(
     config: Config,
-    stages: Annotated[
-        str | None, typer.Option("--stages", help="Only these stages, comma-separated.")
-    ] = None,
+    stages: StagesOption = None,
     repair: Annotated[
         bool,
         typer.Option("--repair", help="Remove the damaged records: the next run recomputes them."),
